@@ -1,0 +1,3 @@
+DROP TABLE tokens;
+DROP TABLE group_members;
+DROP TABLE resources;

@@ -1,0 +1,41 @@
+//! Use-case errors, and the one place they become SCIM errors.
+
+use crate::scim::ScimError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type BridgeResult<T> = Result<T, BridgeError>;
+
+impl BridgeError {
+    /// The SCIM error a client sees. Internal failures are logged here, with their chain,
+    /// and shown to the client without internals.
+    pub fn to_scim(&self) -> ScimError {
+        match self {
+            BridgeError::Scim(e) => e.clone(),
+            BridgeError::Store(e) => match e {
+                StoreError::NotFound => ScimError::NotFound("the resource does not exist".into()),
+                StoreError::Conflict => {
+                    ScimError::Uniqueness("a resource with this unique value already exists".into())
+                }
+                StoreError::VersionMismatch(_) => ScimError::PreconditionFailed(
+                    "the resource has changed: its version no longer matches If-Match".into(),
+                ),
+                StoreError::MissingMember(id) => {
+                    ScimError::InvalidValue(format!("member '{id}' does not exist"))
+                }
+                StoreError::Filter(msg) => ScimError::InvalidFilter(msg.clone()),
+                other => {
+                    log::error!("storage failure: {other}");
+                    ScimError::Internal("the server could not complete the request".into())
+                }
+            },
+        }
+    }
+}

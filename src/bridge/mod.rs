@@ -1,0 +1,12 @@
+//! The bridge's use cases: where the SCIM protocol, the store and (later) the outbox meet.
+//! HTTP handlers call these; these never see HTTP.
+
+pub mod error;
+pub mod etag;
+pub mod resources;
+pub mod schemas;
+pub mod tokens;
+
+pub use error::{BridgeError, BridgeResult};
+pub use resources::{Rendered, Resources};
+pub use tokens::{TokenKind, Tokens};

@@ -1,0 +1,363 @@
+//! SCIM resource use cases: create, read, replace, delete and list, over the store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::error::{BridgeError, BridgeResult};
+use super::etag::{etag, Precondition};
+use crate::clock::{format_time, Clock};
+use crate::scim::list::{list_response, ListQuery};
+use crate::scim::resource::{normalize, Projection};
+use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
+use crate::scim::ScimError;
+use crate::store::{ListSpec, NewMember, ResourceRow, ResourceStore, StoreError};
+
+/// How often a write retries when another write changed the resource under it.
+const WRITE_RETRIES: usize = 8;
+
+/// A resource as the client sees it, and its version.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Value,
+    pub etag: String,
+    pub location: String,
+}
+
+/// The SCIM resource service.
+pub struct Resources {
+    reg: Arc<Registry>,
+    store: Arc<dyn ResourceStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Resources {
+    pub fn new(
+        reg: Arc<Registry>,
+        store: Arc<dyn ResourceStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Resources {
+        Resources { reg, store, clock }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.reg
+    }
+
+    fn rt(&self, name: &str) -> BridgeResult<&ResourceType> {
+        self.reg
+            .resource_type(name)
+            .ok_or_else(|| ScimError::NotFound(format!("no resource type {name}")).into())
+    }
+
+    /// POST: creates a resource from a client's body.
+    pub fn create(
+        &self,
+        rt_name: &str,
+        body: Value,
+        base: &str,
+        projection: &Projection,
+    ) -> BridgeResult<Rendered> {
+        let rt = self.rt(rt_name)?;
+        let mut norm = normalize(&self.reg, rt, body)?;
+        let members = take_members(rt, &mut norm.data)?;
+        let now = format_time(self.clock.now());
+        let row = to_row(
+            rt,
+            uuid::Uuid::new_v4().to_string(),
+            norm.data,
+            1,
+            now.clone(),
+            now,
+        )?;
+        self.store.insert(&row, members.as_deref().unwrap_or(&[]))?;
+        self.render(rt, row, base, projection)
+    }
+
+    /// GET by id.
+    pub fn get(
+        &self,
+        rt_name: &str,
+        id: &str,
+        base: &str,
+        projection: &Projection,
+    ) -> BridgeResult<Rendered> {
+        let rt = self.rt(rt_name)?;
+        let row = self.load(rt, id)?;
+        self.render(rt, row, base, projection)
+    }
+
+    /// The current ETag of a resource, without rendering it.
+    pub fn current_etag(&self, rt_name: &str, id: &str) -> BridgeResult<String> {
+        let rt = self.rt(rt_name)?;
+        Ok(etag(self.load(rt, id)?.version))
+    }
+
+    fn load(&self, rt: &ResourceType, id: &str) -> BridgeResult<ResourceRow> {
+        self.store
+            .get(&rt.name, id)?
+            .ok_or_else(|| ScimError::NotFound(format!("{} '{id}' does not exist", rt.name)).into())
+    }
+
+    /// PUT: replaces a resource. `active` omitted keeps its value (as Okta expects).
+    pub fn replace(
+        &self,
+        rt_name: &str,
+        id: &str,
+        body: Value,
+        pre: &Precondition,
+        base: &str,
+        projection: &Projection,
+    ) -> BridgeResult<Rendered> {
+        let rt = self.rt(rt_name)?;
+        let norm = normalize(&self.reg, rt, body)?;
+        for attempt in 0.. {
+            let current = self.load(rt, id)?;
+            pre.check(current.version)?;
+            let mut data = norm.data.clone();
+            if !data.contains_key("active") {
+                if let Some(active) = current.active {
+                    if rt.schema == USER_SCHEMA {
+                        data.insert("active".into(), Value::Bool(active));
+                    }
+                }
+            }
+            let members = take_members(rt, &mut data)?;
+            let members = match (members, rt.schema == GROUP_SCHEMA) {
+                (Some(m), _) => Some(m),
+                (None, true) => Some(vec![]),
+                (None, false) => None,
+            };
+            let row = to_row(
+                rt,
+                current.id.clone(),
+                data,
+                current.version + 1,
+                current.created.clone(),
+                format_time(self.clock.now()),
+            )?;
+            match self
+                .store
+                .replace(&row, current.version, members.as_deref())
+            {
+                Ok(()) => return self.render(rt, row, base, projection),
+                Err(StoreError::VersionMismatch(_)) if pre.is_none() && attempt < WRITE_RETRIES => {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ScimError::Internal("unreachable retry loop".into()).into())
+    }
+
+    /// DELETE.
+    pub fn delete(&self, rt_name: &str, id: &str, pre: &Precondition) -> BridgeResult<()> {
+        let rt = self.rt(rt_name)?;
+        let now = format_time(self.clock.now());
+        match pre {
+            Precondition::None => self
+                .store
+                .delete(&rt.name, id, None, &now)
+                .map_err(|e| not_found(rt, id, e)),
+            _ => {
+                let current = self.load(rt, id)?;
+                pre.check(current.version)?;
+                self.store
+                    .delete(&rt.name, id, Some(current.version), &now)
+                    .map_err(|e| not_found(rt, id, e))
+            }
+        }
+    }
+
+    /// GET on a collection.
+    pub fn list(&self, rt_name: &str, query: &ListQuery, base: &str) -> BridgeResult<Value> {
+        let rt = self.rt(rt_name)?;
+        if let Some(f) = &query.filter {
+            f.check(&self.reg, rt)?;
+        }
+        let spec = ListSpec {
+            resource_type: &rt.name,
+            filter: query.filter.as_ref(),
+            offset: query.start_index - 1,
+            limit: query.count,
+        };
+        let (total, rows) = self.store.list(&spec, &self.reg)?;
+        let bodies = self.render_many(rt, rows, base, &query.projection)?;
+        Ok(list_response(total, query.start_index, bodies))
+    }
+
+    fn render(
+        &self,
+        rt: &ResourceType,
+        row: ResourceRow,
+        base: &str,
+        projection: &Projection,
+    ) -> BridgeResult<Rendered> {
+        let tag = etag(row.version);
+        let location = location(base, rt, &row.id);
+        let mut bodies = self.render_many(rt, vec![row], base, projection)?;
+        let body = bodies
+            .pop()
+            .ok_or_else(|| ScimError::Internal("nothing rendered".into()))?;
+        Ok(Rendered {
+            body,
+            etag: tag,
+            location,
+        })
+    }
+
+    fn render_many(
+        &self,
+        rt: &ResourceType,
+        rows: Vec<ResourceRow>,
+        base: &str,
+        projection: &Projection,
+    ) -> BridgeResult<Vec<Value>> {
+        let is_user = rt.schema == USER_SCHEMA;
+        let is_group = rt.schema == GROUP_SCHEMA;
+        let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
+        if is_user && projection.wants(&self.reg, rt, "groups") && !rows.is_empty() {
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            for g in self.store.groups_of(&ids)? {
+                let mut v = json!({ "value": g.group_id, "$ref": format!("{base}/Groups/{}", g.group_id), "type": "direct" });
+                if let (Some(d), Some(o)) = (g.display, v.as_object_mut()) {
+                    o.insert("display".into(), Value::String(d));
+                }
+                groups.entry(g.member_id).or_default().push(v);
+            }
+        }
+        let want_members = is_group && projection.wants(&self.reg, rt, "members");
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let data: Map<String, Value> = serde_json::from_str(&row.data)
+                .map_err(|e| BridgeError::Store(StoreError::Corrupt(format!("{}: {e}", row.id))))?;
+            let mut doc = Map::new();
+            let mut schemas = vec![Value::String(rt.schema.clone())];
+            for ext in &rt.extensions {
+                if data.contains_key(&ext.schema) {
+                    schemas.push(Value::String(ext.schema.clone()));
+                }
+            }
+            doc.insert("schemas".into(), Value::Array(schemas));
+            doc.insert("id".into(), Value::String(row.id.clone()));
+            doc.extend(data);
+            if let Some(gs) = groups.remove(&row.id) {
+                doc.insert("groups".into(), Value::Array(gs));
+            }
+            if want_members {
+                let members: Vec<Value> = self
+                    .store
+                    .members(&row.id)?
+                    .into_iter()
+                    .map(|m| {
+                        let endpoint = if m.kind == "Group" { "Groups" } else { "Users" };
+                        let mut v = json!({ "value": m.id, "$ref": format!("{base}/{endpoint}/{}", m.id), "type": m.kind });
+                        if let (Some(d), Some(o)) = (m.display, v.as_object_mut()) {
+                            o.insert("display".into(), Value::String(d));
+                        }
+                        v
+                    })
+                    .collect();
+                if !members.is_empty() {
+                    doc.insert("members".into(), Value::Array(members));
+                }
+            }
+            doc.insert(
+                "meta".into(),
+                json!({
+                    "resourceType": rt.name,
+                    "created": row.created,
+                    "lastModified": row.last_modified,
+                    "location": location(base, rt, &row.id),
+                    "version": etag(row.version),
+                }),
+            );
+            out.push(projection.apply(&self.reg, rt, Value::Object(doc)));
+        }
+        Ok(out)
+    }
+}
+
+fn not_found(rt: &ResourceType, id: &str, e: StoreError) -> BridgeError {
+    match e {
+        StoreError::NotFound => {
+            ScimError::NotFound(format!("{} '{id}' does not exist", rt.name)).into()
+        }
+        other => other.into(),
+    }
+}
+
+pub fn location(base: &str, rt: &ResourceType, id: &str) -> String {
+    format!("{base}{}/{id}", rt.endpoint)
+}
+
+/// Takes a Group's `members` out of its document: membership lives in its own table.
+fn take_members(
+    rt: &ResourceType,
+    data: &mut Map<String, Value>,
+) -> BridgeResult<Option<Vec<NewMember>>> {
+    if rt.schema != GROUP_SCHEMA {
+        return Ok(None);
+    }
+    let Some(Value::Array(items)) = data.remove("members") else {
+        return Ok(None);
+    };
+    items
+        .into_iter()
+        .map(member_from_json)
+        .collect::<BridgeResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// Reads one `members` element: `value` is required, `type` optional ("User" or "Group").
+pub fn member_from_json(v: Value) -> BridgeResult<NewMember> {
+    let id = v
+        .get("value")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ScimError::InvalidValue("every member needs a 'value', the member's id".into())
+        })?
+        .to_string();
+    let kind = match v.get("type").and_then(Value::as_str) {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("user") => Some("User".to_string()),
+        Some(t) if t.eq_ignore_ascii_case("group") => Some("Group".to_string()),
+        Some(t) => {
+            return Err(ScimError::InvalidValue(format!(
+                "member type '{t}' is neither User nor Group"
+            ))
+            .into())
+        }
+    };
+    Ok(NewMember { id, kind })
+}
+
+/// Builds the stored row: the document plus its indexed columns.
+fn to_row(
+    rt: &ResourceType,
+    id: String,
+    data: Map<String, Value>,
+    version: i64,
+    created: String,
+    last_modified: String,
+) -> BridgeResult<ResourceRow> {
+    let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_string);
+    let is_user = rt.schema == USER_SCHEMA;
+    let user_name = if is_user { text("userName") } else { None };
+    let display_name = text("displayName");
+    Ok(ResourceRow {
+        id,
+        resource_type: rt.name.clone(),
+        user_name_ci: user_name.as_deref().map(str::to_lowercase),
+        user_name,
+        external_id: text("externalId"),
+        display_name_ci: display_name.as_deref().map(str::to_lowercase),
+        display_name,
+        active: data.get("active").and_then(Value::as_bool),
+        data: serde_json::to_string(&data).map_err(|e| ScimError::Internal(e.to_string()))?,
+        version,
+        created,
+        last_modified,
+    })
+}

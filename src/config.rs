@@ -1,0 +1,154 @@
+//! Settings: defaults, then the TOML file of `--config`, then environment variables, then
+//! command-line flags. Secrets are kept out of `Debug` output.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{name} = '{value}' is not valid: {why}")]
+    Env {
+        name: String,
+        value: String,
+        why: String,
+    },
+}
+
+/// A value that must not be shown: `Debug` prints `***`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "***")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address to listen on (SCIM_BRIDGE_LISTEN).
+    pub listen: String,
+    /// `sqlite://PATH` or `postgres://...` (DATABASE_URL).
+    pub database_url: String,
+    /// Connections in the database pool.
+    pub pool_size: u32,
+    /// Largest request body accepted, in bytes (SCIM_BRIDGE_MAX_BODY_BYTES).
+    pub max_body_bytes: usize,
+    /// Most resources one list response carries.
+    pub max_results: u64,
+    /// A folder laid out like scim-schemas/ whose documents add to or override the
+    /// embedded ones (SCIM_BRIDGE_SCHEMAS_DIR).
+    pub schemas_dir: Option<PathBuf>,
+    /// The public base URL, such as `https://scim.example.com`, for `meta.location`; when
+    /// unset it is taken from each request (SCIM_BRIDGE_PUBLIC_URL).
+    pub public_url: Option<String>,
+    /// A SCIM bearer token accepted as well as stored ones (SCIM_BRIDGE_TOKEN).
+    pub token: Option<Secret>,
+    /// Seconds that requests in flight get to finish after SIGTERM or SIGINT.
+    pub shutdown_timeout_secs: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://scim-bridge.db".into(),
+            pool_size: 8,
+            max_body_bytes: 1024 * 1024,
+            max_results: 1000,
+            schemas_dir: None,
+            public_url: None,
+            token: None,
+            shutdown_timeout_secs: 30,
+            workers: 0,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the TOML file, if any, over the defaults.
+    pub fn from_file(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Settings::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
+    }
+
+    /// Applies environment variables over what the file said.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("SCIM_BRIDGE_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = get("DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("SCIM_BRIDGE_MAX_BODY_BYTES") {
+            self.max_body_bytes =
+                v.parse()
+                    .map_err(|e: std::num::ParseIntError| ConfigError::Env {
+                        name: "SCIM_BRIDGE_MAX_BODY_BYTES".into(),
+                        value: v.clone(),
+                        why: e.to_string(),
+                    })?;
+        }
+        if let Some(v) = get("SCIM_BRIDGE_SCHEMAS_DIR") {
+            self.schemas_dir = Some(v.into());
+        }
+        if let Some(v) = get("SCIM_BRIDGE_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = get("SCIM_BRIDGE_TOKEN").filter(|v| !v.is_empty()) {
+            self.token = Some(Secret::new(v));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_and_secrets_do_not_print() {
+        let mut s: Settings =
+            toml::from_str("listen = \"0.0.0.0:9000\"\ntoken = \"abc\"").expect("parses");
+        s.apply_env(|k| (k == "SCIM_BRIDGE_LISTEN").then(|| "127.0.0.1:1".to_string()))
+            .expect("env");
+        assert_eq!(s.listen, "127.0.0.1:1");
+        assert!(!format!("{s:?}").contains("abc"));
+    }
+
+    #[test]
+    fn an_unknown_setting_is_an_error() {
+        assert!(toml::from_str::<Settings>("lisen = \"x\"").is_err());
+    }
+}

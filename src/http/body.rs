@@ -1,0 +1,71 @@
+//! Request bodies: media type, size limit and JSON, each failure a SCIM error.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::error::HttpError;
+use crate::scim::ScimError;
+
+fn too_large(limit: usize) -> HttpError {
+    HttpError(ScimError::PayloadTooLarge(format!(
+        "the body is larger than {limit} bytes"
+    )))
+}
+
+/// Reads a JSON body of at most `limit` bytes, sent as application/scim+json or
+/// application/json.
+pub async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Value, HttpError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let essence = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/scim+json" && essence != "application/json" {
+            return Err(HttpError(ScimError::UnsupportedMediaType(format!(
+                "'{essence}' is not accepted: send application/scim+json or application/json"
+            ))));
+        }
+    }
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large(limit));
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            HttpError(ScimError::InvalidSyntax(format!(
+                "the body could not be read: {e}"
+            )))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(HttpError(ScimError::InvalidSyntax(
+            "the body is empty".into(),
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        HttpError(ScimError::InvalidSyntax(format!(
+            "the body is not valid JSON: {e}"
+        )))
+    })
+}

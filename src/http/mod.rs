@@ -1,0 +1,107 @@
+//! actix-web: routes, extractors, authentication and the error funnel. Handlers are thin:
+//! they read the request, call a use case, and write the answer.
+
+pub mod auth;
+pub mod body;
+pub mod discovery;
+pub mod error;
+pub mod resources;
+
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::bridge::{Resources, Tokens};
+use crate::config::Settings;
+use crate::scim::schema::Registry;
+
+pub use error::{HttpError, SCIM_JSON};
+
+pub const SCIM_BASE: &str = "/scim/v2";
+
+/// What every handler can reach.
+pub struct AppState {
+    pub resources: Arc<Resources>,
+    pub tokens: Arc<Tokens>,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// The base URL of the SCIM service as clients see it, for `meta.location`.
+    pub fn base_url(&self, req: &HttpRequest) -> String {
+        match &self.settings.public_url {
+            Some(u) => format!("{}{SCIM_BASE}", u.trim_end_matches('/')),
+            None => {
+                let info = req.connection_info();
+                format!("{}://{}{SCIM_BASE}", info.scheme(), info.host())
+            }
+        }
+    }
+}
+
+/// The resource type a route serves, attached to its routes.
+#[derive(Debug, Clone)]
+pub struct RtName(pub String);
+
+/// Registers every route.
+pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg: &mut web::ServiceConfig| {
+        let mut scope = web::scope(SCIM_BASE)
+            .wrap(from_fn(auth::require_scim_token))
+            .service(
+                web::resource("/ServiceProviderConfig")
+                    .route(web::get().to(discovery::service_provider_config))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/ResourceTypes")
+                    .route(web::get().to(discovery::resource_types))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/ResourceTypes/{name}")
+                    .route(web::get().to(discovery::resource_type))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/Schemas")
+                    .route(web::get().to(discovery::schemas))
+                    .default_service(web::to(error::method_not_allowed)),
+            )
+            .service(
+                web::resource("/Schemas/{urn}")
+                    .route(web::get().to(discovery::schema))
+                    .default_service(web::to(error::method_not_allowed)),
+            );
+        for rt in reg.resource_types() {
+            let name = RtName(rt.name.clone());
+            scope = scope
+                .service(
+                    web::resource(rt.endpoint.clone())
+                        .app_data(name.clone())
+                        .route(web::get().to(resources::list))
+                        .route(web::post().to(resources::create))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
+                    web::resource(format!("{}/{{id}}", rt.endpoint))
+                        .app_data(name)
+                        .route(web::get().to(resources::get))
+                        .route(web::put().to(resources::replace))
+                        .route(web::delete().to(resources::delete))
+                        .route(web::patch().to(resources::patch))
+                        .default_service(web::to(error::method_not_allowed)),
+                );
+        }
+        cfg.service(scope.default_service(web::to(error::not_found)));
+        cfg.default_service(web::to(error::not_found));
+    }
+}
+
+/// A 200 (or other) answer with a SCIM JSON body.
+pub fn scim_json(status: actix_web::http::StatusCode, body: &serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((actix_web::http::header::CONTENT_TYPE, SCIM_JSON))
+        .body(body.to_string())
+}

@@ -1,0 +1,142 @@
+//! /Users, /Groups and any other configured resource type: thin handlers over
+//! [`crate::bridge::Resources`].
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::body::read_json;
+use super::error::blocking;
+use super::{scim_json, AppState, HttpError, RtName};
+use crate::bridge::etag::{none_match_hits, Precondition};
+use crate::bridge::Rendered;
+use crate::scim::list::ListParams;
+use crate::scim::resource::Projection;
+use crate::scim::ScimError;
+
+fn rt_name(req: &HttpRequest) -> Result<String, HttpError> {
+    req.app_data::<RtName>()
+        .map(|r| r.0.clone())
+        .ok_or_else(|| HttpError(ScimError::Internal("route without a resource type".into())))
+}
+
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn projection(req: &HttpRequest) -> Projection {
+    let pairs = query_pairs(req);
+    let find = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    Projection::from_params(find("attributes"), find("excludedAttributes"))
+}
+
+fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn precondition(req: &HttpRequest) -> Precondition {
+    Precondition::from_if_match(header_str(req, header::IF_MATCH))
+}
+
+fn answer(status: StatusCode, r: &Rendered, with_location: bool) -> HttpResponse {
+    let mut res = scim_json(status, &r.body);
+    if let Ok(v) = header::HeaderValue::from_str(&r.etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    if with_location {
+        if let Ok(v) = header::HeaderValue::from_str(&r.location) {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    res
+}
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let rt = rt_name(&req)?;
+    let pairs = query_pairs(&req);
+    let params = ListParams::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let query = params.parse(state.settings.max_results)?;
+    let base = state.base_url(&req);
+    let resources = state.resources.clone();
+    let body = blocking(move || resources.list(&rt, &query, &base)).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, HttpError> {
+    let rt = rt_name(&req)?;
+    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let base = state.base_url(&req);
+    let proj = projection(&req);
+    let resources = state.resources.clone();
+    let rendered = blocking(move || resources.create(&rt, body, &base, &proj)).await?;
+    Ok(answer(StatusCode::CREATED, &rendered, true))
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let rt = rt_name(&req)?;
+    let base = state.base_url(&req);
+    let proj = projection(&req);
+    let resources = state.resources.clone();
+    let id = id.into_inner();
+    let rendered = blocking(move || resources.get(&rt, &id, &base, &proj)).await?;
+    if let Some(inm) = header_str(&req, header::IF_NONE_MATCH) {
+        if none_match_hits(inm, &rendered.etag) {
+            let mut res = HttpResponse::NotModified().finish();
+            if let Ok(v) = header::HeaderValue::from_str(&rendered.etag) {
+                res.headers_mut().insert(header::ETAG, v);
+            }
+            return Ok(res);
+        }
+    }
+    Ok(answer(StatusCode::OK, &rendered, false))
+}
+
+pub async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, HttpError> {
+    let rt = rt_name(&req)?;
+    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let base = state.base_url(&req);
+    let proj = projection(&req);
+    let pre = precondition(&req);
+    let resources = state.resources.clone();
+    let id = id.into_inner();
+    let rendered = blocking(move || resources.replace(&rt, &id, body, &pre, &base, &proj)).await?;
+    Ok(answer(StatusCode::OK, &rendered, false))
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let rt = rt_name(&req)?;
+    let pre = precondition(&req);
+    let resources = state.resources.clone();
+    let id = id.into_inner();
+    blocking(move || resources.delete(&rt, &id, &pre)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn patch() -> Result<HttpResponse, HttpError> {
+    Err(HttpError(ScimError::NotImplemented(
+        "PATCH is not supported yet (see /ServiceProviderConfig): use PUT".into(),
+    )))
+}

@@ -1,0 +1,148 @@
+//! The `scim-bridge` command: serve, migrate, token.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use scim_bridge::bridge::TokenKind;
+use scim_bridge::clock::SystemClock;
+use scim_bridge::config::Settings;
+use scim_bridge::startup::{Application, Core};
+use scim_bridge::store::SqlStore;
+
+#[derive(Parser)]
+#[command(
+    name = "scim-bridge",
+    version,
+    about = "A SCIM 2.0 server that provisions applications that do not speak SCIM"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML settings file; environment variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// sqlite://PATH (default sqlite://scim-bridge.db) or postgres://...
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SCIM server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; env SCIM_BRIDGE_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Manage bearer tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create {
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// An admin API token instead of a SCIM token.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn settings(common: &Common) -> anyhow::Result<Settings> {
+    let mut s = Settings::from_file(common.config.as_deref())?;
+    s.apply_env(|k| std::env::var(k).ok())?;
+    if let Some(url) = &common.database_url {
+        s.database_url = url.clone();
+    }
+    Ok(s)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { listen, common } => {
+            let mut s = settings(&common)?;
+            if let Some(l) = listen {
+                s.listen = l;
+            }
+            serve(s)
+        }
+        Command::Migrate { common } => {
+            let s = settings(&common)?;
+            SqlStore::open(&s.database_url, 1)?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Token {
+            action:
+                TokenAction::Create {
+                    name,
+                    admin,
+                    common,
+                },
+        } => {
+            let s = settings(&common)?;
+            let core = Core::build(&s, Arc::new(SystemClock))?;
+            let kind = if admin {
+                TokenKind::Admin
+            } else {
+                TokenKind::Scim
+            };
+            let token = core.tokens.create(&name, kind)?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+fn serve(s: Settings) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listen = s.listen.clone();
+        let app = Application::build(s, Arc::new(SystemClock))?;
+        if !app.core.tokens.any(TokenKind::Scim)? {
+            let token = app.core.tokens.create("initial", TokenKind::Scim)?;
+            println!("No SCIM token existed, so one was made. It is shown this once; keep it:");
+            println!("{token}");
+        }
+        log::info!("scim-bridge listening on {listen} (port {})", app.port());
+        app.run_until_stopped().await?;
+        log::info!("scim-bridge stopped");
+        Ok(())
+    })
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scim-bridge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

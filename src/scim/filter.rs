@@ -1,0 +1,776 @@
+//! SCIM filters (RFC 7644 section 3.4.2.2): a parser with length and depth limits, an AST
+//! that prints back as a filter, and an in-memory evaluator used by PATCH value filters.
+//! The store translates the same AST to SQL.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde_json::{Number, Value};
+
+use super::error::{ScimError, ScimResult};
+use super::path::{resolve, AttrPath};
+use super::schema::{AttrDef, AttrType, Registry, ResourceType};
+
+/// Longest filter accepted, in bytes.
+pub const MAX_FILTER_LEN: usize = 4096;
+/// Deepest nesting of parentheses, `not` and value filters accepted.
+pub const MAX_DEPTH: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Co,
+    Sw,
+    Ew,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl CompareOp {
+    fn parse(word: &str) -> Option<CompareOp> {
+        Some(match word.to_ascii_lowercase().as_str() {
+            "eq" => CompareOp::Eq,
+            "ne" => CompareOp::Ne,
+            "co" => CompareOp::Co,
+            "sw" => CompareOp::Sw,
+            "ew" => CompareOp::Ew,
+            "gt" => CompareOp::Gt,
+            "ge" => CompareOp::Ge,
+            "lt" => CompareOp::Lt,
+            "le" => CompareOp::Le,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Co => "co",
+            CompareOp::Sw => "sw",
+            CompareOp::Ew => "ew",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+        }
+    }
+}
+
+/// A comparison value: `false`, `null`, `true`, a number or a string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompValue {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(String),
+}
+
+impl fmt::Display for CompValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompValue::Null => write!(f, "null"),
+            CompValue::Bool(b) => write!(f, "{b}"),
+            CompValue::Number(n) => write!(f, "{n}"),
+            CompValue::String(s) => write!(f, "{}", Value::String(s.clone())),
+        }
+    }
+}
+
+/// The filter AST.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: CompValue,
+    },
+    Present(AttrPath),
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    /// `emails[type eq "work"]`: the inner filter's paths are relative to `path`.
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
+}
+
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),
+            Filter::Present(path) => write!(f, "{path} pr"),
+            Filter::And(a, b) => write!(f, "({a} and {b})"),
+            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::Not(a) => write!(f, "not ({a})"),
+            Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    LBracket,
+    RBracket,
+    Str(String),
+    Word(String),
+}
+
+struct Lexer<'a> {
+    src: &'a str,
+    toks: Vec<(usize, Tok)>,
+}
+
+fn invalid(pos: usize, msg: impl fmt::Display) -> ScimError {
+    ScimError::InvalidFilter(format!("invalid filter at character {}: {msg}", pos + 1))
+}
+
+impl<'a> Lexer<'a> {
+    fn run(src: &'a str) -> ScimResult<Vec<(usize, Tok)>> {
+        let mut lx = Lexer {
+            src,
+            toks: Vec::new(),
+        };
+        let bytes = src.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let c = bytes[i];
+            match c {
+                b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+                b'(' => {
+                    lx.toks.push((i, Tok::Open));
+                    i += 1
+                }
+                b')' => {
+                    lx.toks.push((i, Tok::Close));
+                    i += 1
+                }
+                b'[' => {
+                    lx.toks.push((i, Tok::LBracket));
+                    i += 1
+                }
+                b']' => {
+                    lx.toks.push((i, Tok::RBracket));
+                    i += 1
+                }
+                b'"' => {
+                    let start = i;
+                    i += 1;
+                    let mut escaped = false;
+                    loop {
+                        match bytes.get(i) {
+                            None => return Err(invalid(start, "a string is not closed")),
+                            Some(b'\\') if !escaped => escaped = true,
+                            Some(b'"') if !escaped => break,
+                            Some(_) => escaped = false,
+                        }
+                        i += 1;
+                    }
+                    let lit = &lx.src[start..=i];
+                    let s: String = serde_json::from_str(lit)
+                        .map_err(|_| invalid(start, "a string has an invalid escape"))?;
+                    lx.toks.push((start, Tok::Str(s)));
+                    i += 1;
+                }
+                _ => {
+                    let start = i;
+                    while i < bytes.len()
+                        && !matches!(
+                            bytes[i],
+                            b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b'[' | b']' | b'"'
+                        )
+                    {
+                        i += 1;
+                    }
+                    lx.toks
+                        .push((start, Tok::Word(lx.src[start..i].to_string())));
+                }
+            }
+        }
+        Ok(lx.toks)
+    }
+}
+
+struct Parser {
+    toks: Vec<(usize, Tok)>,
+    pos: usize,
+    end: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(_, t)| t)
+    }
+
+    fn at(&self) -> usize {
+        self.toks.get(self.pos).map(|(p, _)| *p).unwrap_or(self.end)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).map(|(_, t)| t.clone());
+        self.pos += 1;
+        t
+    }
+
+    fn keyword(&self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case(kw))
+    }
+
+    fn enter(&mut self) -> ScimResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(invalid(
+                self.at(),
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn or(&mut self) -> ScimResult<Filter> {
+        let mut left = self.and()?;
+        while self.keyword("or") {
+            self.pos += 1;
+            let right = self.and()?;
+            left = Filter::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> ScimResult<Filter> {
+        let mut left = self.unary()?;
+        while self.keyword("and") {
+            self.pos += 1;
+            let right = self.unary()?;
+            left = Filter::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn expect(&mut self, tok: Tok, what: &str) -> ScimResult<()> {
+        let at = self.at();
+        match self.next() {
+            Some(t) if t == tok => Ok(()),
+            _ => Err(invalid(at, format!("expected {what}"))),
+        }
+    }
+
+    fn unary(&mut self) -> ScimResult<Filter> {
+        if self.keyword("not") && matches!(self.toks.get(self.pos + 1), Some((_, Tok::Open))) {
+            self.pos += 2;
+            self.enter()?;
+            let inner = self.or()?;
+            self.expect(Tok::Close, "')'")?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
+        }
+        if self.peek() == Some(&Tok::Open) {
+            self.pos += 1;
+            self.enter()?;
+            let inner = self.or()?;
+            self.expect(Tok::Close, "')'")?;
+            self.depth -= 1;
+            return Ok(inner);
+        }
+        self.attr_exp()
+    }
+
+    fn attr_exp(&mut self) -> ScimResult<Filter> {
+        let at = self.at();
+        let path = match self.next() {
+            Some(Tok::Word(w)) => AttrPath::parse(&w)
+                .map_err(|_| invalid(at, format!("'{w}' is not an attribute path")))?,
+            Some(_) => return Err(invalid(at, "expected an attribute path")),
+            None => {
+                return Err(invalid(
+                    at,
+                    "the filter ends where an attribute path was expected",
+                ))
+            }
+        };
+        if self.peek() == Some(&Tok::LBracket) {
+            self.pos += 1;
+            self.enter()?;
+            let inner = self.or()?;
+            self.expect(Tok::RBracket, "']'")?;
+            self.depth -= 1;
+            return Ok(Filter::ValuePath {
+                path,
+                filter: Box::new(inner),
+            });
+        }
+        let at = self.at();
+        let op_word = match self.next() {
+            Some(Tok::Word(w)) => w,
+            _ => return Err(invalid(at, format!("expected an operator after '{path}'"))),
+        };
+        if op_word.eq_ignore_ascii_case("pr") {
+            return Ok(Filter::Present(path));
+        }
+        let op = CompareOp::parse(&op_word)
+            .ok_or_else(|| invalid(at, format!("'{op_word}' is not an operator")))?;
+        let at = self.at();
+        let value = match self.next() {
+            Some(Tok::Str(s)) => CompValue::String(s),
+            Some(Tok::Word(w)) => word_value(&w),
+            _ => {
+                return Err(invalid(
+                    at,
+                    format!("expected a value after '{}'", op.as_str()),
+                ))
+            }
+        };
+        Ok(Filter::Compare { path, op, value })
+    }
+}
+
+/// A bare word as a comparison value: a literal, a number, or (as Entra sends them) an
+/// unquoted string.
+fn word_value(w: &str) -> CompValue {
+    match w {
+        "true" => CompValue::Bool(true),
+        "false" => CompValue::Bool(false),
+        "null" => CompValue::Null,
+        _ => match serde_json::from_str::<Number>(w) {
+            Ok(n) => CompValue::Number(n),
+            Err(_) => CompValue::String(w.to_string()),
+        },
+    }
+}
+
+impl Filter {
+    /// Parses a filter expression.
+    pub fn parse(text: &str) -> ScimResult<Filter> {
+        if text.len() > MAX_FILTER_LEN {
+            return Err(ScimError::InvalidFilter(format!(
+                "the filter is longer than {MAX_FILTER_LEN} characters"
+            )));
+        }
+        if text.trim().is_empty() {
+            return Err(ScimError::InvalidFilter("the filter is empty".into()));
+        }
+        let toks = Lexer::run(text)?;
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            end: text.len(),
+            depth: 0,
+        };
+        let f = p.or()?;
+        if p.pos < p.toks.len() {
+            return Err(invalid(
+                p.at(),
+                "unexpected text after the end of the filter",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// Checks every path against the resource type so that a filter on an attribute that
+    /// does not exist is refused, not silently matched against nothing.
+    pub fn check(&self, reg: &Registry, rt: &ResourceType) -> ScimResult<()> {
+        self.check_in(reg, rt, None)
+    }
+
+    fn check_in(
+        &self,
+        reg: &Registry,
+        rt: &ResourceType,
+        parent: Option<&AttrPath>,
+    ) -> ScimResult<()> {
+        let check_path = |p: &AttrPath| -> ScimResult<()> {
+            let full = join(parent, p);
+            if is_meta_path(&full) || resolve(reg, rt, &full).is_some() {
+                Ok(())
+            } else {
+                Err(ScimError::InvalidFilter(format!(
+                    "'{full}' is not an attribute of {}",
+                    rt.name
+                )))
+            }
+        };
+        match self {
+            Filter::Compare { path, .. } | Filter::Present(path) => check_path(path),
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                a.check_in(reg, rt, parent)?;
+                b.check_in(reg, rt, parent)
+            }
+            Filter::Not(a) => a.check_in(reg, rt, parent),
+            Filter::ValuePath { path, filter } => {
+                if parent.is_some() {
+                    return Err(ScimError::InvalidFilter(
+                        "value filters cannot be nested".into(),
+                    ));
+                }
+                check_path(path)?;
+                filter.check_in(reg, rt, Some(path))
+            }
+        }
+    }
+}
+
+/// `meta.created`, `meta.lastModified`, `meta.resourceType`, `meta.version`,
+/// `meta.location`: common attributes outside any schema's attribute list.
+pub fn is_meta_path(p: &AttrPath) -> bool {
+    p.urn.is_none()
+        && p.attr.eq_ignore_ascii_case("meta")
+        && p.sub.as_deref().is_some_and(|s| {
+            [
+                "created",
+                "lastModified",
+                "resourceType",
+                "version",
+                "location",
+            ]
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(s))
+        })
+}
+
+/// Joins a value filter's relative path onto its parent: `emails` + `type` = `emails.type`.
+pub fn join(parent: Option<&AttrPath>, p: &AttrPath) -> AttrPath {
+    match parent {
+        None => p.clone(),
+        Some(parent) => AttrPath {
+            urn: parent.urn.clone(),
+            attr: parent.attr.clone(),
+            sub: Some(p.attr.clone()),
+        },
+    }
+}
+
+/// Evaluates filters against JSON resources in memory.
+pub struct Evaluator<'a> {
+    pub reg: &'a Registry,
+    pub rt: &'a ResourceType,
+}
+
+impl Evaluator<'_> {
+    /// Whether `resource` (a full resource document) matches `filter`.
+    pub fn matches(&self, filter: &Filter, resource: &Value) -> ScimResult<bool> {
+        self.eval(filter, resource, None)
+    }
+
+    /// Whether one element of the multi-valued attribute `parent` matches a value filter.
+    pub fn matches_element(
+        &self,
+        parent: &AttrPath,
+        filter: &Filter,
+        element: &Value,
+    ) -> ScimResult<bool> {
+        self.eval_element(parent, filter, element)
+    }
+
+    fn eval(&self, f: &Filter, res: &Value, _parent: Option<&AttrPath>) -> ScimResult<bool> {
+        match f {
+            Filter::And(a, b) => Ok(self.eval(a, res, None)? && self.eval(b, res, None)?),
+            Filter::Or(a, b) => Ok(self.eval(a, res, None)? || self.eval(b, res, None)?),
+            Filter::Not(a) => Ok(!self.eval(a, res, None)?),
+            Filter::Present(path) => {
+                let (def, values) = self.values(res, path)?;
+                Ok(values.iter().any(|v| is_present(v, def)))
+            }
+            Filter::Compare { path, op, value } => {
+                let (def, values) = self.values(res, path)?;
+                compare_any(def, &values, *op, value)
+            }
+            Filter::ValuePath { path, filter } => {
+                let container = self.container(res, path);
+                let elements: Vec<&Value> = match container {
+                    Some(Value::Array(items)) => items.iter().collect(),
+                    Some(v @ Value::Object(_)) => vec![v],
+                    _ => vec![],
+                };
+                for el in elements {
+                    if self.eval_element(path, filter, el)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn eval_element(&self, parent: &AttrPath, f: &Filter, el: &Value) -> ScimResult<bool> {
+        match f {
+            Filter::And(a, b) => {
+                Ok(self.eval_element(parent, a, el)? && self.eval_element(parent, b, el)?)
+            }
+            Filter::Or(a, b) => {
+                Ok(self.eval_element(parent, a, el)? || self.eval_element(parent, b, el)?)
+            }
+            Filter::Not(a) => Ok(!self.eval_element(parent, a, el)?),
+            Filter::Present(p) => {
+                let full = join(Some(parent), p);
+                let def = self.def(&full)?;
+                Ok(get_ci(el, &p.attr).is_some_and(|v| is_present(v, def)))
+            }
+            Filter::Compare { path, op, value } => {
+                let full = join(Some(parent), path);
+                let def = self.def(&full)?;
+                let vals: Vec<&Value> = get_ci(el, &path.attr).into_iter().collect();
+                compare_any(def, &vals, *op, value)
+            }
+            Filter::ValuePath { .. } => Err(ScimError::InvalidFilter(
+                "value filters cannot be nested".into(),
+            )),
+        }
+    }
+
+    fn def(&self, path: &AttrPath) -> ScimResult<Option<&AttrDef>> {
+        if is_meta_path(path) {
+            return Ok(None);
+        }
+        resolve(self.reg, self.rt, path)
+            .map(|r| Some(r.leaf()))
+            .ok_or_else(|| {
+                ScimError::InvalidFilter(format!(
+                    "'{path}' is not an attribute of {}",
+                    self.rt.name
+                ))
+            })
+    }
+
+    /// The value at the attribute (not sub-attribute) level of `path`.
+    fn container<'v>(&self, res: &'v Value, path: &AttrPath) -> Option<&'v Value> {
+        let base = match &path.urn {
+            Some(urn) if !urn.eq_ignore_ascii_case(&self.rt.schema) => get_ci(res, urn)?,
+            _ => res,
+        };
+        get_ci(base, &path.attr)
+    }
+
+    /// Every value `path` reaches (flattening multi-valued attributes), and the definition
+    /// of what it reaches. A complex attribute with no sub-attribute named means its `value`.
+    fn values<'v>(
+        &self,
+        res: &'v Value,
+        path: &AttrPath,
+    ) -> ScimResult<(Option<&AttrDef>, Vec<&'v Value>)> {
+        if is_meta_path(path) {
+            let v = res
+                .get("meta")
+                .and_then(|m| get_ci(m, path.sub.as_deref().unwrap_or("")));
+            return Ok((None, v.into_iter().collect()));
+        }
+        let r = resolve(self.reg, self.rt, path).ok_or_else(|| {
+            ScimError::InvalidFilter(format!("'{path}' is not an attribute of {}", self.rt.name))
+        })?;
+        let container = self.container(res, path);
+        let mut tops: Vec<&Value> = Vec::new();
+        match container {
+            Some(Value::Array(items)) => tops.extend(items.iter()),
+            Some(v) => tops.push(v),
+            None => {}
+        }
+        let sub_name = match (r.sub, r.attr.kind) {
+            (Some(s), _) => Some(s.name.as_str()),
+            (None, AttrType::Complex) => Some("value"),
+            _ => None,
+        };
+        let def = match sub_name {
+            Some(n) => r.attr.sub(n),
+            None => Some(r.attr),
+        };
+        let values = match sub_name {
+            Some(n) => tops.into_iter().filter_map(|t| get_ci(t, n)).collect(),
+            None => tops,
+        };
+        Ok((def, values))
+    }
+}
+
+/// Looks a key up in a JSON object without regard to case.
+pub fn get_ci<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    let obj = v.as_object()?;
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+fn is_present(v: &Value, _def: Option<&AttrDef>) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    }
+}
+
+fn compare_any(
+    def: Option<&AttrDef>,
+    values: &[&Value],
+    op: CompareOp,
+    target: &CompValue,
+) -> ScimResult<bool> {
+    if let CompValue::Null = target {
+        let present = values.iter().any(|v| !v.is_null());
+        return match op {
+            CompareOp::Eq => Ok(!present),
+            CompareOp::Ne => Ok(present),
+            _ => Err(ScimError::InvalidFilter(format!(
+                "'{}' cannot compare with null",
+                op.as_str()
+            ))),
+        };
+    }
+    if op == CompareOp::Ne {
+        return Ok(!compare_any(def, values, CompareOp::Eq, target)?);
+    }
+    let kind = def.map(|d| d.kind).unwrap_or(AttrType::String);
+    let case_exact = def.is_some_and(|d| d.case_exact);
+    if kind == AttrType::Boolean && op != CompareOp::Eq {
+        return Err(ScimError::InvalidFilter(format!(
+            "'{}' cannot compare booleans",
+            op.as_str()
+        )));
+    }
+    if matches!(kind, AttrType::Binary | AttrType::Complex) {
+        return Err(ScimError::InvalidFilter(
+            "binary and complex attributes can only be tested with pr".into(),
+        ));
+    }
+    for v in values {
+        if compare_one(kind, case_exact, v, op, target) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Compares one stored value with a filter value, as both SQL backends must too.
+pub fn compare_one(
+    kind: AttrType,
+    case_exact: bool,
+    v: &Value,
+    op: CompareOp,
+    target: &CompValue,
+) -> bool {
+    match (kind, v, target) {
+        (AttrType::Boolean, Value::Bool(b), CompValue::Bool(t)) => op == CompareOp::Eq && b == t,
+        (AttrType::Boolean, Value::Bool(b), CompValue::String(t)) => {
+            super::resource::coerce_bool(t).is_some_and(|t| op == CompareOp::Eq && *b == t)
+        }
+        (AttrType::Integer | AttrType::Decimal, Value::Number(n), CompValue::Number(t)) => {
+            match (n.as_f64(), t.as_f64()) {
+                (Some(a), Some(b)) => ordered(op, a.partial_cmp(&b)),
+                _ => false,
+            }
+        }
+        (AttrType::DateTime, Value::String(s), CompValue::String(t)) => {
+            match (
+                chrono::DateTime::parse_from_rfc3339(s),
+                chrono::DateTime::parse_from_rfc3339(t),
+            ) {
+                (Ok(a), Ok(b)) => ordered(op, Some(a.cmp(&b))),
+                _ => string_cmp(case_exact, s, op, t),
+            }
+        }
+        (_, Value::String(s), CompValue::String(t)) => string_cmp(case_exact, s, op, t),
+        _ => false,
+    }
+}
+
+fn ordered(op: CompareOp, ord: Option<Ordering>) -> bool {
+    let Some(ord) = ord else { return false };
+    match op {
+        CompareOp::Eq => ord == Ordering::Equal,
+        CompareOp::Ne => ord != Ordering::Equal,
+        CompareOp::Gt => ord == Ordering::Greater,
+        CompareOp::Ge => ord != Ordering::Less,
+        CompareOp::Lt => ord == Ordering::Less,
+        CompareOp::Le => ord != Ordering::Greater,
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
+    }
+}
+
+fn string_cmp(case_exact: bool, s: &str, op: CompareOp, t: &str) -> bool {
+    let (s, t) = if case_exact {
+        (s.to_string(), t.to_string())
+    } else {
+        (s.to_lowercase(), t.to_lowercase())
+    };
+    match op {
+        CompareOp::Co => s.contains(&t),
+        CompareOp::Sw => s.starts_with(&t),
+        CompareOp::Ew => s.ends_with(&t),
+        _ => ordered(op, Some(s.cmp(&t))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_and_print_back() {
+        let cases = [
+            ("userName eq \"bjensen\"", "userName eq \"bjensen\""),
+            ("externalId eq jyoung", "externalId eq \"jyoung\""),
+            ("title pr and userType eq \"Employee\"", "(title pr and userType eq \"Employee\")"),
+            ("a eq 1 or b eq 2 and c eq 3", "(a eq 1 or (b eq 2 and c eq 3))"),
+            ("not (active eq false)", "not (active eq false)"),
+            ("emails[type eq \"work\" and value co \"@example.com\"]",
+             "emails[(type eq \"work\" and value co \"@example.com\")]"),
+            ("name.familyName EQ \"O'Malley\"", "name.familyName eq \"O'Malley\""),
+            ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"7\"",
+             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"7\""),
+            ("meta.lastModified gt \"2011-05-13T04:42:34Z\"", "meta.lastModified gt \"2011-05-13T04:42:34Z\""),
+            ("x eq null", "x eq null"),
+        ];
+        for (input, printed) in cases {
+            let f = Filter::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(f.to_string(), printed, "{input}");
+            assert_eq!(
+                Filter::parse(&f.to_string()).ok(),
+                Some(f),
+                "{input} round trip"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_filters_say_where_they_broke() {
+        let cases = [
+            ("userName eq", "character 12"),
+            ("userName xx \"a\"", "character 10"),
+            ("(userName eq \"a\"", "')'"),
+            ("userName eq \"a", "not closed"),
+            ("userName eq \"a\" garbage", "after the end"),
+            ("", "empty"),
+            ("emails[type eq \"work\"", "']'"),
+        ];
+        for (input, needle) in cases {
+            match Filter::parse(input) {
+                Err(ScimError::InvalidFilter(msg)) => {
+                    assert!(msg.contains(needle), "{input}: {msg}")
+                }
+                other => panic!("{input}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let deep = format!("{}a eq 1{}", "(".repeat(40), ")".repeat(40));
+        assert!(matches!(
+            Filter::parse(&deep),
+            Err(ScimError::InvalidFilter(_))
+        ));
+        let long = format!("a eq \"{}\"", "x".repeat(MAX_FILTER_LEN));
+        assert!(matches!(
+            Filter::parse(&long),
+            Err(ScimError::InvalidFilter(_))
+        ));
+    }
+}

@@ -1,0 +1,142 @@
+//! One diesel codebase for SQLite and PostgreSQL: the connection enum, the pool, SQLite
+//! pragmas, and migrations embedded per backend.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::error::{StoreError, StoreResult};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+pub type DbPool = Pool<Manager>;
+
+/// Opens connections of the backend the URL names (never guessing from the driver's
+/// willingness to open a file of that name).
+#[derive(Debug)]
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match self.url.backend {
+            Backend::Sqlite => SqliteConnection::establish(&self.url.target).map(DbConn::Sqlite),
+            Backend::Postgres => PgConnection::establish(&self.url.target).map(DbConn::Pg),
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL, checked: `sqlite://PATH` (or `sqlite::memory:`) or `postgres://...`.
+#[derive(Debug, Clone)]
+pub struct DbUrl {
+    pub backend: Backend,
+    /// What the driver receives: a file path for SQLite, the URL for PostgreSQL.
+    pub target: String,
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> StoreResult<DbUrl> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(StoreError::UnsupportedUrl(url.to_string()));
+            }
+            return Ok(DbUrl {
+                backend: Backend::Sqlite,
+                target: path.to_string(),
+            });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbUrl {
+                backend: Backend::Postgres,
+                target: url.to_string(),
+            });
+        }
+        Err(StoreError::UnsupportedUrl(redact(url)))
+    }
+}
+
+/// Removes a password from a URL before it is shown.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        if let DbConn::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// Connects, checks the connection, and applies pending migrations.
+pub fn connect(url: &DbUrl, max_size: u32) -> StoreResult<DbPool> {
+    let manager = Manager { url: url.clone() };
+    let pool = Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(SqlitePragmas))
+        .build(manager)
+        .map_err(|e| StoreError::Connect(e.to_string()))?;
+    Ok(pool)
+}
+
+/// Applies pending migrations; returns how many ran.
+pub fn migrate(pool: &DbPool) -> StoreResult<usize> {
+    let mut conn = pool.get()?;
+    let ran = match &mut *conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Pg(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(ran)
+}

@@ -1,0 +1,110 @@
+//! Storage: SCIM resources, group membership and tokens, in SQLite or PostgreSQL through
+//! one diesel codebase. Traits are cut by capability; all SQL stays in this module.
+
+pub mod db;
+pub mod error;
+pub mod filter_sql;
+pub mod schema;
+mod sql;
+
+pub use db::{Backend, DbUrl};
+pub use error::{StoreError, StoreResult};
+pub use sql::SqlStore;
+
+use crate::scim::filter::Filter;
+
+/// A stored resource: the JSON document and the columns indexed for lookups.
+#[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
+#[diesel(table_name = schema::resources)]
+pub struct ResourceRow {
+    pub id: String,
+    pub resource_type: String,
+    pub user_name: Option<String>,
+    pub user_name_ci: Option<String>,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub display_name_ci: Option<String>,
+    pub active: Option<bool>,
+    /// The resource's attributes as JSON, without id, meta and computed attributes.
+    pub data: String,
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+}
+
+/// A member to be stored: its id and, when the client gave one, its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMember {
+    pub id: String,
+    pub kind: Option<String>,
+}
+
+/// A stored member, with what it takes to show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub kind: String,
+    pub display: Option<String>,
+}
+
+/// A group a resource belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub member_id: String,
+    pub group_id: String,
+    pub display: Option<String>,
+}
+
+/// What a list asks of the store. The filter has been checked against the schemas.
+pub struct ListSpec<'a> {
+    pub resource_type: &'a str,
+    pub filter: Option<&'a Filter>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// Reading and writing SCIM resources.
+pub trait ResourceStore: Send + Sync {
+    /// Inserts a resource and its members in one transaction.
+    fn insert(&self, row: &ResourceRow, members: &[NewMember]) -> StoreResult<()>;
+    fn get(&self, resource_type: &str, id: &str) -> StoreResult<Option<ResourceRow>>;
+    /// Replaces a resource if its stored version is still `base_version`; `members`, when
+    /// given, replaces its membership.
+    fn replace(
+        &self,
+        row: &ResourceRow,
+        base_version: i64,
+        members: Option<&[NewMember]>,
+    ) -> StoreResult<()>;
+    /// Deletes a resource (and every membership naming it) if its version is `base_version`.
+    fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        base_version: Option<i64>,
+        now: &str,
+    ) -> StoreResult<()>;
+    /// One page of resources and the exact total, in a stable order.
+    fn list(
+        &self,
+        spec: &ListSpec<'_>,
+        reg: &crate::scim::schema::Registry,
+    ) -> StoreResult<(u64, Vec<ResourceRow>)>;
+    fn members(&self, group_id: &str) -> StoreResult<Vec<Member>>;
+    fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>>;
+}
+
+/// Bearer tokens, stored as hashes.
+pub trait TokenStore: Send + Sync {
+    fn add_token(
+        &self,
+        id: &str,
+        name: &str,
+        hash: &str,
+        kind: &str,
+        created: &str,
+    ) -> StoreResult<()>;
+    /// The kind of the token with this hash, if there is one.
+    fn token_kind(&self, hash: &str) -> StoreResult<Option<String>>;
+    fn count_tokens(&self, kind: &str) -> StoreResult<u64>;
+}

@@ -1,0 +1,358 @@
+//! The diesel implementation of the storage traits, for both backends.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use diesel::prelude::*;
+
+use super::db::{self, Backend, DbConn, DbPool, DbUrl};
+use super::error::{classify, StoreError, StoreResult};
+use super::filter_sql;
+use super::schema::{group_members, resources, tokens};
+use super::{GroupRef, ListSpec, Member, NewMember, ResourceRow, ResourceStore, TokenStore};
+use crate::scim::schema::Registry;
+
+/// How many ids go into one `IN (...)` list.
+const CHUNK: usize = 500;
+
+pub struct SqlStore {
+    pool: DbPool,
+    backend: Backend,
+    /// SQLite allows one writer; taking this before a write transaction queues writers in
+    /// the process instead of failing them with SQLITE_BUSY.
+    sqlite_writer: Mutex<()>,
+}
+
+impl SqlStore {
+    /// Connects to `url` and applies pending migrations.
+    pub fn open(url: &str, pool_size: u32) -> StoreResult<SqlStore> {
+        let url = DbUrl::parse(url)?;
+        if url.backend == Backend::Sqlite {
+            if let Some(parent) = std::path::Path::new(&url.target).parent() {
+                if !parent.as_os_str().is_empty() && !parent.exists() {
+                    return Err(StoreError::Connect(format!(
+                        "the folder {} does not exist",
+                        parent.display()
+                    )));
+                }
+            }
+        }
+        let pool = db::connect(&url, pool_size)?;
+        db::migrate(&pool)?;
+        Ok(SqlStore {
+            pool,
+            backend: url.backend,
+            sqlite_writer: Mutex::new(()),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&self) -> StoreResult<diesel::r2d2::PooledConnection<db::Manager>> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` in a write transaction.
+    fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        let _guard = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
+        let mut conn = self.conn()?;
+        let conn: &mut DbConn = &mut conn;
+        conn.transaction::<T, StoreError, _>(f)
+    }
+}
+
+/// Resolves members to their stored types, failing on the first that does not exist.
+fn member_rows(
+    conn: &mut DbConn,
+    group_id: &str,
+    members: &[NewMember],
+) -> StoreResult<Vec<(String, String, String)>> {
+    let mut types: HashMap<String, String> = HashMap::with_capacity(members.len());
+    let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<(String, String)> = resources::table
+            .filter(resources::id.eq_any(chunk))
+            .select((resources::id, resources::resource_type))
+            .load(conn)?;
+        types.extend(found);
+    }
+    let mut rows = Vec::with_capacity(members.len());
+    let mut seen = std::collections::HashSet::new();
+    for m in members {
+        let Some(kind) = types.get(&m.id) else {
+            return Err(StoreError::MissingMember(m.id.clone()));
+        };
+        if seen.insert(m.id.clone()) {
+            rows.push((group_id.to_string(), m.id.clone(), kind.clone()));
+        }
+    }
+    Ok(rows)
+}
+
+fn insert_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> StoreResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(g, m, t)| {
+                (
+                    group_members::group_id.eq(g),
+                    group_members::member_id.eq(m),
+                    group_members::member_type.eq(t),
+                )
+            })
+            .collect();
+        // Multi-row inserts are per backend: diesel's multi-backend type has no batch insert.
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(group_members::table)
+                .values(&values)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(group_members::table)
+                .values(&values)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+impl ResourceStore for SqlStore {
+    fn insert(&self, row: &ResourceRow, members: &[NewMember]) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::insert_into(resources::table)
+                .values(row)
+                .execute(conn)
+                .map_err(classify)?;
+            let rows = member_rows(conn, &row.id, members)?;
+            insert_members(conn, &rows)
+        })
+    }
+
+    fn get(&self, resource_type: &str, id: &str) -> StoreResult<Option<ResourceRow>> {
+        let mut conn = self.conn()?;
+        Ok(resources::table
+            .filter(resources::id.eq(id))
+            .filter(resources::resource_type.eq(resource_type))
+            .select(ResourceRow::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    fn replace(
+        &self,
+        row: &ResourceRow,
+        base_version: i64,
+        members: Option<&[NewMember]>,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            let n = diesel::update(
+                resources::table
+                    .filter(resources::id.eq(&row.id))
+                    .filter(resources::resource_type.eq(&row.resource_type))
+                    .filter(resources::version.eq(base_version)),
+            )
+            .set((
+                resources::user_name.eq(&row.user_name),
+                resources::user_name_ci.eq(&row.user_name_ci),
+                resources::external_id.eq(&row.external_id),
+                resources::display_name.eq(&row.display_name),
+                resources::display_name_ci.eq(&row.display_name_ci),
+                resources::active.eq(&row.active),
+                resources::data.eq(&row.data),
+                resources::version.eq(row.version),
+                resources::last_modified.eq(&row.last_modified),
+            ))
+            .execute(conn)
+            .map_err(classify)?;
+            if n == 0 {
+                let exists: i64 = resources::table
+                    .filter(resources::id.eq(&row.id))
+                    .filter(resources::resource_type.eq(&row.resource_type))
+                    .count()
+                    .get_result(conn)?;
+                return Err(if exists == 0 {
+                    StoreError::NotFound
+                } else {
+                    StoreError::VersionMismatch(base_version)
+                });
+            }
+            if let Some(members) = members {
+                let rows = member_rows(conn, &row.id, members)?;
+                diesel::delete(group_members::table.filter(group_members::group_id.eq(&row.id)))
+                    .execute(conn)?;
+                insert_members(conn, &rows)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        base_version: Option<i64>,
+        now: &str,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            let current: Option<i64> = resources::table
+                .filter(resources::id.eq(id))
+                .filter(resources::resource_type.eq(resource_type))
+                .select(resources::version)
+                .first(conn)
+                .optional()?;
+            match (current, base_version) {
+                (None, _) => return Err(StoreError::NotFound),
+                (Some(v), Some(b)) if v != b => return Err(StoreError::VersionMismatch(b)),
+                _ => {}
+            }
+            // The groups that lose this member change too: their version moves on.
+            let groups: Vec<String> = group_members::table
+                .filter(group_members::member_id.eq(id))
+                .select(group_members::group_id)
+                .load(conn)?;
+            for chunk in groups.chunks(CHUNK) {
+                diesel::update(resources::table.filter(resources::id.eq_any(chunk)))
+                    .set((
+                        resources::version.eq(resources::version + 1),
+                        resources::last_modified.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            diesel::delete(
+                group_members::table.filter(
+                    group_members::member_id
+                        .eq(id)
+                        .or(group_members::group_id.eq(id)),
+                ),
+            )
+            .execute(conn)?;
+            diesel::delete(resources::table.filter(resources::id.eq(id))).execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn list(&self, spec: &ListSpec<'_>, reg: &Registry) -> StoreResult<(u64, Vec<ResourceRow>)> {
+        let rt = reg.resource_type(spec.resource_type).ok_or_else(|| {
+            StoreError::Corrupt(format!("unknown resource type {}", spec.resource_type))
+        })?;
+        let build = || -> Result<_, filter_sql::Untranslatable> {
+            let mut q = resources::table
+                .filter(resources::resource_type.eq(spec.resource_type.to_string()))
+                .into_boxed();
+            if let Some(f) = spec.filter {
+                q = q.filter(filter_sql::translate(reg, rt, f)?);
+            }
+            Ok(q)
+        };
+        let mut conn = self.conn()?;
+        let total: i64 = build()?.count().get_result(&mut *conn)?;
+        if spec.limit == 0 {
+            return Ok((total as u64, vec![]));
+        }
+        let rows = build()?
+            .order((resources::created.asc(), resources::id.asc()))
+            .offset(spec.offset.min(i64::MAX as u64) as i64)
+            .limit(spec.limit.min(i64::MAX as u64) as i64)
+            .select(ResourceRow::as_select())
+            .load(&mut *conn)?;
+        Ok((total as u64, rows))
+    }
+
+    fn members(&self, group_id: &str) -> StoreResult<Vec<Member>> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = group_members::table
+            .inner_join(resources::table.on(resources::id.eq(group_members::member_id)))
+            .filter(group_members::group_id.eq(group_id))
+            .order(group_members::member_id.asc())
+            .select((
+                group_members::member_id,
+                group_members::member_type,
+                resources::display_name,
+                resources::user_name,
+            ))
+            .load(&mut *conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, kind, display, user_name)| Member {
+                id,
+                kind,
+                display: display.or(user_name),
+            })
+            .collect())
+    }
+
+    fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
+        let mut conn = self.conn()?;
+        let mut out = Vec::new();
+        for chunk in member_ids.chunks(CHUNK) {
+            let rows: Vec<(String, String, Option<String>)> = group_members::table
+                .inner_join(resources::table.on(resources::id.eq(group_members::group_id)))
+                .filter(group_members::member_id.eq_any(chunk))
+                .order((
+                    group_members::member_id.asc(),
+                    group_members::group_id.asc(),
+                ))
+                .select((
+                    group_members::member_id,
+                    group_members::group_id,
+                    resources::display_name,
+                ))
+                .load(&mut *conn)?;
+            out.extend(
+                rows.into_iter()
+                    .map(|(member_id, group_id, display)| GroupRef {
+                        member_id,
+                        group_id,
+                        display,
+                    }),
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl TokenStore for SqlStore {
+    fn add_token(
+        &self,
+        id: &str,
+        name: &str,
+        hash: &str,
+        kind: &str,
+        created: &str,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::insert_into(tokens::table)
+                .values((
+                    tokens::id.eq(id),
+                    tokens::name.eq(name),
+                    tokens::token_hash.eq(hash),
+                    tokens::kind.eq(kind),
+                    tokens::created.eq(created),
+                ))
+                .execute(conn)
+                .map_err(classify)?;
+            Ok(())
+        })
+    }
+
+    fn token_kind(&self, hash: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn()?;
+        Ok(tokens::table
+            .filter(tokens::token_hash.eq(hash))
+            .select(tokens::kind)
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    fn count_tokens(&self, kind: &str) -> StoreResult<u64> {
+        let mut conn = self.conn()?;
+        let n: i64 = tokens::table
+            .filter(tokens::kind.eq(kind))
+            .count()
+            .get_result(&mut *conn)?;
+        Ok(n as u64)
+    }
+}
