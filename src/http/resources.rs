@@ -36,7 +36,7 @@ fn projection(req: &HttpRequest) -> Projection {
     Projection::from_params(find("attributes"), find("excludedAttributes"))
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

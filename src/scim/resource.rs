@@ -300,10 +300,9 @@ impl Projection {
                 continue;
             }
             if key == "meta" {
-                if requested.is_empty() || requested.iter().any(|s| s.is_meta) {
-                    if !excluded.iter().any(|s| s.is_meta && s.attr.is_none()) {
-                        out.insert(key, value);
-                    }
+                let asked = requested.is_empty() || requested.iter().any(|s| s.is_meta);
+                if asked && !excluded.iter().any(|s| s.is_meta && s.attr.is_none()) {
+                    out.insert(key, value);
                 }
                 continue;
             }

@@ -207,6 +207,25 @@ impl Registry {
                 },
             );
         }
+        // `externalId` is a common attribute (RFC 7643 section 3.1) of every resource, not
+        // listed by the schemas; it is added to each core schema's definitions (not to the
+        // document /Schemas serves) so that input, filters and PATCH treat it like any other.
+        for rt in by_name.values() {
+            if let Some(core) = schemas.get_mut(&rt.schema.to_ascii_lowercase()) {
+                if core.attr("externalId").is_none() {
+                    core.attributes.push(AttrDef {
+                        name: "externalId".into(),
+                        kind: AttrType::String,
+                        multi_valued: false,
+                        required: false,
+                        case_exact: true,
+                        mutability: Mutability::ReadWrite,
+                        returned: Returned::Default,
+                        sub_attributes: vec![],
+                    });
+                }
+            }
+        }
         let service_provider_config = match &docs.service_provider_config {
             Some((name, text)) => parse_doc(name, text)?,
             None => {

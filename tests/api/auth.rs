@@ -1,0 +1,38 @@
+use std::process::Command;
+
+use reqwest::Method;
+
+use crate::both_databases;
+
+both_databases! {
+    async fn a_request_without_a_token_is_401_with_www_authenticate(app) {
+        let res = app.client.get(format!("{}/Users", app.base)).send().await.expect("sent");
+        assert_eq!(res.headers().get("www-authenticate").expect("header"), "Bearer realm=\"scim-bridge\"");
+        assert_scim_error(res, 401, None).await;
+    }
+
+    async fn a_wrong_token_is_401(app) {
+        let res = app.client.get(format!("{}/Users", app.base)).bearer_auth("wrong").send().await.expect("sent");
+        assert_scim_error(res, 401, None).await;
+        let res = app.client.get(format!("{}/Users", app.base)).header("authorization", format!("Basic {}", app.token)).send().await.expect("sent");
+        assert_scim_error(res, 401, None).await;
+    }
+
+    async fn a_token_made_by_token_create_is_accepted_and_stored_only_as_a_hash(app) {
+        let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["token", "create", "--name", "okta", "--database-url", &app.db.url()])
+            .env_remove("SCIM_BRIDGE_TOKEN")
+            .output().expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let token = String::from_utf8(out.stdout).expect("utf8").trim().to_string();
+        assert!(token.starts_with("scb_") && token.len() > 40);
+        let res = app.client.request(Method::GET, format!("{}/Users", app.base)).bearer_auth(&token).send().await.expect("sent");
+        assert_eq!(res.status(), 200);
+        if let TestDb::Sqlite(dir) = &*app.db {
+            let raw = std::fs::read(dir.path().join("test.db")).expect("db file");
+            let wal = std::fs::read(dir.path().join("test.db-wal")).unwrap_or_default();
+            let needle = token.as_bytes();
+            assert!(!raw.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle));
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The process: restarts keep data, bad database URLs are one-line errors, SIGTERM stops
+//! the server cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::both_databases;
+
+both_databases! {
+    async fn a_restart_keeps_all_data(app) {
+        let u = app.create_user("keep@example.com").await;
+        let g = app.create_group("Keepers", &[&u]).await;
+        let settings = app.settings.clone();
+        let db = app.stop().await;
+        let app = spawn_with(db, settings).await;
+        let user = json(app.get(&format!("/Users/{u}")).await).await;
+        assert_eq!(user["userName"], "keep@example.com");
+        assert_eq!(user["groups"][0]["value"], g.as_str());
+        let group = json(app.get(&format!("/Groups/{g}")).await).await;
+        assert_eq!(group["members"][0]["value"], u.as_str());
+    }
+}
+
+#[test]
+fn an_unknown_database_scheme_is_a_one_line_error_and_a_failing_exit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", "mysql://u:secret@localhost/db"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("scim-bridge:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("unsupported database URL"), "{err}");
+    assert!(!err.contains("secret"), "the password is not shown: {err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn an_unreachable_database_is_a_one_line_error_and_a_failing_exit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .args(["migrate", "--database-url", "postgres://nobody@127.0.0.1:1/none"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scim-bridge: cannot connect to the database"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn serve_makes_a_first_token_once_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .env_remove("SCIM_BRIDGE_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = stdout.lines();
+    let first = lines.next().expect("a line").expect("utf8");
+    assert!(first.contains("shown this once"), "{first}");
+    let token = lines.next().expect("a token").expect("utf8");
+    assert!(token.starts_with("scb_"));
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut port = None;
+    for line in stderr.lines() {
+        let line = line.expect("utf8");
+        assert!(!line.contains(&token), "the token is never logged");
+        if let Some(rest) = line.split("(port ").nth(1) {
+            port = rest.trim_end_matches(')').parse::<u16>().ok();
+            break;
+        }
+    }
+    let port = port.expect("the server says its port");
+    let res = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{port}/scim/v2/Users"))
+        .bearer_auth(&token)
+        .send()
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second start finds the token and makes no new one.
+    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .args(["token", "create", "--name", "second", "--database-url", &url])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+}

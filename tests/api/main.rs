@@ -1,0 +1,11 @@
+//! The one integration-test binary: the real app, over HTTP, against a fresh database per
+//! test, on SQLite and (with TEST_POSTGRES_URL) PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod discovery;
+mod errors;
+mod groups;
+mod lifecycle;
+mod users;
