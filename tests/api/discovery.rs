@@ -1,4 +1,3 @@
-
 use serde_json::json;
 
 use crate::both_databases;
@@ -49,7 +48,10 @@ async fn an_administrator_adds_an_extension_schema_by_adding_a_file() {
         "id": "User", "name": "User", "endpoint": "/Users", "schema": USER,
         "schemaExtensions": [{"schema": ENTERPRISE, "required": false}, {"schema": urn, "required": false}]
     }).to_string()).expect("write");
-    let db = match spawn_app(Db::Sqlite).await { Some(a) => a.stop().await, None => return };
+    let db = match spawn_app(Db::Sqlite).await {
+        Some(a) => a.stop().await,
+        None => return,
+    };
     let mut settings = settings_for(&db);
     settings.schemas_dir = Some(dir.path().to_path_buf());
     let app = spawn_with(db, settings).await;

@@ -33,8 +33,9 @@ impl TestDb {
                 // `cargo test`); with it, an unreachable server fails the test.
                 let admin_url = std::env::var("TEST_POSTGRES_URL").ok()?;
                 let name = format!("scim_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&admin_url)
-                    .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}"));
+                let mut conn = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+                    panic!("TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}")
+                });
                 diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                     .execute(&mut conn)
                     .expect("create test database");
@@ -59,7 +60,9 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let TestDb::Postgres { admin_url, name } = self {
             if let Ok(mut conn) = PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn);
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
             }
         }
     }
@@ -120,7 +123,9 @@ impl TestApp {
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
         let mut req = self.request(method, path);
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/scim+json").body(b.to_string());
+            req = req
+                .header("Content-Type", "application/scim+json")
+                .body(b.to_string());
         }
         req.send().await.expect("request sent")
     }
@@ -146,9 +151,15 @@ impl TestApp {
     }
 
     pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
-        let members: Vec<Value> = members.iter().map(|m| serde_json::json!({"value": m})).collect();
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| serde_json::json!({"value": m}))
+            .collect();
         let res = self
-            .post("/Groups", serde_json::json!({"schemas": [GROUP], "displayName": name, "members": members}))
+            .post(
+                "/Groups",
+                serde_json::json!({"schemas": [GROUP], "displayName": name, "members": members}),
+            )
             .await;
         assert_eq!(res.status(), 201, "create group {name}");
         json(res).await["id"].as_str().expect("id").to_string()
@@ -184,13 +195,25 @@ pub async fn json(res: Response) -> Value {
 /// Asserts an RFC 7644 error body with this status and scimType.
 pub async fn assert_scim_error(res: Response, status: u16, scim_type: Option<&str>) -> Value {
     assert_eq!(res.status().as_u16(), status);
-    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     assert!(ct.starts_with("application/scim+json"), "content type {ct}");
     let body = json(res).await;
     assert_eq!(body["schemas"][0], ERROR, "{body}");
     assert_eq!(body["status"], status.to_string(), "{body}");
-    assert_eq!(body.get("scimType").and_then(Value::as_str), scim_type, "{body}");
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert_eq!(
+        body.get("scimType").and_then(Value::as_str),
+        scim_type,
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
     body
 }
 

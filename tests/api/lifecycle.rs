@@ -25,12 +25,21 @@ both_databases! {
 #[test]
 fn an_unknown_database_scheme_is_a_one_line_error_and_a_failing_exit() {
     let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", "mysql://u:secret@localhost/db"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "mysql://u:secret@localhost/db",
+        ])
         .output()
         .expect("runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("scim-bridge:")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("scim-bridge:"))
+        .collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(lines[0].contains("unsupported database URL"), "{err}");
     assert!(!err.contains("secret"), "the password is not shown: {err}");
@@ -40,12 +49,19 @@ fn an_unknown_database_scheme_is_a_one_line_error_and_a_failing_exit() {
 #[test]
 fn an_unreachable_database_is_a_one_line_error_and_a_failing_exit() {
     let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args(["migrate", "--database-url", "postgres://nobody@127.0.0.1:1/none"])
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ])
         .output()
         .expect("runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("scim-bridge: cannot connect to the database"), "{err}");
+    assert!(
+        err.contains("scim-bridge: cannot connect to the database"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -83,7 +99,10 @@ fn serve_makes_a_first_token_once_and_stops_cleanly_on_sigterm() {
         .send()
         .expect("sent");
     assert_eq!(res.status(), 200);
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let started = Instant::now();
     loop {
@@ -91,12 +110,22 @@ fn serve_makes_a_first_token_once_and_stops_cleanly_on_sigterm() {
             assert!(status.success(), "exit status {status:?}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "the server did not stop");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // A second start finds the token and makes no new one.
     let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args(["token", "create", "--name", "second", "--database-url", &url])
+        .args([
+            "token",
+            "create",
+            "--name",
+            "second",
+            "--database-url",
+            &url,
+        ])
         .output()
         .expect("runs");
     assert!(out.status.success());
