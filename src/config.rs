@@ -68,6 +68,8 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Whether a group PATCH without `attributes` answers 200 with the group (true) or 204.
+    pub group_patch_returns_resource: bool,
 }
 
 impl Default for Settings {
@@ -83,6 +85,7 @@ impl Default for Settings {
             token: None,
             shutdown_timeout_secs: 30,
             workers: 0,
+            group_patch_returns_resource: false,
         }
     }
 }

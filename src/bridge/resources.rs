@@ -8,11 +8,14 @@ use serde_json::{json, Map, Value};
 use super::error::{BridgeError, BridgeResult};
 use super::etag::{etag, Precondition};
 use crate::clock::{format_time, Clock};
+use crate::scim::filter::{CompValue, CompareOp, Evaluator, Filter};
 use crate::scim::list::{list_response, ListQuery};
+use crate::scim::patch::{parse_request, MemberChange, Patcher};
+use crate::scim::path::AttrPath;
 use crate::scim::resource::{normalize, Projection};
 use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
-use crate::store::{ListSpec, NewMember, ResourceRow, ResourceStore, StoreError};
+use crate::store::{ListSpec, MemberDelta, NewMember, ResourceRow, ResourceStore, StoreError};
 
 /// How often a write retries when another write changed the resource under it.
 const WRITE_RETRIES: usize = 8;
@@ -43,6 +46,13 @@ impl Resources {
 
     pub fn registry(&self) -> &Registry {
         &self.reg
+    }
+
+    /// Whether a resource type is the Group type (whose members live in their own table).
+    pub fn is_group(&self, rt_name: &str) -> bool {
+        self.reg
+            .resource_type(rt_name)
+            .is_some_and(|rt| rt.schema == GROUP_SCHEMA)
     }
 
     fn rt(&self, name: &str) -> BridgeResult<&ResourceType> {
@@ -149,6 +159,130 @@ impl Resources {
             }
         }
         Err(ScimError::Internal("unreachable retry loop".into()).into())
+    }
+
+    /// PATCH. Returns the new ETag, and the resource when `want_body` (a large group is
+    /// never read in full for a one-member change otherwise).
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &self,
+        rt_name: &str,
+        id: &str,
+        body: Value,
+        pre: &Precondition,
+        base: &str,
+        projection: &Projection,
+        want_body: bool,
+    ) -> BridgeResult<(String, Option<Rendered>)> {
+        let rt = self.rt(rt_name)?;
+        let ops = parse_request(body)?;
+        let is_group = rt.schema == GROUP_SCHEMA;
+        let external: &[&str] = if is_group { &["members"] } else { &[] };
+        let patcher = Patcher {
+            reg: &self.reg,
+            rt,
+            external,
+        };
+        for attempt in 0.. {
+            let current = self.load(rt, id)?;
+            pre.check(current.version)?;
+            let data: Map<String, Value> = serde_json::from_str(&current.data).map_err(|e| {
+                BridgeError::Store(StoreError::Corrupt(format!("{}: {e}", current.id)))
+            })?;
+            let patched = patcher.apply(&data, &ops)?;
+            // The result is checked as a whole, as a PUT body would be: types, required
+            // attributes; so a PATCH can never store what a POST could not.
+            let norm = normalize(&self.reg, rt, Value::Object(patched.data))?;
+            let now = format_time(self.clock.now());
+            let data_changed = norm.data != data;
+            let result = if is_group {
+                let deltas = self.member_deltas(id, patched.members)?;
+                let row = to_row(
+                    rt,
+                    current.id.clone(),
+                    norm.data,
+                    0,
+                    current.created.clone(),
+                    now,
+                )?;
+                let base_version = (data_changed || !pre.is_none()).then_some(current.version);
+                self.store
+                    .change_group(&row, base_version, &deltas)
+                    .map(|v| ResourceRow { version: v, ..row })
+            } else {
+                let row = to_row(
+                    rt,
+                    current.id.clone(),
+                    norm.data,
+                    current.version + 1,
+                    current.created.clone(),
+                    now,
+                )?;
+                self.store
+                    .replace(&row, current.version, None)
+                    .map(|()| row)
+            };
+            match result {
+                Ok(row) => {
+                    let tag = etag(row.version);
+                    let rendered = if want_body {
+                        Some(self.render(rt, row, base, projection)?)
+                    } else {
+                        None
+                    };
+                    return Ok((tag, rendered));
+                }
+                Err(StoreError::VersionMismatch(_)) if pre.is_none() && attempt < WRITE_RETRIES => {
+                    continue
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ScimError::Internal("unreachable retry loop".into()).into())
+    }
+
+    /// Turns PATCH member changes into store deltas. A filtered remove on `value eq` is
+    /// resolved without reading the group; any other filter reads its members.
+    fn member_deltas(
+        &self,
+        group_id: &str,
+        changes: Vec<MemberChange>,
+    ) -> BridgeResult<Vec<MemberDelta>> {
+        let members_of = |list: Vec<Value>| {
+            list.into_iter()
+                .map(member_from_json)
+                .collect::<BridgeResult<Vec<_>>>()
+        };
+        let mut out = Vec::with_capacity(changes.len());
+        for change in changes {
+            out.push(match change {
+                MemberChange::Add(list) => MemberDelta::Add(members_of(list)?),
+                MemberChange::ReplaceAll(list) => MemberDelta::ReplaceAll(members_of(list)?),
+                MemberChange::RemoveAll => MemberDelta::RemoveAll,
+                MemberChange::Remove(ids) => MemberDelta::Remove(ids),
+                MemberChange::RemoveWhere(filter) => match value_equalities(&filter) {
+                    Some(ids) => MemberDelta::Remove(ids),
+                    None => {
+                        let rt = self.rt("Group")?;
+                        let eval = Evaluator { reg: &self.reg, rt };
+                        let parent = AttrPath {
+                            urn: None,
+                            attr: "members".into(),
+                            sub: None,
+                        };
+                        let mut ids = Vec::new();
+                        for m in self.store.members(group_id)? {
+                            let el = json!({"value": m.id, "type": m.kind, "display": m.display});
+                            if eval.matches_element(&parent, &filter, &el)? {
+                                ids.push(m.id);
+                            }
+                        }
+                        MemberDelta::Remove(ids)
+                    }
+                },
+            });
+        }
+        Ok(out)
     }
 
     /// DELETE.
@@ -276,6 +410,28 @@ impl Resources {
             out.push(projection.apply(&self.reg, rt, Value::Object(doc)));
         }
         Ok(out)
+    }
+}
+
+/// The ids of a filter made only of `value eq "..."` terms joined by `or`.
+fn value_equalities(f: &Filter) -> Option<Vec<String>> {
+    match f {
+        Filter::Or(a, b) => {
+            let mut ids = value_equalities(a)?;
+            ids.extend(value_equalities(b)?);
+            Some(ids)
+        }
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(id),
+        } if path.urn.is_none()
+            && path.sub.is_none()
+            && path.attr.eq_ignore_ascii_case("value") =>
+        {
+            Some(vec![id.clone()])
+        }
+        _ => None,
     }
 }
 

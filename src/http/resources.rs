@@ -135,8 +135,34 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn patch() -> Result<HttpResponse, HttpError> {
-    Err(HttpError(ScimError::NotImplemented(
-        "PATCH is not supported yet (see /ServiceProviderConfig): use PUT".into(),
-    )))
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, HttpError> {
+    let rt = rt_name(&req)?;
+    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let base = state.base_url(&req);
+    let proj = projection(&req);
+    let pre = precondition(&req);
+    // A group PATCH answers 204 unless the client asks for attributes (RFC 7644 3.5.2),
+    // so a one-member change never serialises a large group.
+    let want_body = !state.resources.is_group(&rt)
+        || !proj.attributes.is_empty()
+        || state.settings.group_patch_returns_resource;
+    let resources = state.resources.clone();
+    let id = id.into_inner();
+    let (etag, rendered) =
+        blocking(move || resources.patch(&rt, &id, body, &pre, &base, &proj, want_body)).await?;
+    Ok(match rendered {
+        Some(r) => answer(StatusCode::OK, &r, false),
+        None => {
+            let mut res = HttpResponse::NoContent().finish();
+            if let Ok(v) = header::HeaderValue::from_str(&etag) {
+                res.headers_mut().insert(header::ETAG, v);
+            }
+            res
+        }
+    })
 }

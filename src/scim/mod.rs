@@ -4,6 +4,7 @@
 pub mod error;
 pub mod filter;
 pub mod list;
+pub mod patch;
 pub mod path;
 pub mod resource;
 pub mod schema;

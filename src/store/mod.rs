@@ -39,6 +39,17 @@ pub struct NewMember {
     pub kind: Option<String>,
 }
 
+/// One change to a group's membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberDelta {
+    /// Add these members; members already in the group are left as they are.
+    Add(Vec<NewMember>),
+    /// Remove these member ids; ids not in the group are ignored.
+    Remove(Vec<String>),
+    RemoveAll,
+    ReplaceAll(Vec<NewMember>),
+}
+
 /// A stored member, with what it takes to show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -76,6 +87,16 @@ pub trait ResourceStore: Send + Sync {
         base_version: i64,
         members: Option<&[NewMember]>,
     ) -> StoreResult<()>;
+    /// Writes a group's new document and membership changes in one transaction, touching
+    /// only the members named. With `base_version` the write is conditional on it; without,
+    /// the version is incremented whatever it is (membership changes commute). Returns the
+    /// new version.
+    fn change_group(
+        &self,
+        row: &ResourceRow,
+        base_version: Option<i64>,
+        deltas: &[MemberDelta],
+    ) -> StoreResult<i64>;
     /// Deletes a resource (and every membership naming it) if its version is `base_version`.
     fn delete(
         &self,

@@ -9,7 +9,9 @@ use super::db::{self, Backend, DbConn, DbPool, DbUrl};
 use super::error::{classify, StoreError, StoreResult};
 use super::filter_sql;
 use super::schema::{group_members, resources, tokens};
-use super::{GroupRef, ListSpec, Member, NewMember, ResourceRow, ResourceStore, TokenStore};
+use super::{
+    GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore, TokenStore,
+};
 use crate::scim::schema::Registry;
 
 /// How many ids go into one `IN (...)` list.
@@ -92,6 +94,33 @@ fn member_rows(
         }
     }
     Ok(rows)
+}
+
+/// Inserts members, leaving alone those already in the group.
+fn add_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> StoreResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(g, m, t)| {
+                (
+                    group_members::group_id.eq(g),
+                    group_members::member_id.eq(m),
+                    group_members::member_type.eq(t),
+                )
+            })
+            .collect();
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(group_members::table)
+                .values(&values)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(group_members::table)
+                .values(&values)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+        };
+    }
+    Ok(())
 }
 
 fn insert_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> StoreResult<()> {
@@ -186,6 +215,76 @@ impl ResourceStore for SqlStore {
                 insert_members(conn, &rows)?;
             }
             Ok(())
+        })
+    }
+
+    fn change_group(
+        &self,
+        row: &ResourceRow,
+        base_version: Option<i64>,
+        deltas: &[MemberDelta],
+    ) -> StoreResult<i64> {
+        self.write(|conn| {
+            let target = resources::table
+                .filter(resources::id.eq(&row.id))
+                .filter(resources::resource_type.eq(&row.resource_type));
+            let fields = (
+                resources::display_name.eq(&row.display_name),
+                resources::display_name_ci.eq(&row.display_name_ci),
+                resources::external_id.eq(&row.external_id),
+                resources::data.eq(&row.data),
+                resources::last_modified.eq(&row.last_modified),
+            );
+            let n = match base_version {
+                Some(base) => diesel::update(target.filter(resources::version.eq(base)))
+                    .set((fields, resources::version.eq(base + 1)))
+                    .execute(conn),
+                None => diesel::update(target)
+                    .set((fields, resources::version.eq(resources::version + 1)))
+                    .execute(conn),
+            }
+            .map_err(classify)?;
+            if n == 0 {
+                let exists: i64 = target.count().get_result(conn)?;
+                return Err(match (exists, base_version) {
+                    (0, _) => StoreError::NotFound,
+                    (_, Some(b)) => StoreError::VersionMismatch(b),
+                    _ => StoreError::NotFound,
+                });
+            }
+            for delta in deltas {
+                match delta {
+                    MemberDelta::Add(members) => {
+                        let rows = member_rows(conn, &row.id, members)?;
+                        add_members(conn, &rows)?;
+                    }
+                    MemberDelta::Remove(ids) => {
+                        for chunk in ids.chunks(CHUNK) {
+                            diesel::delete(
+                                group_members::table
+                                    .filter(group_members::group_id.eq(&row.id))
+                                    .filter(group_members::member_id.eq_any(chunk)),
+                            )
+                            .execute(conn)?;
+                        }
+                    }
+                    MemberDelta::RemoveAll => {
+                        diesel::delete(
+                            group_members::table.filter(group_members::group_id.eq(&row.id)),
+                        )
+                        .execute(conn)?;
+                    }
+                    MemberDelta::ReplaceAll(members) => {
+                        let rows = member_rows(conn, &row.id, members)?;
+                        diesel::delete(
+                            group_members::table.filter(group_members::group_id.eq(&row.id)),
+                        )
+                        .execute(conn)?;
+                        insert_members(conn, &rows)?;
+                    }
+                }
+            }
+            Ok(target.select(resources::version).first(conn)?)
         })
     }
 

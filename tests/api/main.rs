@@ -8,4 +8,5 @@ mod discovery;
 mod errors;
 mod groups;
 mod lifecycle;
+mod patch;
 mod users;
