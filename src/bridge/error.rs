@@ -30,7 +30,7 @@ impl BridgeError {
                 StoreError::MissingMember(id) => {
                     ScimError::InvalidValue(format!("member '{id}' does not exist"))
                 }
-                StoreError::Filter(msg) => ScimError::InvalidFilter(msg.clone()),
+                StoreError::Query(e) => e.clone(),
                 other => {
                     log::error!("storage failure: {other}");
                     ScimError::Internal("the server could not complete the request".into())

@@ -9,13 +9,15 @@ use super::error::{BridgeError, BridgeResult};
 use super::etag::{etag, Precondition};
 use crate::clock::{format_time, Clock};
 use crate::scim::filter::{CompValue, CompareOp, Evaluator, Filter};
-use crate::scim::list::{list_response, ListQuery};
+use crate::scim::list::{cursor_response, list_response, ListQuery};
 use crate::scim::patch::{parse_request, MemberChange, Patcher};
 use crate::scim::path::AttrPath;
 use crate::scim::resource::{normalize, Projection};
 use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
-use crate::store::{ListSpec, MemberDelta, NewMember, ResourceRow, ResourceStore, StoreError};
+use crate::store::{
+    ListSpec, MemberDelta, NewMember, Page, ResourceRow, ResourceStore, StoreError,
+};
 
 /// How often a write retries when another write changed the resource under it.
 const WRITE_RETRIES: usize = 8;
@@ -304,20 +306,96 @@ impl Resources {
         }
     }
 
-    /// GET on a collection.
+    /// GET on a collection (and POST .search).
     pub fn list(&self, rt_name: &str, query: &ListQuery, base: &str) -> BridgeResult<Value> {
         let rt = self.rt(rt_name)?;
         if let Some(f) = &query.filter {
             f.check(&self.reg, rt)?;
         }
+        let sort = query.sort.as_ref().map(|(p, d)| (p, *d));
+        if let Some(cursor) = &query.cursor {
+            let after = if cursor.is_empty() {
+                None
+            } else {
+                Some(decode_cursor(cursor)?)
+            };
+            let spec = ListSpec {
+                resource_type: &rt.name,
+                filter: query.filter.as_ref(),
+                sort: None,
+                page: Page::After {
+                    after,
+                    limit: query.count.saturating_add(1),
+                },
+            };
+            let (total, mut rows) = self.store.list(&spec, &self.reg)?;
+            let more = rows.len() as u64 > query.count;
+            rows.truncate(query.count as usize);
+            let next = match (more, rows.last()) {
+                (true, Some(last)) => Some(encode_cursor(&last.created, &last.id)),
+                _ => None,
+            };
+            let bodies = self.render_many(rt, rows, base, &query.projection)?;
+            return Ok(cursor_response(total, bodies, next));
+        }
         let spec = ListSpec {
             resource_type: &rt.name,
             filter: query.filter.as_ref(),
-            offset: query.start_index - 1,
-            limit: query.count,
+            sort,
+            page: Page::Offset {
+                offset: query.start_index - 1,
+                limit: query.count,
+            },
         };
         let (total, rows) = self.store.list(&spec, &self.reg)?;
         let bodies = self.render_many(rt, rows, base, &query.projection)?;
+        Ok(list_response(total, query.start_index, bodies))
+    }
+
+    /// POST /.search at the root: every resource type, in resource-type order then creation
+    /// order, paged across them. A filter on an attribute a type lacks matches none of it.
+    pub fn search_all(&self, query: &ListQuery, base: &str) -> BridgeResult<Value> {
+        if query.cursor.is_some() || query.sort.is_some() {
+            return Err(ScimError::InvalidValue(
+                "a search across resource types takes neither cursor nor sortBy".into(),
+            )
+            .into());
+        }
+        let mut total = 0u64;
+        let mut bodies = Vec::new();
+        let mut skip = query.start_index - 1;
+        let mut room = query.count;
+        let mut any_type = false;
+        for rt in self.reg.resource_types() {
+            if let Some(f) = &query.filter {
+                if f.check(&self.reg, rt).is_err() {
+                    continue;
+                }
+            }
+            any_type = true;
+            let spec = ListSpec {
+                resource_type: &rt.name,
+                filter: query.filter.as_ref(),
+                sort: None,
+                page: Page::Offset {
+                    offset: skip,
+                    limit: room,
+                },
+            };
+            let (n, rows) = self.store.list(&spec, &self.reg)?;
+            total += n;
+            skip = skip.saturating_sub(n);
+            room -= rows.len() as u64;
+            bodies.extend(self.render_many(rt, rows, base, &query.projection)?);
+        }
+        if !any_type {
+            if let Some(f) = &query.filter {
+                return Err(ScimError::InvalidFilter(format!(
+                    "'{f}' names attributes no resource type has"
+                ))
+                .into());
+            }
+        }
         Ok(list_response(total, query.start_index, bodies))
     }
 
@@ -411,6 +489,23 @@ impl Resources {
         }
         Ok(out)
     }
+}
+
+fn encode_cursor(created: &str, id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created}\n{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> BridgeResult<(String, String)> {
+    use base64::Engine;
+    let invalid =
+        || ScimError::InvalidCursor(format!("'{cursor}' is not a cursor this server issued"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (created, id) = text.split_once('\n').ok_or_else(invalid)?;
+    Ok((created.to_string(), id.to_string()))
 }
 
 /// The ids of a filter made only of `value eq "..."` terms joined by `or`.

@@ -22,8 +22,13 @@ fn with_meta(mut doc: Value, resource_type: &str, location: String) -> Value {
 pub async fn service_provider_config(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let base = state.base_url(&req);
     let mut doc = state.resources.registry().service_provider_config().clone();
+    let max = state.settings.max_results;
     if let Some(filter) = doc.get_mut("filter").and_then(Value::as_object_mut) {
-        filter.insert("maxResults".into(), json!(state.settings.max_results));
+        filter.insert("maxResults".into(), json!(max));
+    }
+    if let Some(p) = doc.get_mut("pagination").and_then(Value::as_object_mut) {
+        p.insert("maxPageSize".into(), json!(max));
+        p.insert("defaultPageSize".into(), json!(max));
     }
     scim_json(
         StatusCode::OK,

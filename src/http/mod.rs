@@ -78,6 +78,12 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
             let name = RtName(rt.name.clone());
             scope = scope
                 .service(
+                    web::resource(format!("{}/.search", rt.endpoint))
+                        .app_data(name.clone())
+                        .route(web::post().to(resources::search))
+                        .default_service(web::to(error::method_not_allowed)),
+                )
+                .service(
                     web::resource(rt.endpoint.clone())
                         .app_data(name.clone())
                         .route(web::get().to(resources::list))
@@ -94,6 +100,11 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                         .default_service(web::to(error::method_not_allowed)),
                 );
         }
+        scope = scope.service(
+            web::resource("/.search")
+                .route(web::post().to(resources::search))
+                .default_service(web::to(error::method_not_allowed)),
+        );
         cfg.service(scope.default_service(web::to(error::not_found)));
         cfg.default_service(web::to(error::not_found));
     }

@@ -68,6 +68,25 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(scim_json(StatusCode::OK, &body))
 }
 
+/// POST {endpoint}/.search and /.search (RFC 7644 section 3.4.3).
+pub async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, HttpError> {
+    let rt = req.app_data::<RtName>().map(|r| r.0.clone());
+    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let query = ListParams::from_search_body(&body)?.parse(state.settings.max_results)?;
+    let base = state.base_url(&req);
+    let resources = state.resources.clone();
+    let body = blocking(move || match rt {
+        Some(rt) => resources.list(&rt, &query, &base),
+        None => resources.search_all(&query, &base),
+    })
+    .await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,

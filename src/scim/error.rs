@@ -30,6 +30,9 @@ pub enum ScimError {
     TooMany(String),
     #[error("{0}")]
     InvalidVersion(String),
+    /// RFC 9865: a cursor the server did not issue or cannot read.
+    #[error("{0}")]
+    InvalidCursor(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -63,7 +66,8 @@ impl ScimError {
             | ScimError::NoTarget(_)
             | ScimError::Mutability(_)
             | ScimError::TooMany(_)
-            | ScimError::InvalidVersion(_) => 400,
+            | ScimError::InvalidVersion(_)
+            | ScimError::InvalidCursor(_) => 400,
             ScimError::Unauthorized(_) => 401,
             ScimError::Forbidden(_) => 403,
             ScimError::NotFound(_) => 404,
@@ -90,6 +94,7 @@ impl ScimError {
             ScimError::Uniqueness(_) => Some("uniqueness"),
             ScimError::TooMany(_) => Some("tooMany"),
             ScimError::InvalidVersion(_) => Some("invalidVers"),
+            ScimError::InvalidCursor(_) => Some("invalidCursor"),
             _ => None,
         }
     }

@@ -570,9 +570,11 @@ impl Evaluator<'_> {
             Some(v) => tops.push(v),
             None => {}
         }
+        // A complex attribute named without a sub-attribute means its `value`, when it has
+        // one; otherwise the attribute itself (which only `pr` can test).
         let sub_name = match (r.sub, r.attr.kind) {
             (Some(s), _) => Some(s.name.as_str()),
-            (None, AttrType::Complex) => Some("value"),
+            (None, AttrType::Complex) if r.attr.sub("value").is_some() => Some("value"),
             _ => None,
         };
         let def = match sub_name {

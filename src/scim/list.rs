@@ -4,9 +4,11 @@ use serde_json::{json, Value};
 
 use super::error::{ScimError, ScimResult};
 use super::filter::Filter;
+use super::path::AttrPath;
 use super::resource::Projection;
 
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+pub const SEARCH_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 /// A parsed list request.
 #[derive(Debug, Clone)]
@@ -17,6 +19,10 @@ pub struct ListQuery {
     /// Already capped at the server's maximum.
     pub count: u64,
     pub projection: Projection,
+    /// `sortBy`, and whether `sortOrder` is descending.
+    pub sort: Option<(AttrPath, bool)>,
+    /// RFC 9865 cursor paging: `Some("")` asks for the first page.
+    pub cursor: Option<String>,
 }
 
 /// Raw parameters as they arrive in a query string or a `.search` body.
@@ -27,6 +33,9 @@ pub struct ListParams {
     pub count: Option<String>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub cursor: Option<String>,
 }
 
 impl ListParams {
@@ -40,11 +49,65 @@ impl ListParams {
                 "count" => &mut p.count,
                 "attributes" => &mut p.attributes,
                 "excludedattributes" => &mut p.excluded_attributes,
+                "sortby" => &mut p.sort_by,
+                "sortorder" => &mut p.sort_order,
+                "cursor" => &mut p.cursor,
                 _ => continue,
             };
             *slot = Some(v.to_string());
         }
         p
+    }
+
+    /// Reads a SearchRequest body (RFC 7644 section 3.4.3).
+    pub fn from_search_body(body: &Value) -> ScimResult<ListParams> {
+        let Value::Object(obj) = body else {
+            return Err(ScimError::InvalidSyntax(
+                "the body must be a JSON object".into(),
+            ));
+        };
+        if let Some(schemas) = obj.get("schemas") {
+            let ok = schemas
+                .as_array()
+                .is_some_and(|l| l.iter().any(|s| s.as_str() == Some(SEARCH_REQUEST_SCHEMA)));
+            if !ok {
+                return Err(ScimError::InvalidSyntax(format!(
+                    "'schemas' must name {SEARCH_REQUEST_SCHEMA}"
+                )));
+            }
+        }
+        let mut p = ListParams::default();
+        for (k, v) in obj {
+            let text = match v {
+                Value::Null => continue,
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str().map(str::to_string).ok_or_else(|| {
+                            ScimError::InvalidValue(format!("'{k}' must list attribute names"))
+                        })
+                    })
+                    .collect::<ScimResult<Vec<_>>>()?
+                    .join(","),
+                _ if k == "schemas" => continue,
+                _ => return Err(ScimError::InvalidValue(format!("'{k}' has the wrong type"))),
+            };
+            let slot = match k.to_ascii_lowercase().as_str() {
+                "filter" => &mut p.filter,
+                "startindex" => &mut p.start_index,
+                "count" => &mut p.count,
+                "attributes" => &mut p.attributes,
+                "excludedattributes" => &mut p.excluded_attributes,
+                "sortby" => &mut p.sort_by,
+                "sortorder" => &mut p.sort_order,
+                "cursor" => &mut p.cursor,
+                _ => continue,
+            };
+            *slot = Some(text);
+        }
+        Ok(p)
     }
 
     pub fn parse(&self, max_results: u64) -> ScimResult<ListQuery> {
@@ -72,16 +135,72 @@ impl ListParams {
                 .max(0) as u64)
                 .min(max_results),
         };
+        let sort = match self
+            .sort_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(path) => {
+                let path = AttrPath::parse(path).map_err(|_| {
+                    ScimError::InvalidValue(format!("sortBy '{path}' is not an attribute path"))
+                })?;
+                let descending = match self
+                    .sort_order
+                    .as_deref()
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                {
+                    None | Some("") | Some("ascending") => false,
+                    Some("descending") => true,
+                    Some(other) => {
+                        return Err(ScimError::InvalidValue(format!(
+                            "sortOrder '{other}' is neither ascending nor descending"
+                        )))
+                    }
+                };
+                Some((path, descending))
+            }
+        };
+        if self.cursor.is_some() && self.start_index.is_some() {
+            return Err(ScimError::InvalidValue(
+                "use either cursor or startIndex, not both".into(),
+            ));
+        }
+        if self.cursor.is_some() && sort.is_some() {
+            return Err(ScimError::InvalidValue(
+                "cursor paging follows creation order and cannot be combined with sortBy".into(),
+            ));
+        }
         Ok(ListQuery {
             filter,
             start_index,
             count,
+            sort,
+            cursor: self.cursor.clone(),
             projection: Projection::from_params(
                 self.attributes.as_deref(),
                 self.excluded_attributes.as_deref(),
             ),
         })
     }
+}
+
+/// Builds a cursor-paged ListResponse (RFC 9865): no startIndex; `nextCursor` when more follow.
+pub fn cursor_response(total: u64, resources: Vec<Value>, next: Option<String>) -> Value {
+    let mut body = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "itemsPerPage": resources.len(),
+    });
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(n) = next {
+            obj.insert("nextCursor".into(), Value::String(n));
+        }
+        obj.insert("Resources".into(), Value::Array(resources));
+    }
+    body
 }
 
 /// Builds a ListResponse. `count=0` gives only totalResults (and no Resources).

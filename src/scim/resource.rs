@@ -190,13 +190,11 @@ pub fn check_single(def: &AttrDef, value: Value, path: &str) -> ScimResult<Optio
         (AttrType::Integer, _) => wrong("an integer"),
         (AttrType::Decimal, Value::Number(n)) => Ok(Some(Value::Number(n))),
         (AttrType::Decimal, _) => wrong("a number"),
-        (AttrType::DateTime, Value::String(s)) => {
-            if chrono::DateTime::parse_from_rfc3339(&s).is_ok() {
-                Ok(Some(Value::String(s)))
-            } else {
-                wrong("an xsd:dateTime such as 2008-01-23T04:56:22Z")
-            }
-        }
+        (AttrType::DateTime, Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(&s) {
+            // Kept in one form (UTC, milliseconds) so that text order is time order.
+            Ok(t) => Ok(Some(Value::String(canonical_time(t)))),
+            Err(_) => wrong("an xsd:dateTime such as 2008-01-23T04:56:22Z"),
+        },
         (AttrType::DateTime, _) => wrong("an xsd:dateTime string"),
         (AttrType::Complex, Value::Object(obj)) => {
             let mut out = Map::new();
@@ -218,6 +216,12 @@ pub fn check_single(def: &AttrDef, value: Value, path: &str) -> ScimResult<Optio
         }
         (AttrType::Complex, _) => wrong("a JSON object"),
     }
+}
+
+/// The one form dateTime values are kept in: UTC with milliseconds, `2008-01-23T04:56:22.000Z`.
+pub fn canonical_time(t: chrono::DateTime<chrono::FixedOffset>) -> String {
+    t.with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// "True"/"False" in any case, as Microsoft Entra ID sends booleans.

@@ -20,8 +20,9 @@ pub enum StoreError {
     Db(#[from] diesel::result::Error),
     #[error("connection pool error: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// A filter or sort the store cannot run, as the SCIM error to answer with.
     #[error("{0}")]
-    Filter(String),
+    Query(crate::scim::ScimError),
     #[error("stored document is corrupt: {0}")]
     Corrupt(String),
 }

@@ -1,72 +1,333 @@
-//! SCIM filter AST to SQL, with bind parameters only. Attributes with a column of their own
-//! (id, externalId, userName, displayName, active, meta.created, meta.lastModified) are
-//! compared on that column, on its index.
+//! SCIM filters and sort keys to SQL, bind parameters only. Attributes with a column of
+//! their own (id, userName, externalId, displayName, active, meta.*) are compared on that
+//! column, on its index; every other attribute on the JSON document, with each backend's
+//! JSON functions. The semantics match [`crate::scim::filter::Evaluator`] exactly: a
+//! property test holds the two to the same answers.
 
-use diesel::expression::BoxableExpression;
-use diesel::prelude::*;
-use diesel::sql_types::{Bool, Nullable};
-
-use super::db::DbConn;
-use super::error::StoreError;
-use super::schema::resources;
-use crate::scim::filter::{is_meta_path, CompValue, CompareOp, Filter};
+use crate::scim::filter::{is_meta_path, join, CompValue, CompareOp, Filter};
 use crate::scim::path::{resolve, AttrPath};
-use crate::scim::schema::{Registry, ResourceType};
+use crate::scim::schema::{AttrDef, AttrType, Registry, ResourceType};
 use crate::scim::ScimError;
 
-type Db = <DbConn as Connection>::Backend;
-pub type SqlCond = Box<dyn BoxableExpression<resources::table, Db, SqlType = Nullable<Bool>>>;
+use super::db::Backend;
+use super::raw::Frag;
 
-/// Why a filter could not be translated; the bridge reports it as `invalidFilter`.
-#[derive(Debug)]
-pub struct Untranslatable(pub ScimError);
-
-impl From<Untranslatable> for StoreError {
-    fn from(u: Untranslatable) -> StoreError {
-        StoreError::Filter(u.0.to_string())
-    }
+/// Where an attribute's values are in the row.
+enum Target<'a> {
+    /// A column. `lowered`: the column holds the value lowercased.
+    Column {
+        sql: &'static str,
+        kind: AttrType,
+        case_exact: bool,
+        lowered: bool,
+    },
+    /// One value in the document, at these keys.
+    Scalar { keys: Vec<String>, def: &'a AttrDef },
+    /// The elements of an array in the document; `sub` names the element's sub-attribute
+    /// compared (none: the element itself).
+    Multi {
+        keys: Vec<String>,
+        sub: Option<&'a AttrDef>,
+        leaf: &'a AttrDef,
+    },
 }
 
-enum Col {
-    Id,
-    ExternalId,
-    UserNameCi,
-    DisplayNameCi,
-    Active,
-    Created,
-    LastModified,
+fn invalid(msg: impl Into<String>) -> ScimError {
+    ScimError::InvalidFilter(msg.into())
 }
 
-fn column_of(reg: &Registry, rt: &ResourceType, path: &AttrPath) -> Result<Col, ScimError> {
+fn target<'a>(
+    reg: &'a Registry,
+    rt: &ResourceType,
+    path: &AttrPath,
+) -> Result<Target<'a>, ScimError> {
     if is_meta_path(path) {
+        let col = |sql, kind| {
+            Ok(Target::Column {
+                sql,
+                kind,
+                case_exact: true,
+                lowered: false,
+            })
+        };
         return match path.sub.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("created") => Ok(Col::Created),
-            Some("lastmodified") => Ok(Col::LastModified),
-            _ => Err(ScimError::InvalidFilter(format!(
-                "filtering on '{path}' is not supported"
-            ))),
+            Some("created") => col("resources.created", AttrType::DateTime),
+            Some("lastmodified") => col("resources.last_modified", AttrType::DateTime),
+            Some("resourcetype") => col("resources.resource_type", AttrType::String),
+            _ => Err(invalid(format!("filtering on '{path}' is not supported"))),
         };
     }
     if path.urn.is_none() && path.sub.is_none() && path.attr.eq_ignore_ascii_case("id") {
-        return Ok(Col::Id);
+        return Ok(Target::Column {
+            sql: "resources.id",
+            kind: AttrType::String,
+            case_exact: true,
+            lowered: false,
+        });
     }
-    if path.urn.is_none() && path.sub.is_none() && path.attr.eq_ignore_ascii_case("externalId") {
-        return Ok(Col::ExternalId);
-    }
-    let r = resolve(reg, rt, path).ok_or_else(|| {
-        ScimError::InvalidFilter(format!("'{path}' is not an attribute of {}", rt.name))
-    })?;
+    let r = resolve(reg, rt, path)
+        .ok_or_else(|| invalid(format!("'{path}' is not an attribute of {}", rt.name)))?;
+    let attr = r.attr;
     if r.extension.is_none() && r.sub.is_none() {
-        match r.attr.name.as_str() {
-            "userName" => return Ok(Col::UserNameCi),
-            "displayName" => return Ok(Col::DisplayNameCi),
-            "active" => return Ok(Col::Active),
-            _ => {}
+        let column = match attr.name.as_str() {
+            "userName" if rt.schema == crate::scim::schema::USER_SCHEMA => {
+                Some(("resources.user_name_ci", true))
+            }
+            "displayName" => Some(("resources.display_name_ci", true)),
+            "externalId" => Some(("resources.external_id", false)),
+            "active" if attr.kind == AttrType::Boolean => Some(("resources.active", false)),
+            _ => None,
+        };
+        if let Some((sql, lowered)) = column {
+            return Ok(Target::Column {
+                sql,
+                kind: attr.kind,
+                case_exact: attr.case_exact,
+                lowered,
+            });
         }
     }
-    Err(ScimError::InvalidFilter(format!(
-        "filtering on '{path}' is not supported"
-    )))
+    let mut keys: Vec<String> = r.extension.iter().cloned().collect();
+    keys.push(attr.name.clone());
+    if attr.multi_valued {
+        let sub = match (r.sub, attr.kind) {
+            (Some(s), _) => Some(s),
+            (None, AttrType::Complex) => attr.sub("value"),
+            _ => None,
+        };
+        let leaf = sub.unwrap_or(attr);
+        return Ok(Target::Multi { keys, sub, leaf });
+    }
+    match (r.sub, attr.kind) {
+        (Some(s), _) => {
+            keys.push(s.name.clone());
+            Ok(Target::Scalar { keys, def: s })
+        }
+        (None, AttrType::Complex) => match attr.sub("value") {
+            Some(v) => {
+                keys.push(v.name.clone());
+                Ok(Target::Scalar { keys, def: v })
+            }
+            None => Ok(Target::Scalar { keys, def: attr }),
+        },
+        (None, _) => Ok(Target::Scalar { keys, def: attr }),
+    }
+}
+
+struct Sql {
+    backend: Backend,
+}
+
+fn sqlite_path(keys: &[String]) -> String {
+    let mut p = String::from("$");
+    for k in keys {
+        if k.chars().all(|c| c.is_ascii_digit()) {
+            p.push_str(&format!("[{k}]"));
+        } else {
+            p.push_str(&format!(".\"{}\"", k.replace('"', "")));
+        }
+    }
+    p
+}
+
+impl Sql {
+    /// The text of the value at `keys` in the document.
+    fn scalar(&self, keys: &[String]) -> Frag {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut f = Frag::sql("json_extract(resources.data, ");
+                f.text(sqlite_path(keys)).push_sql(")");
+                f
+            }
+            Backend::Postgres => {
+                let mut f = Frag::sql("jsonb_extract_path_text(resources.data::jsonb");
+                for k in keys {
+                    f.push_sql(", ").text(k.clone());
+                }
+                f.push_sql(")");
+                f
+            }
+        }
+    }
+
+    /// The value of an array element (alias `e`), or of its sub-attribute.
+    fn element(&self, sub: Option<&AttrDef>) -> Frag {
+        match (self.backend, sub) {
+            (Backend::Sqlite, Some(s)) => {
+                let mut f = Frag::sql("json_extract(e.value, ");
+                f.text(sqlite_path(std::slice::from_ref(&s.name)))
+                    .push_sql(")");
+                f
+            }
+            (Backend::Sqlite, None) => Frag::sql("e.value"),
+            (Backend::Postgres, Some(s)) => {
+                let mut f = Frag::sql("jsonb_extract_path_text(e.v, ");
+                f.text(s.name.clone()).push_sql(")");
+                f
+            }
+            (Backend::Postgres, None) => Frag::sql("(e.v #>> '{}')"),
+        }
+    }
+
+    /// `EXISTS (one element of the array at keys satisfies cond)`.
+    fn exists(&self, keys: &[String], cond: Frag) -> Frag {
+        let mut f = match self.backend {
+            Backend::Sqlite => {
+                let mut f = Frag::sql("EXISTS (SELECT 1 FROM json_each(resources.data, ");
+                f.text(sqlite_path(keys)).push_sql(") AS e WHERE ");
+                f
+            }
+            Backend::Postgres => {
+                let mut f = Frag::sql("EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(jsonb_extract_path(resources.data::jsonb");
+                for k in keys {
+                    f.push_sql(", ").text(k.clone());
+                }
+                f.push_sql("), '[]'::jsonb)) AS e(v) WHERE ");
+                f
+            }
+        };
+        f.append(cond).push_sql(")");
+        f
+    }
+
+    fn present(&self, x: Frag) -> Frag {
+        let mut f = Frag::sql("COALESCE(");
+        f.append(x).push_sql(", '') <> ''");
+        f
+    }
+
+    fn not_null(&self, x: Frag) -> Frag {
+        let mut f = x.wrapped();
+        f.push_sql(" IS NOT NULL");
+        f
+    }
+
+    /// Compares the value `x` (of type `kind`) with a filter value. `lowered`: `x` is
+    /// already lowercase (a `_ci` column).
+    fn compare(
+        &self,
+        x: Frag,
+        kind: AttrType,
+        case_exact: bool,
+        lowered: bool,
+        op: CompareOp,
+        value: &CompValue,
+    ) -> Result<Frag, ScimError> {
+        match kind {
+            AttrType::Binary | AttrType::Complex => Err(invalid(
+                "binary and complex attributes can only be tested with pr",
+            )),
+            AttrType::Boolean => {
+                if op != CompareOp::Eq {
+                    return Err(invalid(format!(
+                        "'{}' cannot compare booleans",
+                        op.as_str()
+                    )));
+                }
+                let b = match value {
+                    CompValue::Bool(b) => Some(*b),
+                    CompValue::String(s) => crate::scim::resource::coerce_bool(s),
+                    _ => None,
+                };
+                let Some(b) = b else {
+                    return Ok(Frag::sql("FALSE"));
+                };
+                let mut f = x.wrapped();
+                // JSON text on PostgreSQL; 1/0 on SQLite and in the boolean column.
+                let literal = match (self.backend, b) {
+                    (Backend::Postgres, true) => " = 'true'",
+                    (Backend::Postgres, false) => " = 'false'",
+                    (Backend::Sqlite, true) => " = 1",
+                    (Backend::Sqlite, false) => " = 0",
+                };
+                f.push_sql(literal);
+                Ok(f)
+            }
+            AttrType::Integer | AttrType::Decimal => {
+                let CompValue::Number(n) = value else {
+                    return Ok(Frag::sql("FALSE"));
+                };
+                let Some(n) = n.as_f64() else {
+                    return Ok(Frag::sql("FALSE"));
+                };
+                let sym = match op {
+                    CompareOp::Eq => "=",
+                    CompareOp::Ne => "<>",
+                    CompareOp::Gt => ">",
+                    CompareOp::Ge => ">=",
+                    CompareOp::Lt => "<",
+                    CompareOp::Le => "<=",
+                    CompareOp::Co | CompareOp::Sw | CompareOp::Ew => return Ok(Frag::sql("FALSE")),
+                };
+                let mut f = match self.backend {
+                    Backend::Sqlite => x.wrapped(),
+                    Backend::Postgres => {
+                        let mut f = x.wrapped();
+                        f.push_sql("::double precision");
+                        f
+                    }
+                };
+                f.push_sql(&format!(" {sym} ")).double(n);
+                Ok(f)
+            }
+            AttrType::String | AttrType::Reference | AttrType::DateTime => {
+                let CompValue::String(raw) = value else {
+                    return Ok(Frag::sql("FALSE"));
+                };
+                let mut v = raw.clone();
+                if kind == AttrType::DateTime {
+                    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+                        v = crate::scim::resource::canonical_time(t);
+                    } else {
+                        return Err(invalid(format!("'{raw}' is not a dateTime")));
+                    }
+                }
+                let ci = !case_exact || lowered;
+                let mut lhs = if ci && !lowered {
+                    let mut f = Frag::sql("lower(");
+                    f.append(x).push_sql(")");
+                    f
+                } else {
+                    x.wrapped()
+                };
+                if ci {
+                    v = v.to_lowercase();
+                }
+                let like = |pattern: String, lhs: Frag| {
+                    let mut f = lhs;
+                    f.push_sql(" LIKE ").text(pattern).push_sql(" ESCAPE '\\'");
+                    f
+                };
+                Ok(match op {
+                    CompareOp::Eq => {
+                        lhs.push_sql(" = ").text(v);
+                        lhs
+                    }
+                    CompareOp::Ne => {
+                        lhs.push_sql(" <> ").text(v);
+                        lhs
+                    }
+                    CompareOp::Co => like(format!("%{}%", like_escape(&v)), lhs),
+                    CompareOp::Sw => like(format!("{}%", like_escape(&v)), lhs),
+                    CompareOp::Ew => like(format!("%{}", like_escape(&v)), lhs),
+                    CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
+                        if self.backend == Backend::Postgres {
+                            // Code-point order, as the in-memory evaluator compares.
+                            lhs.push_sql(" COLLATE \"C\"");
+                        }
+                        let sym = match op {
+                            CompareOp::Gt => " > ",
+                            CompareOp::Ge => " >= ",
+                            CompareOp::Lt => " < ",
+                            _ => " <= ",
+                        };
+                        lhs.push_sql(sym).text(v);
+                        lhs
+                    }
+                })
+            }
+        }
+    }
 }
 
 fn like_escape(s: &str) -> String {
@@ -80,155 +341,235 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-macro_rules! text_cond {
-    ($col:expr, $op:expr, $v:expr) => {{
-        let v: String = $v;
-        let present = $col.is_not_null().nullable();
-        let cond: SqlCond = match $op {
-            CompareOp::Eq => Box::new(present.and($col.eq(v))),
-            CompareOp::Ne => Box::new(diesel::dsl::not(present.and($col.eq(v)))),
-            CompareOp::Co => {
-                Box::new(present.and($col.like(format!("%{}%", like_escape(&v))).escape('\\')))
-            }
-            CompareOp::Sw => {
-                Box::new(present.and($col.like(format!("{}%", like_escape(&v))).escape('\\')))
-            }
-            CompareOp::Ew => {
-                Box::new(present.and($col.like(format!("%{}", like_escape(&v))).escape('\\')))
-            }
-            CompareOp::Gt => Box::new(present.and($col.gt(v))),
-            CompareOp::Ge => Box::new(present.and($col.ge(v))),
-            CompareOp::Lt => Box::new(present.and($col.lt(v))),
-            CompareOp::Le => Box::new(present.and($col.le(v))),
-        };
-        cond
-    }};
+fn negate(f: Frag) -> Frag {
+    // NOT of a NULL is NULL; the evaluator's `not` of "no value" is true.
+    let mut out = Frag::sql("NOT COALESCE(");
+    out.append(f).push_sql(", FALSE)");
+    out
 }
 
-fn not_supported(what: &str) -> Untranslatable {
-    Untranslatable(ScimError::InvalidFilter(what.to_string()))
+fn binary(a: Frag, word: &str, b: Frag) -> Frag {
+    let mut f = Frag::sql("(");
+    f.append(a).push_sql(word).append(b).push_sql(")");
+    f
 }
 
 /// Translates `filter` for resources of type `rt`.
 pub fn translate(
     reg: &Registry,
     rt: &ResourceType,
+    backend: Backend,
     filter: &Filter,
-) -> Result<SqlCond, Untranslatable> {
+) -> Result<Frag, ScimError> {
+    let sql = Sql { backend };
+    translate_in(reg, rt, &sql, filter)
+}
+
+fn translate_in(
+    reg: &Registry,
+    rt: &ResourceType,
+    sql: &Sql,
+    filter: &Filter,
+) -> Result<Frag, ScimError> {
     match filter {
-        Filter::And(a, b) => Ok(Box::new(translate(reg, rt, a)?.and(translate(reg, rt, b)?))),
-        Filter::Or(a, b) => Ok(Box::new(translate(reg, rt, a)?.or(translate(reg, rt, b)?))),
-        Filter::Not(a) => Ok(Box::new(diesel::dsl::not(translate(reg, rt, a)?))),
-        Filter::ValuePath { path, .. } => Err(not_supported(&format!(
-            "value filters on '{path}' are not supported in queries"
-        ))),
-        Filter::Present(path) => {
-            let col = column_of(reg, rt, path).map_err(Untranslatable)?;
-            Ok(match col {
-                Col::Id => Box::new(resources::id.is_not_null().nullable()),
-                Col::ExternalId => Box::new(
-                    resources::external_id
-                        .is_not_null()
-                        .and(resources::external_id.ne(""))
-                        .nullable(),
-                ),
-                Col::UserNameCi => Box::new(
-                    resources::user_name_ci
-                        .is_not_null()
-                        .and(resources::user_name_ci.ne(""))
-                        .nullable(),
-                ),
-                Col::DisplayNameCi => Box::new(
-                    resources::display_name_ci
-                        .is_not_null()
-                        .and(resources::display_name_ci.ne(""))
-                        .nullable(),
-                ),
-                Col::Active => Box::new(resources::active.is_not_null().nullable()),
-                Col::Created | Col::LastModified => {
-                    Box::new(resources::id.is_not_null().nullable())
-                }
-            })
-        }
+        Filter::And(a, b) => Ok(binary(
+            translate_in(reg, rt, sql, a)?,
+            " AND ",
+            translate_in(reg, rt, sql, b)?,
+        )),
+        Filter::Or(a, b) => Ok(binary(
+            translate_in(reg, rt, sql, a)?,
+            " OR ",
+            translate_in(reg, rt, sql, b)?,
+        )),
+        Filter::Not(a) => Ok(negate(translate_in(reg, rt, sql, a)?)),
+        Filter::Present(path) => match target(reg, rt, path)? {
+            Target::Column { sql: col, kind, .. } => Ok(match kind {
+                AttrType::String | AttrType::Reference => sql.present(Frag::sql(col)),
+                _ => sql.not_null(Frag::sql(col)),
+            }),
+            Target::Scalar { keys, .. } => Ok(sql.present(sql.scalar(&keys))),
+            Target::Multi { keys, sub, .. } => Ok(sql.exists(&keys, sql.present(sql.element(sub)))),
+        },
         Filter::Compare { path, op, value } => {
-            let col = column_of(reg, rt, path).map_err(Untranslatable)?;
             if let CompValue::Null = value {
-                let absent: SqlCond = match col {
-                    Col::Id | Col::Created | Col::LastModified => {
-                        Box::new(resources::id.is_null().nullable())
+                let present = match target(reg, rt, path)? {
+                    Target::Column { sql: col, .. } => sql.not_null(Frag::sql(col)),
+                    Target::Scalar { keys, .. } => sql.not_null(sql.scalar(&keys)),
+                    Target::Multi { keys, sub, .. } => {
+                        sql.exists(&keys, sql.not_null(sql.element(sub)))
                     }
-                    Col::ExternalId => Box::new(resources::external_id.is_null().nullable()),
-                    Col::UserNameCi => Box::new(resources::user_name_ci.is_null().nullable()),
-                    Col::DisplayNameCi => Box::new(resources::display_name_ci.is_null().nullable()),
-                    Col::Active => Box::new(resources::active.is_null().nullable()),
                 };
                 return match op {
-                    CompareOp::Eq => Ok(absent),
-                    CompareOp::Ne => Ok(Box::new(diesel::dsl::not(absent))),
-                    _ => Err(not_supported(&format!(
+                    CompareOp::Eq => Ok(negate(present)),
+                    CompareOp::Ne => Ok(present),
+                    _ => Err(invalid(format!(
                         "'{}' cannot compare with null",
                         op.as_str()
                     ))),
                 };
             }
-            let text = |v: &CompValue| -> Result<String, Untranslatable> {
-                match v {
-                    CompValue::String(s) => Ok(s.clone()),
-                    CompValue::Number(n) => Ok(n.to_string()),
-                    CompValue::Bool(b) => Ok(b.to_string()),
-                    CompValue::Null => Ok(String::new()),
-                }
-            };
-            match col {
-                Col::Id => Ok(text_cond!(resources::id.nullable(), op, text(value)?)),
-                Col::ExternalId => Ok(text_cond!(resources::external_id, op, text(value)?)),
-                Col::UserNameCi => Ok(text_cond!(
-                    resources::user_name_ci,
-                    op,
-                    text(value)?.to_lowercase()
-                )),
-                Col::DisplayNameCi => Ok(text_cond!(
-                    resources::display_name_ci,
-                    op,
-                    text(value)?.to_lowercase()
-                )),
-                Col::Created | Col::LastModified => {
-                    let raw = text(value)?;
-                    let when = chrono::DateTime::parse_from_rfc3339(&raw)
-                        .map_err(|_| not_supported(&format!("'{raw}' is not a dateTime")))?;
-                    let v = crate::clock::format_time(when.with_timezone(&chrono::Utc));
-                    Ok(match col {
-                        Col::Created => text_cond!(resources::created.nullable(), op, v),
-                        _ => text_cond!(resources::last_modified.nullable(), op, v),
-                    })
-                }
-                Col::Active => {
-                    let b = match value {
-                        CompValue::Bool(b) => *b,
-                        CompValue::String(s) => crate::scim::resource::coerce_bool(s)
-                            .ok_or_else(|| not_supported("'active' compares with true or false"))?,
-                        _ => return Err(not_supported("'active' compares with true or false")),
-                    };
-                    match op {
-                        CompareOp::Eq => Ok(Box::new(
-                            resources::active
-                                .is_not_null()
-                                .nullable()
-                                .and(resources::active.eq(b)),
-                        )),
-                        CompareOp::Ne => Ok(Box::new(diesel::dsl::not(
-                            resources::active
-                                .is_not_null()
-                                .nullable()
-                                .and(resources::active.eq(b)),
-                        ))),
-                        _ => Err(not_supported(&format!(
-                            "'{}' cannot compare booleans",
-                            op.as_str()
-                        ))),
-                    }
+            if *op == CompareOp::Ne {
+                let eq = Filter::Compare {
+                    path: path.clone(),
+                    op: CompareOp::Eq,
+                    value: value.clone(),
+                };
+                return Ok(negate(translate_in(reg, rt, sql, &eq)?));
+            }
+            match target(reg, rt, path)? {
+                Target::Column {
+                    sql: col,
+                    kind,
+                    case_exact,
+                    lowered,
+                } => sql.compare(Frag::sql(col), kind, case_exact, lowered, *op, value),
+                Target::Scalar { keys, def } => sql.compare(
+                    sql.scalar(&keys),
+                    def.kind,
+                    def.case_exact,
+                    false,
+                    *op,
+                    value,
+                ),
+                Target::Multi { keys, sub, leaf } => {
+                    let cond = sql.compare(
+                        sql.element(sub),
+                        leaf.kind,
+                        leaf.case_exact,
+                        false,
+                        *op,
+                        value,
+                    )?;
+                    Ok(sql.exists(&keys, cond))
                 }
             }
         }
+        Filter::ValuePath { path, filter } => {
+            let r = resolve(reg, rt, path)
+                .ok_or_else(|| invalid(format!("'{path}' is not an attribute of {}", rt.name)))?;
+            if !r.attr.multi_valued || r.sub.is_some() {
+                return Err(invalid(format!("'{path}' is not a multi-valued attribute")));
+            }
+            let mut keys: Vec<String> = r.extension.iter().cloned().collect();
+            keys.push(r.attr.name.clone());
+            let cond = element_filter(reg, rt, sql, path, filter)?;
+            Ok(sql.exists(&keys, cond))
+        }
     }
+}
+
+/// A value filter's condition on one element (alias `e`).
+fn element_filter(
+    reg: &Registry,
+    rt: &ResourceType,
+    sql: &Sql,
+    parent: &AttrPath,
+    f: &Filter,
+) -> Result<Frag, ScimError> {
+    let sub_def = |p: &AttrPath| -> Result<&AttrDef, ScimError> {
+        let full = join(Some(parent), p);
+        resolve(reg, rt, &full)
+            .map(|r| r.leaf())
+            .ok_or_else(|| invalid(format!("'{full}' is not an attribute of {}", rt.name)))
+    };
+    match f {
+        Filter::And(a, b) => Ok(binary(
+            element_filter(reg, rt, sql, parent, a)?,
+            " AND ",
+            element_filter(reg, rt, sql, parent, b)?,
+        )),
+        Filter::Or(a, b) => Ok(binary(
+            element_filter(reg, rt, sql, parent, a)?,
+            " OR ",
+            element_filter(reg, rt, sql, parent, b)?,
+        )),
+        Filter::Not(a) => Ok(negate(element_filter(reg, rt, sql, parent, a)?)),
+        Filter::Present(p) => Ok(sql.present(sql.element(Some(sub_def(p)?)))),
+        Filter::Compare { path, op, value } => {
+            let def = sub_def(path)?;
+            if let CompValue::Null = value {
+                let present = sql.not_null(sql.element(Some(def)));
+                return match op {
+                    CompareOp::Eq => Ok(negate(present)),
+                    CompareOp::Ne => Ok(present),
+                    _ => Err(invalid(format!(
+                        "'{}' cannot compare with null",
+                        op.as_str()
+                    ))),
+                };
+            }
+            if *op == CompareOp::Ne {
+                let eq = Filter::Compare {
+                    path: path.clone(),
+                    op: CompareOp::Eq,
+                    value: value.clone(),
+                };
+                return Ok(negate(element_filter(reg, rt, sql, parent, &eq)?));
+            }
+            sql.compare(
+                sql.element(Some(def)),
+                def.kind,
+                def.case_exact,
+                false,
+                *op,
+                value,
+            )
+        }
+        Filter::ValuePath { .. } => Err(invalid("value filters cannot be nested")),
+    }
+}
+
+/// The expression a list is sorted by for `sortBy=path`.
+pub fn sort_key(
+    reg: &Registry,
+    rt: &ResourceType,
+    backend: Backend,
+    path: &AttrPath,
+) -> Result<Frag, ScimError> {
+    let sql = Sql { backend };
+    let bad = |e: ScimError| ScimError::InvalidValue(format!("cannot sort by '{path}': {e}"));
+    let (x, kind, ci) = match target(reg, rt, path).map_err(bad)? {
+        Target::Column {
+            sql: col,
+            kind,
+            case_exact,
+            lowered,
+        } => (Frag::sql(col), kind, !case_exact && !lowered),
+        Target::Scalar { keys, def } => (sql.scalar(&keys), def.kind, !def.case_exact),
+        Target::Multi {
+            mut keys,
+            sub,
+            leaf,
+        } => {
+            // The first value (RFC 7644 3.4.2.3 suggests the primary one; the first is what
+            // both databases can index and page through cheaply).
+            keys.push("0".into());
+            if let Some(s) = sub {
+                keys.push(s.name.clone());
+            }
+            (sql.scalar(&keys), leaf.kind, !leaf.case_exact)
+        }
+    };
+    Ok(match kind {
+        AttrType::Integer | AttrType::Decimal if backend == Backend::Postgres => {
+            let mut f = x.wrapped();
+            f.push_sql("::double precision");
+            f
+        }
+        AttrType::String | AttrType::Reference | AttrType::DateTime => {
+            let mut f = if ci {
+                let mut f = Frag::sql("lower(");
+                f.append(x).push_sql(")");
+                f
+            } else {
+                x.wrapped()
+            };
+            if backend == Backend::Postgres {
+                f.push_sql(" COLLATE \"C\"");
+            }
+            f
+        }
+        _ => x,
+    })
 }

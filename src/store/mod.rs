@@ -4,6 +4,7 @@
 pub mod db;
 pub mod error;
 pub mod filter_sql;
+pub mod raw;
 pub mod schema;
 mod sql;
 
@@ -12,6 +13,7 @@ pub use error::{StoreError, StoreResult};
 pub use sql::SqlStore;
 
 use crate::scim::filter::Filter;
+use crate::scim::path::AttrPath;
 
 /// A stored resource: the JSON document and the columns indexed for lookups.
 #[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
@@ -70,8 +72,24 @@ pub struct GroupRef {
 pub struct ListSpec<'a> {
     pub resource_type: &'a str,
     pub filter: Option<&'a Filter>,
-    pub offset: u64,
-    pub limit: u64,
+    /// Sort by this attribute (descending when the flag is set); ties, and lists without
+    /// a sort, go in creation order.
+    pub sort: Option<(&'a AttrPath, bool)>,
+    pub page: Page,
+}
+
+/// Which slice of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    Offset {
+        offset: u64,
+        limit: u64,
+    },
+    /// Keyset paging in creation order: the rows after (created, id).
+    After {
+        after: Option<(String, String)>,
+        limit: u64,
+    },
 }
 
 /// Reading and writing SCIM resources.

@@ -8,11 +8,14 @@ use diesel::prelude::*;
 use super::db::{self, Backend, DbConn, DbPool, DbUrl};
 use super::error::{classify, StoreError, StoreResult};
 use super::filter_sql;
+use super::raw::Frag;
 use super::schema::{group_members, resources, tokens};
+use super::Page;
 use super::{
     GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore, TokenStore,
 };
 use crate::scim::schema::Registry;
+use diesel::sql_types::{Bool, Nullable, Text};
 
 /// How many ids go into one `IN (...)` list.
 const CHUNK: usize = 500;
@@ -337,24 +340,62 @@ impl ResourceStore for SqlStore {
         let rt = reg.resource_type(spec.resource_type).ok_or_else(|| {
             StoreError::Corrupt(format!("unknown resource type {}", spec.resource_type))
         })?;
-        let build = || -> Result<_, filter_sql::Untranslatable> {
+        let cond = match spec.filter {
+            Some(f) => {
+                Some(filter_sql::translate(reg, rt, self.backend, f).map_err(StoreError::Query)?)
+            }
+            None => None,
+        };
+        let build = || {
             let mut q = resources::table
                 .filter(resources::resource_type.eq(spec.resource_type.to_string()))
                 .into_boxed();
-            if let Some(f) = spec.filter {
-                q = q.filter(filter_sql::translate(reg, rt, f)?);
+            if let Some(c) = &cond {
+                q = q.filter(c.clone().into_expr::<Nullable<Bool>>());
             }
-            Ok(q)
+            q
         };
         let mut conn = self.conn()?;
-        let total: i64 = build()?.count().get_result(&mut *conn)?;
-        if spec.limit == 0 {
+        let total: i64 = build().count().get_result(&mut *conn)?;
+        let (limit, mut q) = match &spec.page {
+            Page::Offset { offset, limit } => (
+                *limit,
+                build().offset((*offset).min(i64::MAX as u64) as i64),
+            ),
+            Page::After { after, limit } => {
+                let mut q = build();
+                if let Some((created, id)) = after {
+                    let mut f = Frag::sql("(resources.created > ");
+                    f.text(created.clone())
+                        .push_sql(" OR (resources.created = ")
+                        .text(created.clone())
+                        .push_sql(" AND resources.id > ")
+                        .text(id.clone())
+                        .push_sql("))");
+                    q = q.filter(f.into_expr::<Nullable<Bool>>());
+                }
+                (*limit, q)
+            }
+        };
+        if limit == 0 {
             return Ok((total as u64, vec![]));
         }
-        let rows = build()?
-            .order((resources::created.asc(), resources::id.asc()))
-            .offset(spec.offset.min(i64::MAX as u64) as i64)
-            .limit(spec.limit.min(i64::MAX as u64) as i64)
+        if let Some((path, descending)) = spec.sort {
+            let key =
+                filter_sql::sort_key(reg, rt, self.backend, path).map_err(StoreError::Query)?;
+            let mut is_null = key.clone().wrapped();
+            is_null.push_sql(" IS NULL");
+            // Resources without the attribute go last, in either order.
+            q = q.then_order_by(is_null.into_expr::<Bool>().asc());
+            q = if descending {
+                q.then_order_by(key.into_expr::<Text>().desc())
+            } else {
+                q.then_order_by(key.into_expr::<Text>().asc())
+            };
+        }
+        let rows = q
+            .then_order_by((resources::created.asc(), resources::id.asc()))
+            .limit(limit.min(i64::MAX as u64) as i64)
             .select(ResourceRow::as_select())
             .load(&mut *conn)?;
         Ok((total as u64, rows))

@@ -9,4 +9,5 @@ mod errors;
 mod groups;
 mod lifecycle;
 mod patch;
+mod query;
 mod users;

@@ -1,0 +1,183 @@
+//! Filters, sorting, paging by index and by cursor, projection and .search.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_databases;
+use crate::helpers::{json as body_json, TestApp, ENTERPRISE, USER};
+
+async fn ids(app: &TestApp, query: &str) -> Vec<String> {
+    let res = app.get(&format!("/Users?{query}")).await;
+    assert_eq!(res.status(), 200, "{query}");
+    body_json(res).await["Resources"]
+        .as_array()
+        .expect("Resources")
+        .iter()
+        .map(|r| r["userName"].as_str().expect("userName").to_string())
+        .collect()
+}
+
+fn enc(filter: &str) -> String {
+    url::form_urlencoded::byte_serialize(filter.as_bytes()).collect()
+}
+
+async fn seed(app: &TestApp) {
+    for (user, family, title, work, active, emp) in [
+        (
+            "ann@example.com",
+            "Zed",
+            Some("Engineer"),
+            "ann@work.example.com",
+            true,
+            Some("100"),
+        ),
+        (
+            "bob@example.org",
+            "Young",
+            Some("Manager"),
+            "bob@work.example.org",
+            false,
+            None,
+        ),
+        (
+            "cat@example.com",
+            "Xu",
+            None,
+            "cat@work.example.com",
+            true,
+            Some("300"),
+        ),
+        (
+            "dan@example.net",
+            "Adams",
+            Some("engineer"),
+            "dan@elsewhere.net",
+            true,
+            None,
+        ),
+    ] {
+        let mut u = json!({
+            "schemas": [USER, ENTERPRISE], "userName": user, "externalId": user.split('@').next(),
+            "name": {"givenName": "G", "familyName": family}, "active": active,
+            "emails": [{"value": work, "type": "work"}, {"value": format!("home-{user}"), "type": "home"}]
+        });
+        if let Some(t) = title {
+            u["title"] = json!(t);
+        }
+        if let Some(e) = emp {
+            u[ENTERPRISE] = json!({"employeeNumber": e});
+        }
+        assert_eq!(app.post("/Users", u).await.status(), 201);
+    }
+}
+
+both_databases! {
+    async fn filters_cover_operators_logic_sub_attributes_and_value_paths(app) {
+        seed(&app).await;
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            ("userName sw \"A\"", vec!["ann@example.com"]),
+            ("userName ew \".com\"", vec!["ann@example.com", "cat@example.com"]),
+            ("userName co \"@EXAMPLE.\"", vec!["ann@example.com", "bob@example.org", "cat@example.com", "dan@example.net"]),
+            ("title eq \"engineer\"", vec!["ann@example.com", "dan@example.net"]),
+            ("title pr", vec!["ann@example.com", "bob@example.org", "dan@example.net"]),
+            ("not (title pr)", vec!["cat@example.com"]),
+            ("title ne \"manager\"", vec!["ann@example.com", "cat@example.com", "dan@example.net"]),
+            ("name.familyName gt \"X\"", vec!["ann@example.com", "bob@example.org", "cat@example.com"]),
+            ("name.familyName le \"Xu\"", vec!["cat@example.com", "dan@example.net"]),
+            ("active eq false", vec!["bob@example.org"]),
+            ("active eq \"True\" and title pr", vec!["ann@example.com", "dan@example.net"]),
+            ("emails[type eq \"work\" and value co \"@work.example.com\"]", vec!["ann@example.com", "cat@example.com"]),
+            ("emails.value ew \"elsewhere.net\"", vec!["dan@example.net"]),
+            ("emails co \"home-bob\"", vec!["bob@example.org"]),
+            ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"300\"", vec!["cat@example.com"]),
+            ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber pr or userName eq \"bob@example.org\"",
+             vec!["ann@example.com", "bob@example.org", "cat@example.com"]),
+            ("(title eq \"Manager\" or title eq \"Engineer\") and not (active eq false)", vec!["ann@example.com", "dan@example.net"]),
+            ("externalId eq dan", vec!["dan@example.net"]),
+            ("externalId eq \"DAN\"", vec![]),
+            ("meta.created gt \"2000-01-01T00:00:00Z\" and meta.resourceType eq \"User\"",
+             vec!["ann@example.com", "bob@example.org", "cat@example.com", "dan@example.net"]),
+            ("title eq null", vec!["cat@example.com"]),
+        ];
+        for (filter, want) in cases {
+            let mut got = ids(&app, &format!("filter={}&sortBy=userName", enc(filter))).await;
+            got.sort();
+            assert_eq!(got, want, "{filter}");
+        }
+    }
+
+    async fn sort_by_any_attribute_in_either_order(app) {
+        seed(&app).await;
+        assert_eq!(ids(&app, "sortBy=name.familyName").await, vec!["dan@example.net", "cat@example.com", "bob@example.org", "ann@example.com"]);
+        assert_eq!(ids(&app, "sortBy=userName&sortOrder=descending").await, vec!["dan@example.net", "cat@example.com", "bob@example.org", "ann@example.com"]);
+        // Without a title last, in either order.
+        let by_title = ids(&app, "sortBy=title&sortOrder=descending").await;
+        assert_eq!(by_title.last().map(String::as_str), Some("cat@example.com"));
+        assert_eq!(ids(&app, "sortBy=emails.value&count=1").await, vec!["ann@example.com"]);
+        assert_scim_error(app.get("/Users?sortBy=nope").await, 400, Some("invalidValue")).await;
+        assert_scim_error(app.get("/Users?sortBy=userName&sortOrder=sideways").await, 400, Some("invalidValue")).await;
+    }
+
+    async fn cursor_paging_walks_every_resource_once(app) {
+        for i in 0..7 { app.create_user(&format!("cur{i}@example.com")).await; }
+        let mut seen = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..10 {
+            let body = body_json(app.get(&format!("/Users?cursor={cursor}&count=3")).await).await;
+            assert_eq!(body["totalResults"], 7);
+            assert!(body.get("startIndex").is_none());
+            for r in body["Resources"].as_array().expect("list") { seen.push(r["userName"].as_str().expect("u").to_string()); }
+            match body.get("nextCursor").and_then(Value::as_str) {
+                Some(c) => cursor = c.to_string(),
+                None => break,
+            }
+        }
+        let want: Vec<String> = (0..7).map(|i| format!("cur{i}@example.com")).collect();
+        assert_eq!(seen, want);
+        assert_scim_error(app.get("/Users?cursor=not-a-cursor!").await, 400, Some("invalidCursor")).await;
+        assert_scim_error(app.get("/Users?cursor=&startIndex=2").await, 400, Some("invalidValue")).await;
+    }
+
+    async fn a_count_above_the_maximum_is_capped(app) {
+        for i in 0..3 { app.create_user(&format!("cap{i}@example.com")).await; }
+        let body = body_json(app.get("/Users?count=100000").await).await;
+        assert_eq!(body["itemsPerPage"], 3);
+        let spc = body_json(app.get("/ServiceProviderConfig").await).await;
+        assert_eq!(spc["sort"]["supported"], true);
+        assert_eq!(spc["patch"]["supported"], true);
+        assert_eq!(spc["pagination"]["cursor"], true);
+        assert_eq!(spc["pagination"]["maxPageSize"], 1000);
+    }
+
+    async fn search_posts_filter_and_projection_per_type_and_at_the_root(app) {
+        seed(&app).await;
+        let g = app.create_group("Engineers", &[]).await;
+        let res = app.send(Method::POST, "/Users/.search", Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "title eq \"engineer\"", "attributes": ["userName"], "sortBy": "userName", "startIndex": 1, "count": 10
+        }))).await;
+        assert_eq!(res.status(), 200);
+        let body = body_json(res).await;
+        assert_eq!(body["totalResults"], 2);
+        assert_eq!(body["Resources"][0], json!({"schemas": [USER], "id": body["Resources"][0]["id"], "userName": "ann@example.com"}));
+        let root = body_json(app.send(Method::POST, "/.search", Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "displayName sw \"eng\""
+        }))).await).await;
+        assert_eq!(root["totalResults"], 1);
+        assert_eq!(root["Resources"][0]["id"], g.as_str());
+        let all = body_json(app.send(Method::POST, "/.search", Some(json!({"count": 3, "startIndex": 4}))).await).await;
+        assert_eq!(all["totalResults"], 5);
+        assert_eq!(all["itemsPerPage"], 2);
+        assert_scim_error(app.send(Method::POST, "/Users/.search", Some(json!({"filter": "userName eq"}))).await, 400, Some("invalidFilter")).await;
+        assert_scim_error(app.send(Method::POST, "/Users/.search", Some(json!({"schemas": ["urn:wrong"]}))).await, 400, Some("invalidSyntax")).await;
+    }
+
+    async fn attributes_apply_to_the_answers_of_writes(app) {
+        let res = app.send(Method::POST, "/Users?attributes=userName", Some(user("proj@example.com"))).await;
+        assert_eq!(res.status(), 201);
+        let body = body_json(res).await;
+        assert!(body.get("name").is_none());
+        assert!(body.get("meta").is_none());
+        assert_eq!(body["userName"], "proj@example.com");
+    }
+}
