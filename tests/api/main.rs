@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod discovery;
 mod errors;
+mod filter_property;
 mod groups;
 mod lifecycle;
 mod patch;
