@@ -70,6 +70,10 @@ pub struct Settings {
     pub workers: usize,
     /// Whether a group PATCH without `attributes` answers 200 with the group (true) or 204.
     pub group_patch_returns_resource: bool,
+    /// Most operations in one /Bulk request (advertised as bulk.maxOperations).
+    pub bulk_max_operations: usize,
+    /// Largest /Bulk body, in bytes (advertised as bulk.maxPayloadSize).
+    pub bulk_max_payload_bytes: usize,
 }
 
 impl Default for Settings {
@@ -86,6 +90,8 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             workers: 0,
             group_patch_returns_resource: false,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 1024 * 1024,
         }
     }
 }

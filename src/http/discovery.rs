@@ -26,6 +26,16 @@ pub async fn service_provider_config(req: HttpRequest, state: web::Data<AppState
     if let Some(filter) = doc.get_mut("filter").and_then(Value::as_object_mut) {
         filter.insert("maxResults".into(), json!(max));
     }
+    if let Some(b) = doc.get_mut("bulk").and_then(Value::as_object_mut) {
+        b.insert(
+            "maxOperations".into(),
+            json!(state.settings.bulk_max_operations),
+        );
+        b.insert(
+            "maxPayloadSize".into(),
+            json!(state.settings.bulk_max_payload_bytes),
+        );
+    }
     if let Some(p) = doc.get_mut("pagination").and_then(Value::as_object_mut) {
         p.insert("maxPageSize".into(), json!(max));
         p.insert("defaultPageSize".into(), json!(max));

@@ -101,6 +101,11 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                 );
         }
         scope = scope.service(
+            web::resource("/Bulk")
+                .route(web::post().to(resources::bulk))
+                .default_service(web::to(error::method_not_allowed)),
+        );
+        scope = scope.service(
             web::resource("/.search")
                 .route(web::post().to(resources::search))
                 .default_service(web::to(error::method_not_allowed)),

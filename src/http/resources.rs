@@ -87,6 +87,20 @@ pub async fn search(
     Ok(scim_json(StatusCode::OK, &body))
 }
 
+/// POST /Bulk.
+pub async fn bulk(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, HttpError> {
+    let body = read_json(&req, payload, state.settings.bulk_max_payload_bytes).await?;
+    let base = state.base_url(&req);
+    let max_ops = state.settings.bulk_max_operations;
+    let resources = state.resources.clone();
+    let body = blocking(move || resources.bulk(body, &base, max_ops)).await?;
+    Ok(scim_json(StatusCode::OK, &body))
+}
+
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -26,6 +26,9 @@ pub enum ScimError {
     Mutability(String),
     #[error("{0}")]
     Uniqueness(String),
+    /// A 409 with no scimType: a conflict other than uniqueness (a circular bulkId).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     TooMany(String),
     #[error("{0}")]
@@ -72,7 +75,7 @@ impl ScimError {
             ScimError::Forbidden(_) => 403,
             ScimError::NotFound(_) => 404,
             ScimError::MethodNotAllowed(_) => 405,
-            ScimError::Uniqueness(_) => 409,
+            ScimError::Uniqueness(_) | ScimError::Conflict(_) => 409,
             ScimError::PreconditionFailed(_) => 412,
             ScimError::PayloadTooLarge(_) => 413,
             ScimError::UnsupportedMediaType(_) => 415,
