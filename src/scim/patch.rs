@@ -535,6 +535,18 @@ impl Doc<'_> {
                     return Ok(());
                 }
                 if attr.kind == AttrType::Complex {
+                    // Entra sends the manager as a bare id: a scalar for a complex attribute
+                    // with a `value` sub-attribute means that sub-attribute.
+                    let v = match v {
+                        Value::String(_) | Value::Number(_) | Value::Bool(_)
+                            if attr.sub("value").is_some() =>
+                        {
+                            let mut m = Map::new();
+                            m.insert("value".into(), v);
+                            Value::Object(m)
+                        }
+                        other => other,
+                    };
                     let Value::Object(subs) = v else {
                         return Err(ScimError::InvalidValue(format!(
                             "'{}' takes an object",

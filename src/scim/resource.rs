@@ -214,6 +214,14 @@ pub fn check_single(def: &AttrDef, value: Value, path: &str) -> ScimResult<Optio
                 Some(Value::Object(out))
             })
         }
+        // A bare id for a complex attribute with a `value` (Entra's manager).
+        (AttrType::Complex, v @ (Value::String(_) | Value::Number(_)))
+            if !def.multi_valued && def.sub("value").is_some() =>
+        {
+            let mut obj = Map::new();
+            obj.insert("value".into(), v);
+            check_single(def, Value::Object(obj), path)
+        }
         (AttrType::Complex, _) => wrong("a JSON object"),
     }
 }

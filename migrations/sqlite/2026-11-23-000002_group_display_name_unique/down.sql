@@ -1,0 +1,1 @@
+DROP INDEX resources_group_display_name;
