@@ -48,6 +48,19 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Fill a database with generated users and groups, for benchmarks.
+    Seed {
+        /// Users `user{i}@example.com`, externalId `ext{i}`.
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+        #[arg(long, default_value_t = 10)]
+        groups: u64,
+        /// Members of the first group (the first users).
+        #[arg(long, default_value_t = 100_000)]
+        big_group: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Manage bearer tokens.
     Token {
         #[command(subcommand)]
@@ -92,6 +105,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let s = settings(&common)?;
             SqlStore::open(&s.database_url, 1)?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed {
+            users,
+            groups,
+            big_group,
+            common,
+        } => {
+            let s = settings(&common)?;
+            let core = Core::build(&s, Arc::new(SystemClock))?;
+            let reg = Arc::new(core.resources.registry().clone());
+            let started = std::time::Instant::now();
+            scim_bridge::bridge::seed::seed(&core.store, &reg, users, groups, big_group)?;
+            println!(
+                "seeded {users} users and {groups} groups in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Token {

@@ -6,6 +6,7 @@ pub mod error;
 pub mod etag;
 pub mod resources;
 pub mod schemas;
+pub mod seed;
 pub mod tokens;
 
 pub use error::{BridgeError, BridgeResult};

@@ -585,7 +585,7 @@ pub fn member_from_json(v: Value) -> BridgeResult<NewMember> {
 }
 
 /// Builds the stored row: the document plus its indexed columns.
-fn to_row(
+pub(crate) fn to_row(
     rt: &ResourceType,
     id: String,
     data: Map<String, Value>,

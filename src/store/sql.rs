@@ -51,6 +51,31 @@ impl SqlStore {
         })
     }
 
+    /// Inserts many rows in large batches, one transaction each (benchmark seeding).
+    pub fn seed_rows(&self, rows: &[ResourceRow]) -> StoreResult<()> {
+        self.write(|conn| {
+            for chunk in rows.chunks(1000) {
+                match conn {
+                    DbConn::Sqlite(c) => diesel::insert_into(resources::table)
+                        .values(chunk)
+                        .execute(c)?,
+                    DbConn::Pg(c) => diesel::insert_into(resources::table)
+                        .values(chunk)
+                        .execute(c)?,
+                };
+            }
+            Ok(())
+        })
+    }
+
+    /// Inserts memberships (group, member, type) in large batches (benchmark seeding).
+    pub fn seed_members(&self, rows: &[(String, String, String)]) -> StoreResult<()> {
+        for chunk in rows.chunks(20_000) {
+            self.write(|conn| insert_members(conn, chunk))?;
+        }
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -365,13 +390,13 @@ impl ResourceStore for SqlStore {
             Page::After { after, limit } => {
                 let mut q = build();
                 if let Some((created, id)) = after {
-                    let mut f = Frag::sql("(resources.created > ");
+                    // A row-value comparison: both databases read it as one range on the
+                    // (resource_type, created, id) index, so a deep page costs a shallow one.
+                    let mut f = Frag::sql("(resources.created, resources.id) > (");
                     f.text(created.clone())
-                        .push_sql(" OR (resources.created = ")
-                        .text(created.clone())
-                        .push_sql(" AND resources.id > ")
+                        .push_sql(", ")
                         .text(id.clone())
-                        .push_sql("))");
+                        .push_sql(")");
                     q = q.filter(f.into_expr::<Nullable<Bool>>());
                 }
                 (*limit, q)

@@ -1,0 +1,425 @@
+//! scim-bench: drives a SCIM 2.0 server over HTTP with a fixed set of workloads and writes
+//! a JSON report. With `--seeded` it addresses the users `scim-bridge seed` wrote; without,
+//! it creates its users over HTTP first (for any other SCIM server).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::Rng;
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "scim-bench", about = "Load generator for SCIM 2.0 servers")]
+struct Args {
+    /// The SCIM base URL, such as http://127.0.0.1:8080/scim/v2
+    #[arg(long)]
+    base: String,
+    #[arg(long)]
+    token: String,
+    /// Users in the target (seeded, or to create over HTTP).
+    #[arg(long, default_value_t = 10_000)]
+    users: u64,
+    /// Members of the big group (the first users).
+    #[arg(long, default_value_t = 100_000)]
+    big_group: u64,
+    /// The users were written by `scim-bridge seed` (ids are known).
+    #[arg(long)]
+    seeded: bool,
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds per workload.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Comma-separated workloads; all by default.
+    #[arg(long)]
+    workloads: Option<String>,
+    /// The server's process id, to read its peak RSS.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    report: Option<String>,
+    /// Free-form facts to put in the report (backend=sqlite, db_bytes=...).
+    #[arg(long = "meta", value_parser = parse_kv)]
+    meta: Vec<(String, String)>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("'{s}' is not KEY=VALUE"))
+}
+
+const ALL: &[&str] = &[
+    "create",
+    "get",
+    "filter_username",
+    "filter_externalid",
+    "page_deep",
+    "page_cursor",
+    "patch_user",
+    "put_user",
+    "member_add_remove",
+    "bulk_100",
+];
+
+struct Target {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    user_ids: Vec<String>,
+    user_names: Vec<String>,
+    group_id: String,
+    cursors: Vec<String>,
+    run: String,
+    counter: AtomicU64,
+}
+
+fn user_body(name: &str, ext: &str) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "externalId": ext,
+           "name": {"givenName": "Given", "familyName": "Family"}, "active": true,
+           "emails": [{"value": name, "type": "work", "primary": true}]})
+}
+
+impl Target {
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/scim+json")
+    }
+
+    fn pick(&self) -> usize {
+        rand::thread_rng().gen_range(0..self.user_ids.len())
+    }
+
+    /// One request of a workload; Ok(true) when it succeeded.
+    async fn once(&self, workload: &str) -> Result<bool, reqwest::Error> {
+        use reqwest::Method;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let ok = |r: reqwest::Response| r.status().is_success();
+        Ok(match workload {
+            "create" => {
+                let name = format!("bench-{}-{n}@example.com", self.run);
+                ok(self
+                    .req(Method::POST, "/Users")
+                    .body(user_body(&name, &name).to_string())
+                    .send()
+                    .await?)
+            }
+            "get" => ok(self
+                .req(
+                    Method::GET,
+                    &format!("/Users/{}", self.user_ids[self.pick()]),
+                )
+                .send()
+                .await?),
+            "filter_username" => {
+                let f = format!("userName eq \"{}\"", self.user_names[self.pick()]);
+                let r = self
+                    .req(Method::GET, "/Users")
+                    .query(&[("filter", f)])
+                    .send()
+                    .await?;
+                r.status().is_success() && r.json::<Value>().await?["totalResults"] == 1
+            }
+            "filter_externalid" => {
+                let i = self.pick();
+                let f = format!("externalId eq \"{}\"", external_id(&self.user_names[i]));
+                let r = self
+                    .req(Method::GET, "/Users")
+                    .query(&[("filter", f)])
+                    .send()
+                    .await?;
+                r.status().is_success() && r.json::<Value>().await?["totalResults"] == 1
+            }
+            "page_deep" => {
+                let len = self.user_ids.len() as u64;
+                let start =
+                    len.saturating_sub(1000).max(1) + rand::thread_rng().gen_range(0..900.min(len));
+                let r = self
+                    .req(Method::GET, &format!("/Users?startIndex={start}&count=100"))
+                    .send()
+                    .await?;
+                r.status().is_success()
+            }
+            "page_cursor" => {
+                if self.cursors.is_empty() {
+                    return Ok(false);
+                }
+                let c = &self.cursors[rand::thread_rng().gen_range(0..self.cursors.len())];
+                let r = self
+                    .req(Method::GET, "/Users")
+                    .query(&[("cursor", c.as_str()), ("count", "100")])
+                    .send()
+                    .await?;
+                r.status().is_success()
+            }
+            "patch_user" => {
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                  "Operations": [{"op": "replace", "path": "title", "value": format!("T{n}")}]});
+                ok(self
+                    .req(
+                        Method::PATCH,
+                        &format!("/Users/{}", self.user_ids[self.pick()]),
+                    )
+                    .body(body.to_string())
+                    .send()
+                    .await?)
+            }
+            "put_user" => {
+                let i = self.pick();
+                let mut body = user_body(&self.user_names[i], &external_id(&self.user_names[i]));
+                body["title"] = json!(format!("T{n}"));
+                ok(self
+                    .req(Method::PUT, &format!("/Users/{}", self.user_ids[i]))
+                    .body(body.to_string())
+                    .send()
+                    .await?)
+            }
+            "member_add_remove" => {
+                // A user outside the big group, added then removed.
+                let i = self.pick();
+                let op = if n % 2 == 0 { "add" } else { "remove" };
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                  "Operations": [{"op": op, "path": "members", "value": [{"value": self.user_ids[i]}]}]});
+                ok(self
+                    .req(Method::PATCH, &format!("/Groups/{}", self.group_id))
+                    .body(body.to_string())
+                    .send()
+                    .await?)
+            }
+            "bulk_100" => {
+                let ops: Vec<Value> = (0..100)
+                    .map(|k| {
+                        let name = format!("bulk-{}-{n}-{k}@example.com", self.run);
+                        json!({"method": "POST", "path": "/Users", "bulkId": format!("b{k}"), "data": user_body(&name, &name)})
+                    })
+                    .collect();
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
+                let r = self
+                    .req(Method::POST, "/Bulk")
+                    .body(body.to_string())
+                    .send()
+                    .await?;
+                r.status().is_success()
+                    && r.json::<Value>().await?["Operations"]
+                        .as_array()
+                        .is_some_and(|o| o.len() == 100 && o.iter().all(|x| x["status"] == "201"))
+            }
+            other => panic!("unknown workload {other}"),
+        })
+    }
+}
+
+fn external_id(user_name: &str) -> String {
+    // user{i}@example.com has externalId ext{i}.
+    user_name
+        .trim_start_matches("user")
+        .split('@')
+        .next()
+        .map(|i| format!("ext{i}"))
+        .unwrap_or_default()
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx] as f64 / 1000.0
+}
+
+async fn prepare(args: &Args, client: &reqwest::Client) -> anyhow::Result<Target> {
+    let run = format!("{:x}", rand::thread_rng().gen::<u32>());
+    let mut t = Target {
+        client: client.clone(),
+        base: args.base.trim_end_matches('/').to_string(),
+        token: args.token.clone(),
+        user_ids: vec![],
+        user_names: vec![],
+        group_id: String::new(),
+        cursors: vec![],
+        run,
+        counter: AtomicU64::new(0),
+    };
+    if args.seeded {
+        t.user_ids = (0..args.users)
+            .map(scim_bridge::bridge::seed::seeded_user_id)
+            .collect();
+        t.user_names = (0..args.users)
+            .map(|i| format!("user{i}@example.com"))
+            .collect();
+        t.group_id = scim_bridge::bridge::seed::seeded_group_id(0);
+    } else {
+        eprintln!("seeding {} users over HTTP", args.users);
+        for i in 0..args.users {
+            let name = format!("user{i}@example.com");
+            let r = t
+                .req(reqwest::Method::POST, "/Users")
+                .body(user_body(&name, &format!("ext{i}")).to_string())
+                .send()
+                .await?;
+            let status = r.status();
+            let body: Value = r.json().await?;
+            let id = body["id"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("create {name}: {status} {body}"))?;
+            t.user_ids.push(id.to_string());
+            t.user_names.push(name);
+        }
+        let members: Vec<Value> = t
+            .user_ids
+            .iter()
+            .take(args.big_group as usize)
+            .map(|id| json!({"value": id}))
+            .collect();
+        let r = t
+            .req(reqwest::Method::POST, "/Groups")
+            .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": format!("Big {}", t.run), "members": members}).to_string())
+            .send()
+            .await?;
+        let body: Value = r.json().await?;
+        t.group_id = body["id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("create group: {body}"))?
+            .to_string();
+    }
+    // Cursors at every depth, for the cursor workload (servers without cursors get none).
+    let mut cursor = String::new();
+    for _ in 0..(args.users / 1000 + 2) {
+        let r = t
+            .req(reqwest::Method::GET, "/Users")
+            .query(&[
+                ("cursor", cursor.as_str()),
+                ("count", "1000"),
+                ("attributes", "id"),
+            ])
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            break;
+        }
+        let body: Value = r.json().await?;
+        match body.get("nextCursor").and_then(Value::as_str) {
+            Some(c) => {
+                cursor = c.to_string();
+                t.cursors.push(cursor.clone());
+            }
+            None => break,
+        }
+    }
+    Ok(t)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()?;
+    let target = Arc::new(prepare(&args, &client).await?);
+    let workloads: Vec<String> = match &args.workloads {
+        Some(w) => w
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => ALL.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut results = serde_json::Map::new();
+    println!(
+        "{:<20} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "workload", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
+    );
+    for w in &workloads {
+        if !ALL.contains(&w.as_str()) {
+            anyhow::bail!("unknown workload '{w}'; known: {}", ALL.join(", "));
+        }
+        let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+        let mut tasks = Vec::new();
+        for _ in 0..args.concurrency {
+            let t = target.clone();
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let ok = t.once(&w).await.unwrap_or(false);
+                    lat.push(started.elapsed().as_micros() as u64);
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+                (lat, errors)
+            }));
+        }
+        let started = Instant::now();
+        let mut lat = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let (l, e) = t.await?;
+            lat.extend(l);
+            errors += e;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        lat.sort_unstable();
+        let rps = lat.len() as f64 / elapsed;
+        let (p50, p95, p99) = (
+            percentile(&lat, 0.50),
+            percentile(&lat, 0.95),
+            percentile(&lat, 0.99),
+        );
+        println!("{w:<20} {rps:>10.1} {p50:>9.2} {p95:>9.2} {p99:>9.2} {errors:>7}");
+        results.insert(
+            w.clone(),
+            json!({"requests": lat.len(), "requests_per_second": rps, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "errors": errors}),
+        );
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut report = json!({
+        "users": args.users, "big_group": args.big_group, "concurrency": args.concurrency,
+        "seconds_per_workload": args.duration, "target": args.base,
+        "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "cpu": cpu},
+        "server_peak_rss_kib": args.server_pid.and_then(peak_rss_kib),
+        "workloads": results,
+    });
+    for (k, v) in &args.meta {
+        report[k.as_str()] = Value::String(v.clone());
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("report written to {path}");
+    }
+    let total_errors: u64 = report["workloads"]
+        .as_object()
+        .map(|o| o.values().filter_map(|v| v["errors"].as_u64()).sum())
+        .unwrap_or(0);
+    if total_errors > 0 {
+        eprintln!("{total_errors} requests failed: their workloads' figures do not count");
+        std::process::exit(2);
+    }
+    Ok(())
+}
