@@ -74,6 +74,74 @@ pub struct Settings {
     pub bulk_max_operations: usize,
     /// Largest /Bulk body, in bytes (advertised as bulk.maxPayloadSize).
     pub bulk_max_payload_bytes: usize,
+    /// The admin API's token (SCIM_BRIDGE_ADMIN_TOKEN), accepted besides stored admin tokens.
+    pub admin_token: Option<Secret>,
+    /// Outbox worker threads.
+    pub outbox_workers: usize,
+    /// Attempts before a job is dead.
+    pub outbox_max_attempts: i32,
+    /// Age after which a failing job is dead, in seconds.
+    pub outbox_max_age_secs: u64,
+    /// The first retry delay, in milliseconds; each retry doubles it.
+    pub outbox_base_delay_ms: u64,
+    /// The longest retry delay, in milliseconds.
+    pub outbox_max_delay_ms: u64,
+    /// Target systems, as `[[connector]]` tables.
+    #[serde(rename = "connector")]
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// One `[[connector]]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    /// A shared secret (webhook HMAC): literal, `env:VAR` or `file:PATH`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Literal, `env:VAR` or `file:PATH`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `async` (answer once committed) or `sync`.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Seconds a call to the target may take.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_mode() -> String {
+    "async".into()
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+/// Resolves a secret given literally, as `env:VAR` or as `file:PATH`.
+pub fn resolve_secret(value: &str) -> Result<Secret, ConfigError> {
+    if let Some(var) = value.strip_prefix("env:") {
+        return std::env::var(var)
+            .map(Secret::new)
+            .map_err(|_| ConfigError::Env {
+                name: var.to_string(),
+                value: String::new(),
+                why: "the variable is not set".into(),
+            });
+    }
+    if let Some(path) = value.strip_prefix("file:") {
+        return std::fs::read_to_string(path)
+            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
+            .map_err(|source| ConfigError::Read {
+                path: path.to_string(),
+                source,
+            });
+    }
+    Ok(Secret::new(value))
 }
 
 impl Default for Settings {
@@ -92,6 +160,13 @@ impl Default for Settings {
             group_patch_returns_resource: false,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 1024 * 1024,
+            admin_token: None,
+            outbox_workers: 2,
+            outbox_max_attempts: 10,
+            outbox_max_age_secs: 24 * 3600,
+            outbox_base_delay_ms: 1000,
+            outbox_max_delay_ms: 600_000,
+            connectors: Vec::new(),
         }
     }
 }
@@ -137,6 +212,9 @@ impl Settings {
         }
         if let Some(v) = get("SCIM_BRIDGE_TOKEN").filter(|v| !v.is_empty()) {
             self.token = Some(Secret::new(v));
+        }
+        if let Some(v) = get("SCIM_BRIDGE_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
+            self.admin_token = Some(Secret::new(v));
         }
         Ok(())
     }

@@ -7,7 +7,10 @@
 pub mod bridge;
 pub mod clock;
 pub mod config;
+pub mod connectors;
+pub mod emulator;
 pub mod http;
+pub mod outbox;
 pub mod scim;
 pub mod startup;
 pub mod store;

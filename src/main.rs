@@ -61,10 +61,48 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Run a local stand-in of a target system.
+    Emulate {
+        /// webhook
+        kind: String,
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: String,
+        /// The webhook's HMAC secret (signatures are checked when given).
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Inspect and retry outbox jobs.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Manage bearer tokens.
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// List jobs, oldest first.
+    List {
+        /// pending or dead
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        connector: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Put dead jobs back in the queue: one (--id) or all of a connector (--connector).
+    Retry {
+        #[arg(long)]
+        id: Option<i64>,
+        #[arg(long)]
+        connector: Option<String>,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -107,6 +145,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Emulate {
+            kind,
+            listen,
+            secret,
+        } => emulate(&kind, &listen, secret),
+        Command::Outbox {
+            action:
+                OutboxAction::List {
+                    state,
+                    connector,
+                    common,
+                },
+        } => {
+            let s = settings(&common)?;
+            let store = SqlStore::open(&s.database_url, 1)?;
+            for j in store.list_jobs(state.as_deref(), connector.as_deref(), 1000)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\tattempts={}\t{}",
+                    j.id,
+                    j.state,
+                    j.connector,
+                    j.event,
+                    j.resource_id,
+                    j.attempts,
+                    j.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Outbox {
+            action:
+                OutboxAction::Retry {
+                    id,
+                    connector,
+                    common,
+                },
+        } => {
+            if id.is_none() && connector.is_none() {
+                anyhow::bail!("say which dead jobs to retry: --id N or --connector NAME");
+            }
+            let s = settings(&common)?;
+            let store = SqlStore::open(&s.database_url, 1)?;
+            let now = scim_bridge::clock::format_time(chrono::Utc::now());
+            let n = store.retry_dead(id, connector.as_deref(), &now)?;
+            println!("{n} dead jobs put back in the queue");
+            Ok(())
+        }
         Command::Seed {
             users,
             groups,
@@ -144,6 +229,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn emulate(kind: &str, listen: &str, secret: Option<String>) -> anyhow::Result<()> {
+    use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = std::net::TcpListener::bind(listen)?;
+        let (server, port) = match kind {
+            "webhook" => serve(std::sync::Arc::new(WebhookEmulator::new(secret)), listener)?,
+            other => anyhow::bail!("no emulator for '{other}' (known: webhook)"),
+        };
+        println!("{kind} emulator listening on 127.0.0.1:{port}; state at /_emulator/state");
+        tokio::select! {
+            r = server => r?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(())
+    })
 }
 
 fn serve(s: Settings) -> anyhow::Result<()> {

@@ -11,8 +11,14 @@ use actix_web::{web, App, HttpServer};
 use crate::bridge::schemas::{load_registry, SchemaLoadError};
 use crate::bridge::{Resources, TokenKind, Tokens};
 use crate::clock::Clock;
-use crate::config::Settings;
+use std::collections::HashMap;
+
+use crate::config::{resolve_secret, ConnectorConfig, Settings};
+use crate::connectors::webhook::Webhook;
+use crate::connectors::Connector;
 use crate::http::{self, AppState};
+use crate::outbox::worker::{Dispatcher, RetryPolicy};
+use crate::outbox::{Fanout, Wakeup};
 use crate::store::{SqlStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +27,8 @@ pub enum StartupError {
     Schemas(#[from] SchemaLoadError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("connector '{name}': {why}")]
+    Connector { name: String, why: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -33,21 +41,83 @@ pub struct Core {
     pub store: Arc<SqlStore>,
     pub resources: Arc<Resources>,
     pub tokens: Arc<Tokens>,
+    pub dispatcher: Arc<Dispatcher>,
+    /// Configured connectors: name and kind.
+    pub connectors: Vec<(String, String)>,
+}
+
+fn build_connector(c: &ConnectorConfig) -> Result<Arc<dyn Connector>, StartupError> {
+    let err = |why: String| StartupError::Connector {
+        name: c.name.clone(),
+        why,
+    };
+    let secret = c
+        .secret
+        .as_deref()
+        .map(resolve_secret)
+        .transpose()
+        .map_err(|e| err(e.to_string()))?;
+    let timeout = Duration::from_secs(c.timeout_secs.max(1));
+    match c.kind.as_str() {
+        "webhook" => Ok(Arc::new(
+            Webhook::new(&c.url, secret, timeout).map_err(|e| err(e.to_string()))?,
+        )),
+        other => Err(err(format!("unknown kind '{other}' (known: webhook)"))),
+    }
 }
 
 impl Core {
     pub fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Core, StartupError> {
         let registry = Arc::new(load_registry(settings.schemas_dir.as_deref())?);
         let store = Arc::new(SqlStore::open(&settings.database_url, settings.pool_size)?);
-        let resources = Arc::new(Resources::new(registry, store.clone(), clock.clone()));
+        let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+        let mut names = Vec::new();
+        for c in &settings.connectors {
+            if connectors
+                .insert(c.name.clone(), build_connector(c)?)
+                .is_some()
+            {
+                return Err(StartupError::Connector {
+                    name: c.name.clone(),
+                    why: "the name is used twice".into(),
+                });
+            }
+            names.push((c.name.clone(), c.kind.clone()));
+        }
+        let wakeup = Arc::new(Wakeup::default());
+        let fanout = Arc::new(Fanout::new(
+            names.iter().map(|(n, _)| n.clone()).collect(),
+            wakeup.clone(),
+        ));
+        let resources =
+            Arc::new(Resources::new(registry, store.clone(), clock.clone()).with_fanout(fanout));
+        let policy = RetryPolicy {
+            max_attempts: settings.outbox_max_attempts.max(1),
+            max_age: Duration::from_secs(settings.outbox_max_age_secs),
+            base_delay: Duration::from_millis(settings.outbox_base_delay_ms),
+            max_delay: Duration::from_millis(settings.outbox_max_delay_ms),
+            ..RetryPolicy::default()
+        };
+        let dispatcher = Arc::new(Dispatcher::new(
+            store.clone(),
+            connectors,
+            clock.clone(),
+            policy,
+            wakeup,
+        ));
         let mut tokens = Tokens::new(store.clone(), clock);
         if let Some(t) = &settings.token {
             tokens.allow_fixed(TokenKind::Scim, t.expose());
+        }
+        if let Some(t) = &settings.admin_token {
+            tokens.allow_fixed(TokenKind::Admin, t.expose());
         }
         Ok(Core {
             store,
             resources,
             tokens: Arc::new(tokens),
+            dispatcher,
+            connectors: names,
         })
     }
 }
@@ -79,7 +149,12 @@ impl Application {
             resources: core.resources.clone(),
             tokens: core.tokens.clone(),
             settings: settings.clone(),
+            store: core.store.clone(),
+            connectors: core.connectors.clone(),
         });
+        if !core.connectors.is_empty() {
+            core.dispatcher.spawn(settings.outbox_workers.max(1));
+        }
         let registry = Arc::new(core.resources.registry().clone());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -113,6 +188,8 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT (requests in flight finish) or a stop through the handle.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.core.dispatcher.stop();
+        result
     }
 }

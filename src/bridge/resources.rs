@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use super::error::{BridgeError, BridgeResult};
 use super::etag::{etag, Precondition};
 use crate::clock::{format_time, Clock};
+use crate::outbox::{changes, Change, Fanout};
 use crate::scim::filter::{CompValue, CompareOp, Evaluator, Filter};
 use crate::scim::list::{cursor_response, list_response, ListQuery};
 use crate::scim::patch::{parse_request, MemberChange, Patcher};
@@ -16,7 +17,7 @@ use crate::scim::resource::{normalize, Projection};
 use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
 use crate::store::{
-    ListSpec, MemberDelta, NewMember, Page, ResourceRow, ResourceStore, StoreError,
+    ListSpec, MemberDelta, NewJob, NewMember, Page, ResourceRow, ResourceStore, StoreError,
 };
 
 /// How often a write retries when another write changed the resource under it.
@@ -35,6 +36,7 @@ pub struct Resources {
     reg: Arc<Registry>,
     store: Arc<dyn ResourceStore>,
     clock: Arc<dyn Clock>,
+    fanout: Arc<Fanout>,
 }
 
 impl Resources {
@@ -43,7 +45,86 @@ impl Resources {
         store: Arc<dyn ResourceStore>,
         clock: Arc<dyn Clock>,
     ) -> Resources {
-        Resources { reg, store, clock }
+        Resources {
+            reg,
+            store,
+            clock,
+            fanout: Arc::new(Fanout::default()),
+        }
+    }
+
+    /// Wakes the outbox workers (after an administrator put jobs back in the queue).
+    pub fn wake_outbox(&self) {
+        self.fanout.wake();
+    }
+
+    /// Queues a job per connector for every change, in the transaction of the change.
+    pub fn with_fanout(mut self, fanout: Arc<Fanout>) -> Resources {
+        self.fanout = fanout;
+        self
+    }
+
+    fn change(
+        &self,
+        rt: &ResourceType,
+        id: &str,
+        event: &str,
+        version: i64,
+        old: Option<&Map<String, Value>>,
+        new: Option<&Map<String, Value>>,
+    ) -> Change {
+        let empty = Map::new();
+        Change {
+            resource_type: rt.name.clone(),
+            resource_id: id.to_string(),
+            event: event.to_string(),
+            version,
+            changes: changes::change_set(old.unwrap_or(&empty), new.unwrap_or(&empty)),
+            resource: new.map(|d| {
+                let mut doc = Map::new();
+                doc.insert("schemas".into(), json!([rt.schema]));
+                doc.insert("id".into(), Value::String(id.to_string()));
+                doc.extend(d.clone());
+                Value::Object(doc)
+            }),
+            extra: Map::new(),
+        }
+    }
+
+    /// The jobs for a write of `rt` from `old` to `new` (either absent for create/delete).
+    fn jobs_for(
+        &self,
+        rt: &ResourceType,
+        id: &str,
+        version: i64,
+        old: Option<&Map<String, Value>>,
+        new: Option<&Map<String, Value>>,
+        members: &[(&str, Vec<String>)],
+    ) -> Vec<NewJob> {
+        if self.fanout.is_empty() {
+            return vec![];
+        }
+        let is_user = rt.schema == USER_SCHEMA;
+        let mut list = Vec::new();
+        let event = match (old, new, is_user) {
+            (_, _, true) => changes::user_event(old, new).to_string(),
+            (None, _, false) => "group.created".into(),
+            (_, None, false) => "group.deleted".into(),
+            (Some(o), Some(n), false) if o.get("displayName") != n.get("displayName") => {
+                "group.renamed".into()
+            }
+            _ => "group.updated".into(),
+        };
+        let c = self.change(rt, id, &event, version, old, new);
+        if old.is_none() || new.is_none() || !changes::is_empty(&c.changes) {
+            list.push(c);
+        }
+        for (event, ids) in members {
+            let mut c = self.change(rt, id, event, version, new, new);
+            c.extra.insert("members".into(), json!(ids));
+            list.push(c);
+        }
+        self.fanout.jobs(&list)
     }
 
     pub fn registry(&self) -> &Registry {
@@ -83,7 +164,18 @@ impl Resources {
             now.clone(),
             now,
         )?;
-        self.store.insert(&row, members.as_deref().unwrap_or(&[]))?;
+        let data: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
+        let added: Vec<(&str, Vec<String>)> = match &members {
+            Some(m) if !m.is_empty() => vec![(
+                "group.members_added",
+                m.iter().map(|m| m.id.clone()).collect(),
+            )],
+            _ => vec![],
+        };
+        let jobs = self.jobs_for(rt, &row.id, row.version, None, Some(&data), &added);
+        self.store
+            .insert(&row, members.as_deref().unwrap_or(&[]), &jobs)?;
+        self.fanout.wake();
         self.render(rt, row, base, projection)
     }
 
@@ -149,11 +241,24 @@ impl Resources {
                 current.created.clone(),
                 format_time(self.clock.now()),
             )?;
+            let old: Map<String, Value> = serde_json::from_str(&current.data).unwrap_or_default();
+            let new: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
+            let replaced: Vec<(&str, Vec<String>)> = match &members {
+                Some(m) => vec![(
+                    "group.members_replaced",
+                    m.iter().map(|m| m.id.clone()).collect(),
+                )],
+                None => vec![],
+            };
+            let jobs = self.jobs_for(rt, &row.id, row.version, Some(&old), Some(&new), &replaced);
             match self
                 .store
-                .replace(&row, current.version, members.as_deref())
+                .replace(&row, current.version, members.as_deref(), &jobs)
             {
-                Ok(()) => return self.render(rt, row, base, projection),
+                Ok(()) => {
+                    self.fanout.wake();
+                    return self.render(rt, row, base, projection);
+                }
                 Err(StoreError::VersionMismatch(_)) if pre.is_none() && attempt < WRITE_RETRIES => {
                     continue
                 }
@@ -208,8 +313,31 @@ impl Resources {
                     now,
                 )?;
                 let base_version = (data_changed || !pre.is_none()).then_some(current.version);
+                let member_events: Vec<(&str, Vec<String>)> = deltas
+                    .iter()
+                    .map(|d| match d {
+                        MemberDelta::Add(m) => (
+                            "group.members_added",
+                            m.iter().map(|m| m.id.clone()).collect(),
+                        ),
+                        MemberDelta::Remove(ids) => ("group.members_removed", ids.clone()),
+                        MemberDelta::RemoveAll => ("group.members_removed_all", vec![]),
+                        MemberDelta::ReplaceAll(m) => (
+                            "group.members_replaced",
+                            m.iter().map(|m| m.id.clone()).collect(),
+                        ),
+                    })
+                    .collect();
+                let jobs = self.jobs_for(
+                    rt,
+                    &row.id,
+                    current.version + 1,
+                    Some(&data),
+                    Some(&norm_data_copy(&row)),
+                    &member_events,
+                );
                 self.store
-                    .change_group(&row, base_version, &deltas)
+                    .change_group(&row, base_version, &deltas, &jobs)
                     .map(|v| ResourceRow { version: v, ..row })
             } else {
                 let row = to_row(
@@ -220,12 +348,21 @@ impl Resources {
                     current.created.clone(),
                     now,
                 )?;
+                let jobs = self.jobs_for(
+                    rt,
+                    &row.id,
+                    row.version,
+                    Some(&data),
+                    Some(&norm_data_copy(&row)),
+                    &[],
+                );
                 self.store
-                    .replace(&row, current.version, None)
+                    .replace(&row, current.version, None, &jobs)
                     .map(|()| row)
             };
             match result {
                 Ok(row) => {
+                    self.fanout.wake();
                     let tag = etag(row.version);
                     let rendered = if want_body {
                         Some(self.render(rt, row, base, projection)?)
@@ -291,19 +428,16 @@ impl Resources {
     pub fn delete(&self, rt_name: &str, id: &str, pre: &Precondition) -> BridgeResult<()> {
         let rt = self.rt(rt_name)?;
         let now = format_time(self.clock.now());
-        match pre {
-            Precondition::None => self
-                .store
-                .delete(&rt.name, id, None, &now)
-                .map_err(|e| not_found(rt, id, e)),
-            _ => {
-                let current = self.load(rt, id)?;
-                pre.check(current.version)?;
-                self.store
-                    .delete(&rt.name, id, Some(current.version), &now)
-                    .map_err(|e| not_found(rt, id, e))
-            }
-        }
+        let current = self.load(rt, id)?;
+        pre.check(current.version)?;
+        let old: Map<String, Value> = serde_json::from_str(&current.data).unwrap_or_default();
+        let jobs = self.jobs_for(rt, id, current.version + 1, Some(&old), None, &[]);
+        let base = (!pre.is_none()).then_some(current.version);
+        self.store
+            .delete(&rt.name, id, base, &now, &jobs)
+            .map_err(|e| not_found(rt, id, e))?;
+        self.fanout.wake();
+        Ok(())
     }
 
     /// GET on a collection (and POST .search).
@@ -506,6 +640,10 @@ fn decode_cursor(cursor: &str) -> BridgeResult<(String, String)> {
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (created, id) = text.split_once('\n').ok_or_else(invalid)?;
     Ok((created.to_string(), id.to_string()))
+}
+
+fn norm_data_copy(row: &ResourceRow) -> Map<String, Value> {
+    serde_json::from_str(&row.data).unwrap_or_default()
 }
 
 /// The ids of a filter made only of `value eq "..."` terms joined by `or`.

@@ -1,6 +1,7 @@
 //! actix-web: routes, extractors, authentication and the error funnel. Handlers are thin:
 //! they read the request, call a use case, and write the answer.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod discovery;
@@ -25,6 +26,9 @@ pub struct AppState {
     pub resources: Arc<Resources>,
     pub tokens: Arc<Tokens>,
     pub settings: Arc<Settings>,
+    pub store: Arc<crate::store::SqlStore>,
+    /// Configured connectors: name and kind.
+    pub connectors: Vec<(String, String)>,
 }
 
 impl AppState {
@@ -111,6 +115,20 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                 .default_service(web::to(error::method_not_allowed)),
         );
         cfg.service(scope.default_service(web::to(error::not_found)));
+        cfg.service(
+            web::scope("/admin/v1")
+                .wrap(from_fn(auth::require_admin_token))
+                .route("/users/{key}", web::get().to(admin::user))
+                .route("/groups/{key}", web::get().to(admin::group))
+                .route("/jobs", web::get().to(admin::jobs))
+                .route("/jobs/{id}/retry", web::post().to(admin::retry_job))
+                .route("/connectors", web::get().to(admin::connectors))
+                .route(
+                    "/connectors/{name}/retry",
+                    web::post().to(admin::retry_connector),
+                )
+                .default_service(web::to(error::not_found)),
+        );
         cfg.default_service(web::to(error::not_found));
     }
 }

@@ -4,12 +4,14 @@
 pub mod db;
 pub mod error;
 pub mod filter_sql;
+pub mod outbox;
 pub mod raw;
 pub mod schema;
 mod sql;
 
 pub use db::{Backend, DbUrl};
 pub use error::{StoreError, StoreResult};
+pub use outbox::NewJob;
 pub use sql::SqlStore;
 
 use crate::scim::filter::Filter;
@@ -95,7 +97,7 @@ pub enum Page {
 /// Reading and writing SCIM resources.
 pub trait ResourceStore: Send + Sync {
     /// Inserts a resource and its members in one transaction.
-    fn insert(&self, row: &ResourceRow, members: &[NewMember]) -> StoreResult<()>;
+    fn insert(&self, row: &ResourceRow, members: &[NewMember], jobs: &[NewJob]) -> StoreResult<()>;
     fn get(&self, resource_type: &str, id: &str) -> StoreResult<Option<ResourceRow>>;
     /// Replaces a resource if its stored version is still `base_version`; `members`, when
     /// given, replaces its membership.
@@ -104,6 +106,7 @@ pub trait ResourceStore: Send + Sync {
         row: &ResourceRow,
         base_version: i64,
         members: Option<&[NewMember]>,
+        jobs: &[NewJob],
     ) -> StoreResult<()>;
     /// Writes a group's new document and membership changes in one transaction, touching
     /// only the members named. With `base_version` the write is conditional on it; without,
@@ -114,6 +117,7 @@ pub trait ResourceStore: Send + Sync {
         row: &ResourceRow,
         base_version: Option<i64>,
         deltas: &[MemberDelta],
+        jobs: &[NewJob],
     ) -> StoreResult<i64>;
     /// Deletes a resource (and every membership naming it) if its version is `base_version`.
     fn delete(
@@ -122,6 +126,7 @@ pub trait ResourceStore: Send + Sync {
         id: &str,
         base_version: Option<i64>,
         now: &str,
+        jobs: &[NewJob],
     ) -> StoreResult<()>;
     /// One page of resources and the exact total, in a stable order.
     fn list(

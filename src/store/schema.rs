@@ -36,3 +36,39 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(resources, group_members, tokens);
+
+diesel::table! {
+    outbox_jobs (id) {
+        id -> BigInt,
+        connector -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        event -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Text,
+        locked_until -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created -> Text,
+        updated -> Text,
+    }
+}
+
+diesel::table! {
+    mappings (resource_id, connector) {
+        resource_id -> Text,
+        connector -> Text,
+        resource_type -> Text,
+        target_id -> Nullable<Text>,
+        principal -> Nullable<Text>,
+        last_version -> Nullable<BigInt>,
+        state -> Text,
+        last_error -> Nullable<Text>,
+        attempts -> Integer,
+        created -> Text,
+        updated -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(outbox_jobs, mappings, resources);

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::db::{self, Backend, DbConn, DbPool, DbUrl};
 use super::error::{classify, StoreError, StoreResult};
 use super::filter_sql;
+use super::outbox::NewJob;
 use super::raw::Frag;
 use super::schema::{group_members, resources, tokens};
 use super::Page;
@@ -80,12 +81,12 @@ impl SqlStore {
         self.backend
     }
 
-    fn conn(&self) -> StoreResult<diesel::r2d2::PooledConnection<db::Manager>> {
+    pub(crate) fn conn(&self) -> StoreResult<diesel::r2d2::PooledConnection<db::Manager>> {
         Ok(self.pool.get()?)
     }
 
     /// Runs `f` in a write transaction.
-    fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
         let _guard = match self.backend {
             Backend::Sqlite => Some(self.sqlite_writer.lock().unwrap_or_else(|p| p.into_inner())),
             Backend::Postgres => None,
@@ -177,14 +178,15 @@ fn insert_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> Store
 }
 
 impl ResourceStore for SqlStore {
-    fn insert(&self, row: &ResourceRow, members: &[NewMember]) -> StoreResult<()> {
+    fn insert(&self, row: &ResourceRow, members: &[NewMember], jobs: &[NewJob]) -> StoreResult<()> {
         self.write(|conn| {
             diesel::insert_into(resources::table)
                 .values(row)
                 .execute(conn)
                 .map_err(classify)?;
             let rows = member_rows(conn, &row.id, members)?;
-            insert_members(conn, &rows)
+            insert_members(conn, &rows)?;
+            super::outbox::enqueue(conn, jobs, &row.last_modified)
         })
     }
 
@@ -203,6 +205,7 @@ impl ResourceStore for SqlStore {
         row: &ResourceRow,
         base_version: i64,
         members: Option<&[NewMember]>,
+        jobs: &[NewJob],
     ) -> StoreResult<()> {
         self.write(|conn| {
             let n = diesel::update(
@@ -242,7 +245,7 @@ impl ResourceStore for SqlStore {
                     .execute(conn)?;
                 insert_members(conn, &rows)?;
             }
-            Ok(())
+            super::outbox::enqueue(conn, jobs, &row.last_modified)
         })
     }
 
@@ -251,6 +254,7 @@ impl ResourceStore for SqlStore {
         row: &ResourceRow,
         base_version: Option<i64>,
         deltas: &[MemberDelta],
+        jobs: &[NewJob],
     ) -> StoreResult<i64> {
         self.write(|conn| {
             let target = resources::table
@@ -312,6 +316,7 @@ impl ResourceStore for SqlStore {
                     }
                 }
             }
+            super::outbox::enqueue(conn, jobs, &row.last_modified)?;
             Ok(target.select(resources::version).first(conn)?)
         })
     }
@@ -322,6 +327,7 @@ impl ResourceStore for SqlStore {
         id: &str,
         base_version: Option<i64>,
         now: &str,
+        jobs: &[NewJob],
     ) -> StoreResult<()> {
         self.write(|conn| {
             let current: Option<i64> = resources::table
@@ -357,7 +363,7 @@ impl ResourceStore for SqlStore {
             )
             .execute(conn)?;
             diesel::delete(resources::table.filter(resources::id.eq(id))).execute(conn)?;
-            Ok(())
+            super::outbox::enqueue(conn, jobs, now)
         })
     }
 

@@ -12,6 +12,7 @@ mod groups;
 mod idp_compat;
 mod lifecycle;
 mod membership_cost;
+mod outbox;
 mod patch;
 mod query;
 mod users;

@@ -13,8 +13,8 @@ use scim_bridge::clock::SystemClock;
 use scim_bridge::scim::resource::Projection;
 use scim_bridge::scim::schema::Registry;
 use scim_bridge::store::{
-    GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore, SqlStore,
-    StoreResult,
+    GroupRef, ListSpec, Member, MemberDelta, NewJob, NewMember, ResourceRow, ResourceStore,
+    SqlStore, StoreResult,
 };
 
 /// Delegates to the real store and counts whole-membership reads.
@@ -24,8 +24,8 @@ struct Counting {
 }
 
 impl ResourceStore for Counting {
-    fn insert(&self, row: &ResourceRow, members: &[NewMember]) -> StoreResult<()> {
-        self.inner.insert(row, members)
+    fn insert(&self, row: &ResourceRow, members: &[NewMember], jobs: &[NewJob]) -> StoreResult<()> {
+        self.inner.insert(row, members, jobs)
     }
     fn get(&self, rt: &str, id: &str) -> StoreResult<Option<ResourceRow>> {
         self.inner.get(rt, id)
@@ -35,19 +35,28 @@ impl ResourceStore for Counting {
         row: &ResourceRow,
         base: i64,
         members: Option<&[NewMember]>,
+        jobs: &[NewJob],
     ) -> StoreResult<()> {
-        self.inner.replace(row, base, members)
+        self.inner.replace(row, base, members, jobs)
     }
     fn change_group(
         &self,
         row: &ResourceRow,
         base: Option<i64>,
         deltas: &[MemberDelta],
+        jobs: &[NewJob],
     ) -> StoreResult<i64> {
-        self.inner.change_group(row, base, deltas)
+        self.inner.change_group(row, base, deltas, jobs)
     }
-    fn delete(&self, rt: &str, id: &str, base: Option<i64>, now: &str) -> StoreResult<()> {
-        self.inner.delete(rt, id, base, now)
+    fn delete(
+        &self,
+        rt: &str,
+        id: &str,
+        base: Option<i64>,
+        now: &str,
+        jobs: &[NewJob],
+    ) -> StoreResult<()> {
+        self.inner.delete(rt, id, base, now, jobs)
     }
     fn list(&self, spec: &ListSpec<'_>, reg: &Registry) -> StoreResult<(u64, Vec<ResourceRow>)> {
         self.inner.list(spec, reg)

@@ -1,0 +1,2 @@
+DROP TABLE mappings;
+DROP TABLE outbox_jobs;

@@ -1,0 +1,152 @@
+//! Faithful local stand-ins of target systems, for tests, demos and benchmarks. Each keeps
+//! its state in memory and serves `GET /_emulator/state` and `POST /_emulator/faults`
+//! (`latency_ms`, `error_rate`, `fail_next` {count, status}, `down`).
+
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Faults an emulator injects, set through `POST /_emulator/faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Faults {
+    pub latency_ms: u64,
+    pub error_rate: f64,
+    pub fail_next: Option<FailNext>,
+    pub down: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailNext {
+    pub count: u32,
+    /// The HTTP status to answer with (default 500).
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// A vendor error (code or message) to answer with, where the vendor has one.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+fn default_status() -> u16 {
+    500
+}
+
+/// What every emulator keeps: faults, call counts, and its own data.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub faults: Faults,
+    pub calls: BTreeMap<String, u64>,
+}
+
+/// A fault that applies to this call, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Injected {
+    Down,
+    Fail { status: u16, error: Option<String> },
+}
+
+impl Shared {
+    pub fn count(&mut self, op: &str) {
+        *self.calls.entry(op.to_string()).or_default() += 1;
+    }
+
+    /// Decides, for one call, whether a fault applies; consumes `fail_next`.
+    pub fn inject(&mut self) -> Option<Injected> {
+        if self.faults.down {
+            return Some(Injected::Down);
+        }
+        if let Some(f) = &mut self.faults.fail_next {
+            if f.count > 0 {
+                f.count -= 1;
+                let out = Injected::Fail {
+                    status: f.status,
+                    error: f.error.clone(),
+                };
+                if f.count == 0 {
+                    self.faults.fail_next = None;
+                }
+                return Some(out);
+            }
+        }
+        if self.faults.error_rate > 0.0
+            && rand::thread_rng().gen_bool(self.faults.error_rate.clamp(0.0, 1.0))
+        {
+            return Some(Injected::Fail {
+                status: 500,
+                error: None,
+            });
+        }
+        None
+    }
+}
+
+/// An emulator kind: its routes and its state as JSON.
+pub trait Emulator: Send + Sync + 'static {
+    fn shared(&self) -> &Mutex<Shared>;
+    fn state(&self) -> Value;
+    fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig);
+}
+
+async fn state_handler<E: Emulator>(e: web::Data<E>) -> HttpResponse {
+    let mut state = e.state();
+    let shared = e.shared().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(o) = state.as_object_mut() {
+        o.insert(
+            "calls".into(),
+            serde_json::to_value(&shared.calls).unwrap_or_default(),
+        );
+        o.insert(
+            "faults".into(),
+            serde_json::to_value(&shared.faults).unwrap_or_default(),
+        );
+    }
+    HttpResponse::Ok().json(state)
+}
+
+async fn faults_handler<E: Emulator>(e: web::Data<E>, body: web::Json<Faults>) -> HttpResponse {
+    let mut shared = e.shared().lock().unwrap_or_else(|p| p.into_inner());
+    shared.faults = body.into_inner();
+    HttpResponse::Ok().json(&shared.faults)
+}
+
+/// Waits the configured latency before a call is answered.
+pub async fn latency(shared: &Mutex<Shared>) {
+    let ms = shared
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .faults
+        .latency_ms;
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// Starts an emulator on `listener`; returns the server (await it to run) and its port.
+pub fn serve<E: Emulator>(
+    emulator: Arc<E>,
+    listener: TcpListener,
+) -> std::io::Result<(Server, u16)> {
+    let port = listener.local_addr()?.port();
+    let data = web::Data::from(emulator.clone());
+    let server = HttpServer::new(move || {
+        let e = emulator.clone();
+        App::new()
+            .app_data(data.clone())
+            .route("/_emulator/state", web::get().to(state_handler::<E>))
+            .route("/_emulator/faults", web::post().to(faults_handler::<E>))
+            .configure(|cfg| e.configure(cfg))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, port))
+}

@@ -1,0 +1,188 @@
+//! /admin/v1: where each user and group stands in each target, the outbox, and retries.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::blocking;
+use super::{AppState, HttpError};
+use crate::bridge::BridgeError;
+use crate::scim::filter::{CompValue, CompareOp, Filter};
+use crate::scim::list::ListQuery;
+use crate::scim::path::AttrPath;
+use crate::scim::resource::Projection;
+use crate::scim::ScimError;
+use crate::store::StoreError;
+
+/// Finds a resource by SCIM id, then by each of `attrs` (equal, as a filter would match).
+fn find(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Value, BridgeError> {
+    let proj = Projection::default();
+    if let Ok(r) = state.resources.get(rt, key, "", &proj) {
+        return Ok(r.body);
+    }
+    for attr in attrs {
+        let query = ListQuery {
+            filter: Some(Filter::Compare {
+                path: AttrPath {
+                    urn: None,
+                    attr: attr.to_string(),
+                    sub: None,
+                },
+                op: CompareOp::Eq,
+                value: CompValue::String(key.to_string()),
+            }),
+            start_index: 1,
+            count: 2,
+            projection: proj.clone(),
+            sort: None,
+            cursor: None,
+        };
+        let found = state.resources.list(rt, &query, "")?;
+        if let Some(r) = found["Resources"].get(0) {
+            return Ok(r.clone());
+        }
+    }
+    Err(ScimError::NotFound(format!("no {rt} with id, {} '{key}'", attrs.join(" or "))).into())
+}
+
+fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Value, BridgeError> {
+    let resource = find(state, rt, key, attrs)?;
+    let id = resource["id"].as_str().unwrap_or_default().to_string();
+    let mappings = state.store.mappings_of(&id).map_err(BridgeError::Store)?;
+    let mut by_connector = Vec::new();
+    for (name, kind) in &state.connectors {
+        let m = mappings.iter().find(|m| &m.connector == name);
+        by_connector.push(json!({
+            "connector": name, "kind": kind,
+            "state": m.map(|m| m.state.as_str()).unwrap_or("none"),
+            "targetId": m.and_then(|m| m.target_id.clone()),
+            "principal": m.and_then(|m| m.principal.clone()),
+            "lastVersion": m.and_then(|m| m.last_version),
+            "lastError": m.and_then(|m| m.last_error.clone()),
+            "attempts": m.map(|m| m.attempts),
+            "updated": m.map(|m| m.updated.clone()),
+        }));
+    }
+    let mut summary = json!({"id": id, "resourceType": rt, "connectors": by_connector});
+    for a in attrs {
+        if let Some(v) = resource.get(*a) {
+            summary[*a] = v.clone();
+        }
+    }
+    Ok(summary)
+}
+
+pub async fn user(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let key = key.into_inner();
+    let s = state.clone();
+    let body = blocking(move || standing(&s, "User", &key, &["userName", "externalId"])).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn group(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let key = key.into_inner();
+    let s = state.clone();
+    let body =
+        blocking(move || standing(&s, "Group", &key, &["displayName", "externalId"])).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+fn param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub async fn jobs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let job_state = param(&req, "state");
+    let connector = param(&req, "connector");
+    let limit = param(&req, "limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100i64)
+        .clamp(1, 1000);
+    let store = state.store.clone();
+    let rows = blocking(move || {
+        store
+            .list_jobs(job_state.as_deref(), connector.as_deref(), limit)
+            .map_err(BridgeError::Store)
+    })
+    .await?;
+    let jobs: Vec<Value> = rows
+        .into_iter()
+        .map(|j| {
+            json!({"id": j.id, "connector": j.connector, "resourceType": j.resource_type, "resourceId": j.resource_id,
+                   "event": j.event, "state": j.state, "attempts": j.attempts, "nextAttemptAt": j.next_attempt_at,
+                   "lastError": j.last_error, "created": j.created, "updated": j.updated})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"jobs": jobs})))
+}
+
+fn now() -> String {
+    crate::clock::format_time(chrono::Utc::now())
+}
+
+pub async fn retry_job(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, HttpError> {
+    let id = id.into_inner();
+    let store = state.store.clone();
+    let n = blocking(move || {
+        store
+            .retry_dead(Some(id), None, &now())
+            .map_err(BridgeError::Store)
+    })
+    .await?;
+    if n == 0 {
+        return Err(HttpError(ScimError::NotFound(format!("no dead job {id}"))));
+    }
+    state.resources.wake_outbox();
+    Ok(HttpResponse::Ok().json(json!({"retried": n})))
+}
+
+pub async fn retry_connector(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let name = name.into_inner();
+    if !state.connectors.iter().any(|(n, _)| n == &name) {
+        return Err(HttpError(ScimError::NotFound(format!(
+            "no connector '{name}'"
+        ))));
+    }
+    let store = state.store.clone();
+    let n = blocking(move || {
+        store
+            .retry_dead(None, Some(&name), &now())
+            .map_err(BridgeError::Store)
+    })
+    .await?;
+    state.resources.wake_outbox();
+    Ok(HttpResponse::Ok().json(json!({"retried": n})))
+}
+
+pub async fn connectors(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let s = state.clone();
+    let list = blocking(move || {
+        s.connectors
+            .iter()
+            .map(|(name, kind)| {
+                let h = s.store.queue_health(name)?;
+                Ok(
+                    json!({"name": name, "kind": kind, "queueDepth": h.pending, "dead": h.dead,
+                          "oldestPending": h.oldest_pending, "lastSuccess": h.last_success,
+                          "lastError": h.last_error, "lastErrorAt": h.last_error_at}),
+                )
+            })
+            .collect::<Result<Vec<Value>, StoreError>>()
+            .map_err(BridgeError::Store)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"connectors": list})))
+}

@@ -1,0 +1,363 @@
+//! The outbox and mapping tables: jobs written with the change that caused them, claimed
+//! by workers (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several bridges share the
+//! work), and the record of where each resource stands in each target.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use super::db::DbConn;
+use super::error::StoreResult;
+use super::schema::{mappings, outbox_jobs};
+use super::sql::SqlStore;
+
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, serde::Serialize)]
+#[diesel(table_name = outbox_jobs)]
+pub struct JobRow {
+    pub id: i64,
+    pub connector: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub event: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: String,
+    pub locked_until: Option<String>,
+    pub last_error: Option<String>,
+    pub created: String,
+    pub updated: String,
+}
+
+/// A job to write with a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub connector: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub event: String,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = mappings)]
+pub struct MappingRow {
+    pub resource_id: String,
+    pub connector: String,
+    pub resource_type: String,
+    pub target_id: Option<String>,
+    pub principal: Option<String>,
+    pub last_version: Option<i64>,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub attempts: i32,
+    pub created: String,
+    pub updated: String,
+}
+
+/// What a delivered job leaves in the mapping.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delivered {
+    pub target_id: Option<String>,
+    pub principal: Option<String>,
+    pub version: Option<i64>,
+    /// Set when the connector does not support the event: recorded, not failed.
+    pub skipped: Option<String>,
+}
+
+/// A connector's queue, as the admin API shows it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct QueueHealth {
+    pub pending: i64,
+    pub dead: i64,
+    pub oldest_pending: Option<String>,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+pub const PENDING: &str = "pending";
+pub const DEAD: &str = "dead";
+
+/// Writes jobs and marks their mappings pending; runs inside the caller's transaction.
+pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()> {
+    for job in jobs {
+        let values = (
+            outbox_jobs::connector.eq(&job.connector),
+            outbox_jobs::resource_type.eq(&job.resource_type),
+            outbox_jobs::resource_id.eq(&job.resource_id),
+            outbox_jobs::event.eq(&job.event),
+            outbox_jobs::payload.eq(&job.payload),
+            outbox_jobs::state.eq(PENDING),
+            outbox_jobs::attempts.eq(0),
+            outbox_jobs::next_attempt_at.eq(now),
+            outbox_jobs::created.eq(now),
+            outbox_jobs::updated.eq(now),
+        );
+        diesel::insert_into(outbox_jobs::table)
+            .values(values)
+            .execute(conn)?;
+        let mapping = (
+            mappings::resource_id.eq(&job.resource_id),
+            mappings::connector.eq(&job.connector),
+            mappings::resource_type.eq(&job.resource_type),
+            mappings::state.eq(PENDING),
+            mappings::attempts.eq(0),
+            mappings::created.eq(now),
+            mappings::updated.eq(now),
+        );
+        let on_conflict = (mappings::state.eq(PENDING), mappings::updated.eq(now));
+        match conn {
+            DbConn::Sqlite(c) => diesel::insert_into(mappings::table)
+                .values(mapping)
+                .on_conflict((mappings::resource_id, mappings::connector))
+                .do_update()
+                .set(on_conflict)
+                .execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(mappings::table)
+                .values(mapping)
+                .on_conflict((mappings::resource_id, mappings::connector))
+                .do_update()
+                .set(on_conflict)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts = attempts + 1, updated = ?2 \
+    WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= ?2 \
+      AND (j.locked_until IS NULL OR j.locked_until < ?2) \
+      AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
+                      AND p.state = 'pending' AND p.id < j.id) \
+      ORDER BY j.id LIMIT ?3) \
+    RETURNING *";
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts = attempts + 1, updated = $2 \
+    WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= $2 \
+      AND (j.locked_until IS NULL OR j.locked_until < $2) \
+      AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
+                      AND p.state = 'pending' AND p.id < j.id) \
+      ORDER BY j.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+    RETURNING *";
+
+impl SqlStore {
+    /// Claims up to `limit` due jobs until `lease_until`, oldest first, never a job whose
+    /// resource has an earlier job pending for the same connector (order per resource).
+    pub fn claim_jobs(&self, now: &str, lease_until: &str, limit: i64) -> StoreResult<Vec<JobRow>> {
+        self.write(|conn| {
+            let mut rows: Vec<JobRow> = match conn {
+                DbConn::Sqlite(c) => diesel::sql_query(CLAIM_SQLITE)
+                    .bind::<Text, _>(lease_until)
+                    .bind::<Text, _>(now)
+                    .bind::<BigInt, _>(limit)
+                    .load(c)?,
+                DbConn::Pg(c) => diesel::sql_query(CLAIM_POSTGRES)
+                    .bind::<Text, _>(lease_until)
+                    .bind::<Text, _>(now)
+                    .bind::<BigInt, _>(limit)
+                    .load(c)?,
+            };
+            rows.sort_by_key(|r| r.id);
+            Ok(rows)
+        })
+    }
+
+    /// A delivered job: gone from the outbox, its mapping synced.
+    pub fn complete_job(&self, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::delete(outbox_jobs::table.find(job.id)).execute(conn)?;
+            let target = mappings::table.find((&job.resource_id, &job.connector));
+            let state = if job.event.ends_with(".deleted") {
+                "deleted"
+            } else {
+                "synced"
+            };
+            diesel::update(target)
+                .set((
+                    mappings::state.eq(state),
+                    mappings::last_error.eq(d.skipped.as_deref()),
+                    mappings::attempts.eq(job.attempts),
+                    mappings::updated.eq(now),
+                ))
+                .execute(conn)?;
+            if let Some(t) = &d.target_id {
+                diesel::update(target)
+                    .set(mappings::target_id.eq(t))
+                    .execute(conn)?;
+            }
+            if let Some(p) = &d.principal {
+                diesel::update(target)
+                    .set(mappings::principal.eq(p))
+                    .execute(conn)?;
+            }
+            if let Some(v) = d.version {
+                diesel::update(target)
+                    .set(mappings::last_version.eq(v))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A failed attempt that will be tried again at `next_at`.
+    pub fn reschedule_job(
+        &self,
+        job: &JobRow,
+        next_at: &str,
+        error: &str,
+        now: &str,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::update(outbox_jobs::table.find(job.id))
+                .set((
+                    outbox_jobs::next_attempt_at.eq(next_at),
+                    outbox_jobs::locked_until.eq(None::<String>),
+                    outbox_jobs::last_error.eq(error),
+                    outbox_jobs::updated.eq(now),
+                ))
+                .execute(conn)?;
+            diesel::update(mappings::table.find((&job.resource_id, &job.connector)))
+                .set((
+                    mappings::state.eq("failed"),
+                    mappings::last_error.eq(error),
+                    mappings::attempts.eq(job.attempts),
+                    mappings::updated.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// A job that will not be tried again unless an administrator asks.
+    pub fn bury_job(&self, job: &JobRow, error: &str, now: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::update(outbox_jobs::table.find(job.id))
+                .set((
+                    outbox_jobs::state.eq(DEAD),
+                    outbox_jobs::locked_until.eq(None::<String>),
+                    outbox_jobs::last_error.eq(error),
+                    outbox_jobs::updated.eq(now),
+                ))
+                .execute(conn)?;
+            diesel::update(mappings::table.find((&job.resource_id, &job.connector)))
+                .set((
+                    mappings::state.eq(DEAD),
+                    mappings::last_error.eq(error),
+                    mappings::attempts.eq(job.attempts),
+                    mappings::updated.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Jobs by state and connector, oldest first.
+    pub fn list_jobs(
+        &self,
+        state: Option<&str>,
+        connector: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<JobRow>> {
+        let mut conn = self.conn()?;
+        let mut q = outbox_jobs::table.into_boxed();
+        if let Some(s) = state {
+            q = q.filter(outbox_jobs::state.eq(s.to_string()));
+        }
+        if let Some(c) = connector {
+            q = q.filter(outbox_jobs::connector.eq(c.to_string()));
+        }
+        Ok(q.order(outbox_jobs::id.asc())
+            .limit(limit)
+            .select(JobRow::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Puts dead jobs back in the queue: one by id, or all of a connector. Returns how many.
+    pub fn retry_dead(
+        &self,
+        id: Option<i64>,
+        connector: Option<&str>,
+        now: &str,
+    ) -> StoreResult<usize> {
+        self.write(|conn| {
+            let mut q =
+                diesel::update(outbox_jobs::table.filter(outbox_jobs::state.eq(DEAD))).into_boxed();
+            if let Some(id) = id {
+                q = q.filter(outbox_jobs::id.eq(id));
+            }
+            if let Some(c) = connector {
+                q = q.filter(outbox_jobs::connector.eq(c.to_string()));
+            }
+            let n = q
+                .set((
+                    outbox_jobs::state.eq(PENDING),
+                    outbox_jobs::attempts.eq(0),
+                    outbox_jobs::next_attempt_at.eq(now),
+                    outbox_jobs::updated.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(n)
+        })
+    }
+
+    pub fn mappings_of(&self, resource_id: &str) -> StoreResult<Vec<MappingRow>> {
+        let mut conn = self.conn()?;
+        Ok(mappings::table
+            .filter(mappings::resource_id.eq(resource_id))
+            .order(mappings::connector.asc())
+            .select(MappingRow::as_select())
+            .load(&mut *conn)?)
+    }
+
+    pub fn mapping(&self, resource_id: &str, connector: &str) -> StoreResult<Option<MappingRow>> {
+        let mut conn = self.conn()?;
+        Ok(mappings::table
+            .find((resource_id, connector))
+            .select(MappingRow::as_select())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    pub fn queue_health(&self, connector: &str) -> StoreResult<QueueHealth> {
+        let mut conn = self.conn()?;
+        let conn = &mut *conn;
+        let count = |state: &str, conn: &mut DbConn| -> StoreResult<i64> {
+            Ok(outbox_jobs::table
+                .filter(outbox_jobs::connector.eq(connector))
+                .filter(outbox_jobs::state.eq(state))
+                .count()
+                .get_result(conn)?)
+        };
+        let pending = count(PENDING, conn)?;
+        let dead = count(DEAD, conn)?;
+        let oldest_pending: Option<String> = outbox_jobs::table
+            .filter(outbox_jobs::connector.eq(connector))
+            .filter(outbox_jobs::state.eq(PENDING))
+            .order(outbox_jobs::id.asc())
+            .select(outbox_jobs::created)
+            .first(conn)
+            .optional()?;
+        let last_success: Option<String> = mappings::table
+            .filter(mappings::connector.eq(connector))
+            .filter(mappings::state.eq_any(["synced", "deleted"]))
+            .order(mappings::updated.desc())
+            .select(mappings::updated)
+            .first(conn)
+            .optional()?;
+        let last_error: Option<(Option<String>, String)> = mappings::table
+            .filter(mappings::connector.eq(connector))
+            .filter(mappings::state.eq_any(["failed", DEAD]))
+            .order(mappings::updated.desc())
+            .select((mappings::last_error, mappings::updated))
+            .first(conn)
+            .optional()?;
+        Ok(QueueHealth {
+            pending,
+            dead,
+            oldest_pending,
+            last_success,
+            last_error: last_error.as_ref().and_then(|(e, _)| e.clone()),
+            last_error_at: last_error.map(|(_, at)| at),
+        })
+    }
+}

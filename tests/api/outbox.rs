@@ -1,0 +1,261 @@
+//! The bridge: changes reach a target through the outbox, in order, once, across outages,
+//! with dead letters an administrator can see and retry.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use scim_bridge::config::{ConnectorConfig, Secret};
+use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
+
+use crate::helpers::*;
+
+pub const ADMIN: &str = "admin-token-abcdef";
+
+pub struct Hooked {
+    pub app: TestApp,
+    pub emulator: String,
+    pub admin: reqwest::Client,
+}
+
+impl Hooked {
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let res = self
+            .admin
+            .get(format!("http://127.0.0.1:{}/admin/v1{path}", self.app.port))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200, "{path}");
+        res.json().await.expect("json")
+    }
+
+    pub async fn admin_post(&self, path: &str) -> reqwest::Response {
+        self.admin
+            .post(format!("http://127.0.0.1:{}/admin/v1{path}", self.app.port))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    pub async fn emulator_state(&self) -> Value {
+        self.admin
+            .get(format!("{}/_emulator/state", self.emulator))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    pub async fn faults(&self, faults: Value) {
+        let res = self
+            .admin
+            .post(format!("{}/_emulator/faults", self.emulator))
+            .json(&faults)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+    }
+
+    pub async fn events(&self) -> Vec<Value> {
+        self.emulator_state().await["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until the emulator holds `n` events (or fails the test after 20 s).
+    pub async fn wait_events(&self, n: usize) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let events = self.events().await;
+            if events.len() >= n {
+                return events;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "only {} of {n} events arrived: {events:?}",
+                events.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        mut check: impl FnMut(&Value) -> bool,
+        path: &str,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let v = self.admin_get(path).await;
+            if check(&v) {
+                return v;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{what}: {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub async fn spawn_hooked(kind: Db) -> Option<Hooked> {
+    let secret = "hook-secret-123";
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) = serve(
+        std::sync::Arc::new(WebhookEmulator::new(Some(secret.into()))),
+        listener,
+    )
+    .expect("emulator");
+    tokio::spawn(server);
+    let first = spawn_app(kind).await?;
+    let mut settings = first.settings.clone();
+    let db = first.stop().await;
+    settings.admin_token = Some(Secret::new(ADMIN));
+    settings.outbox_base_delay_ms = 50;
+    settings.outbox_max_delay_ms = 200;
+    settings.connectors = vec![ConnectorConfig {
+        name: "hook".into(),
+        kind: "webhook".into(),
+        url: format!("http://127.0.0.1:{port}/events"),
+        secret: Some(secret.into()),
+        username: None,
+        password: None,
+        mode: "async".into(),
+        timeout_secs: 5,
+    }];
+    let app = spawn_with(db, settings).await;
+    Some(Hooked {
+        app,
+        emulator: format!("http://127.0.0.1:{port}"),
+        admin: reqwest::Client::new(),
+    })
+}
+
+macro_rules! with_hook {
+    ($(async fn $name:ident($h:ident) $body:block)*) => {
+        $(
+            mod $name {
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_sqlite() {
+                    let Some($h) = spawn_hooked(Db::Sqlite).await else { return };
+                    $body
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_postgres() {
+                    let Some($h) = spawn_hooked(Db::Postgres).await else { return };
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+fn names(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn patch(app: &TestApp, path: &str, ops: Value) -> reqwest::Response {
+    app.send(Method::PATCH, path, Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}))).await
+}
+
+with_hook! {
+    async fn a_user_created_updated_deactivated_and_deleted_reaches_the_target_in_order(h) {
+        let app = &h.app;
+        let id = app.create_user("hook1@example.com").await;
+        let res = app.put(&format!("/Users/{id}"), json!({"schemas": [USER], "userName": "hook1@example.com", "title": "Boss"})).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(patch(app, &format!("/Users/{id}"), json!([{"op": "Replace", "path": "active", "value": "False"}])).await.status(), 200);
+        let events = h.wait_events(3).await;
+        assert_eq!(names(&events), vec!["user.created", "user.updated", "user.deactivated"]);
+        assert!(events.iter().all(|e| e["id"] == id.as_str()));
+        assert_eq!(events[1]["payload"]["changes"]["added"]["title"], "Boss");
+        assert_eq!(events[1]["payload"]["changes"]["removed"]["name.familyName"], "Jensen");
+        assert_eq!(events[2]["payload"]["changes"]["replaced"]["active"], json!({"old": true, "new": false}));
+        assert!(events[0]["payload"]["resource"].get("password").is_none());
+        let standing = h.wait_for("synced", |v| v["connectors"][0]["lastVersion"] == 3, "/users/hook1@example.com").await;
+        assert_eq!(standing["id"], id.as_str());
+        assert_eq!(standing["connectors"][0]["state"], "synced");
+        assert_eq!(standing["connectors"][0]["targetId"], id.as_str());
+        assert_eq!(app.delete(&format!("/Users/{id}")).await.status(), 204);
+        let events = h.wait_events(4).await;
+        assert_eq!(names(&events)[3], "user.deleted");
+        let state = h.emulator_state().await;
+        assert_eq!(state["calls"]["receive"], 4, "each change delivered once");
+    }
+
+    async fn a_target_down_for_a_while_receives_every_change_once_in_order(h) {
+        let app = &h.app;
+        h.faults(json!({"down": true})).await;
+        let id = app.create_user("down@example.com").await;
+        for t in ["T1", "T2", "T3"] {
+            assert_eq!(patch(app, &format!("/Users/{id}"), json!([{"op": "replace", "path": "title", "value": t}])).await.status(), 200);
+        }
+        let jobs = h.wait_for("a failed attempt", |v| v["jobs"][0]["attempts"].as_i64().unwrap_or(0) >= 2, "/jobs?state=pending").await;
+        assert_eq!(jobs["jobs"].as_array().expect("jobs").len(), 4);
+        assert!(jobs["jobs"][0]["lastError"].as_str().expect("error").contains("503"));
+        let health = h.admin_get("/connectors").await;
+        assert_eq!(health["connectors"][0]["queueDepth"], 4);
+        assert!(health["connectors"][0]["lastError"].as_str().is_some());
+        h.faults(json!({"down": false})).await;
+        let events = h.wait_events(4).await;
+        assert_eq!(names(&events), vec!["user.created", "user.updated", "user.updated", "user.updated"]);
+        let titles: Vec<&Value> = events[1..].iter().map(|e| &e["payload"]["resource"]["title"]).collect();
+        assert_eq!(titles, vec!["T1", "T2", "T3"]);
+        h.wait_for("an empty queue", |v| v["connectors"][0]["queueDepth"] == 0, "/connectors").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(h.events().await.len(), 4, "nothing twice");
+    }
+
+    async fn a_permanent_error_ends_dead_visible_and_is_delivered_after_a_retry(h) {
+        let app = &h.app;
+        h.faults(json!({"fail_next": {"count": 1, "status": 422, "error": "email already used"}})).await;
+        let id = app.create_user("dead@example.com").await;
+        let dead = h.wait_for("a dead job", |v| v["jobs"].as_array().is_some_and(|j| !j.is_empty()), "/jobs?state=dead&connector=hook").await;
+        assert!(dead["jobs"][0]["lastError"].as_str().expect("error").contains("email already used"));
+        let standing = h.admin_get(&format!("/users/{id}")).await;
+        assert_eq!(standing["connectors"][0]["state"], "dead");
+        assert_eq!(h.admin_get("/connectors").await["connectors"][0]["dead"], 1);
+        let res = h.admin_post("/connectors/hook/retry").await;
+        assert_eq!(res.status(), 200);
+        let events = h.wait_events(1).await;
+        assert_eq!(names(&events), vec!["user.created"]);
+        h.wait_for("synced", |v| v["connectors"][0]["state"] == "synced", &format!("/users/{id}")).await;
+        assert_eq!(h.admin_post("/jobs/99999/retry").await.status(), 404);
+    }
+
+    async fn group_changes_reach_the_target_as_member_events(h) {
+        let app = &h.app;
+        let u = app.create_user("gm@example.com").await;
+        let g = app.create_group("Hooked Group", &[]).await;
+        assert_eq!(patch(app, &format!("/Groups/{g}"), json!([{"op": "add", "path": "members", "value": [{"value": u}]}])).await.status(), 204);
+        assert_eq!(patch(app, &format!("/Groups/{g}"), json!([{"op": "replace", "path": "displayName", "value": "Renamed"}])).await.status(), 204);
+        assert_eq!(patch(app, &format!("/Groups/{g}"), json!([{"op": "remove", "path": format!("members[value eq \"{u}\"]")}])).await.status(), 204);
+        let events = h.wait_events(5).await;
+        assert_eq!(names(&events), vec!["user.created", "group.created", "group.members_added", "group.renamed", "group.members_removed"]);
+        assert_eq!(events[2]["payload"]["members"], json!([u]));
+        assert_eq!(events[4]["payload"]["members"], json!([u]));
+        let standing = h.admin_get("/groups/Renamed").await;
+        assert_eq!(standing["id"], g.as_str());
+    }
+
+    async fn admin_and_scim_tokens_do_not_open_each_others_doors(h) {
+        let app = &h.app;
+        let res = h.admin.get(format!("http://127.0.0.1:{}/admin/v1/connectors", app.port)).bearer_auth(&app.token).send().await.expect("sent");
+        assert_scim_error(res, 401, None).await;
+        let res = h.admin.get(format!("{}/Users", app.base)).bearer_auth(ADMIN).send().await.expect("sent");
+        assert_scim_error(res, 401, None).await;
+        let res = h.admin.get(format!("http://127.0.0.1:{}/admin/v1/users/nobody", app.port)).bearer_auth(ADMIN).send().await.expect("sent");
+        assert_scim_error(res, 404, None).await;
+    }
+}
