@@ -86,6 +86,9 @@ pub struct Settings {
     pub outbox_base_delay_ms: u64,
     /// The longest retry delay, in milliseconds.
     pub outbox_max_delay_ms: u64,
+    /// Seconds a claimed job stays reserved to its worker; after a crash, another process
+    /// takes it over once this has passed.
+    pub outbox_lease_secs: u64,
     /// Target systems, as `[[connector]]` tables.
     #[serde(rename = "connector")]
     pub connectors: Vec<ConnectorConfig>,
@@ -166,6 +169,7 @@ impl Default for Settings {
             outbox_max_age_secs: 24 * 3600,
             outbox_base_delay_ms: 1000,
             outbox_max_delay_ms: 600_000,
+            outbox_lease_secs: 30,
             connectors: Vec::new(),
         }
     }
@@ -237,5 +241,137 @@ mod tests {
     #[test]
     fn an_unknown_setting_is_an_error() {
         assert!(toml::from_str::<Settings>("lisen = \"x\"").is_err());
+    }
+}
+
+/// One problem `check-config` found, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct CheckFile {
+    #[serde(default)]
+    connector: Vec<CheckConnector>,
+}
+
+#[derive(Deserialize)]
+struct CheckConnector {
+    name: toml::Spanned<String>,
+    kind: toml::Spanned<String>,
+    url: toml::Spanned<String>,
+    #[serde(default)]
+    secret: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    password: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    mode: Option<toml::Spanned<String>>,
+}
+
+/// The connector kinds this build knows.
+pub const CONNECTOR_KINDS: &[&str] = &["webhook"];
+
+/// Checks a settings file: its syntax and types, then each connector. Secrets are
+/// resolved to prove they can be, and never shown.
+pub fn check_file(text: &str) -> Vec<Problem> {
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    if let Err(e) = toml::from_str::<Settings>(text) {
+        let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
+        return vec![Problem {
+            line,
+            message: e.message().trim().to_string(),
+        }];
+    }
+    let file: CheckFile = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
+            return vec![Problem {
+                line,
+                message: e.message().trim().to_string(),
+            }];
+        }
+    };
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for c in &file.connector {
+        let at = |s: &toml::Spanned<String>| line_of(s.span().start);
+        let name = c.name.get_ref();
+        if let Some(first) = seen.insert(name.clone(), at(&c.name)) {
+            problems.push(Problem {
+                line: at(&c.name),
+                message: format!("connector name '{name}' is already used on line {first}"),
+            });
+        }
+        if !CONNECTOR_KINDS.contains(&c.kind.get_ref().as_str()) {
+            problems.push(Problem {
+                line: at(&c.kind),
+                message: format!(
+                    "connector '{name}': unknown kind '{}' (known: {})",
+                    c.kind.get_ref(),
+                    CONNECTOR_KINDS.join(", ")
+                ),
+            });
+        }
+        match url::Url::parse(c.url.get_ref()) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            _ => problems.push(Problem {
+                line: at(&c.url),
+                message: format!("connector '{name}': url must be an http(s) URL"),
+            }),
+        }
+        for (field, value) in [("secret", &c.secret), ("password", &c.password)] {
+            if let Some(v) = value {
+                if let Err(e) = resolve_secret(v.get_ref()) {
+                    let why = match e {
+                        ConfigError::Env { name, .. } => {
+                            format!("the environment variable {name} is not set")
+                        }
+                        ConfigError::Read { path, source } => {
+                            format!("cannot read {path}: {source}")
+                        }
+                        other => other.to_string(),
+                    };
+                    problems.push(Problem {
+                        line: at(v),
+                        message: format!("connector '{name}': {field}: {why}"),
+                    });
+                }
+            }
+        }
+        if let Some(m) = &c.mode {
+            if m.get_ref() != "async" && m.get_ref() != "sync" {
+                problems.push(Problem {
+                    line: at(m),
+                    message: format!("connector '{name}': mode is async or sync"),
+                });
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    #[test]
+    fn check_config_reports_each_problem_on_its_line_without_secrets() {
+        let text = "listen = \"127.0.0.1:8080\"\n\n[[connector]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret = \"env:SCIM_BRIDGE_SURELY_UNSET_VAR\"\n\n[[connector]]\nname = \"a\"\nkind = \"ldap\"\nurl = \"not a url\"\n";
+        let problems = check_file(text);
+        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![7, 10, 11, 12], "{problems:?}");
+        assert!(problems[0]
+            .message
+            .contains("SCIM_BRIDGE_SURELY_UNSET_VAR is not set"));
+    }
+
+    #[test]
+    fn a_syntax_error_names_its_line() {
+        let problems = check_file("listen = \"x\"\nworkers = \"two\"\n");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, 2);
     }
 }

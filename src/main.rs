@@ -61,6 +61,16 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Check a settings file and report each problem with its line; secrets are never shown.
+    CheckConfig { file: PathBuf },
+    /// Run the bridge with every connector wired to a local emulator, and say how to try it.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Default sqlite://scim-bridge-demo.db
+        #[arg(long, default_value = "sqlite://scim-bridge-demo.db")]
+        database_url: String,
+    },
     /// Run a local stand-in of a target system.
     Emulate {
         /// webhook
@@ -150,6 +160,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             secret,
         } => emulate(&kind, &listen, secret),
+        Command::CheckConfig { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let problems = scim_bridge::config::check_file(&text);
+            for p in &problems {
+                println!("{}:{}: {}", file.display(), p.line, p.message);
+            }
+            if problems.is_empty() {
+                println!("{}: no problems", file.display());
+                Ok(())
+            } else {
+                anyhow::bail!("{} problem(s) in {}", problems.len(), file.display())
+            }
+        }
+        Command::Demo {
+            listen,
+            database_url,
+        } => demo(listen, database_url),
         Command::Outbox {
             action:
                 OutboxAction::List {
@@ -247,6 +275,60 @@ fn emulate(kind: &str, listen: &str, secret: Option<String>) -> anyhow::Result<(
             r = server => r?,
             _ = tokio::signal::ctrl_c() => {}
         }
+        Ok(())
+    })
+}
+
+fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
+    use scim_bridge::bridge::tokens::generate_token;
+    use scim_bridge::config::{ConnectorConfig, Secret};
+    use scim_bridge::emulator::{serve as serve_emulator, webhook::WebhookEmulator};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let secret = generate_token();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let (emulator, hook_port) = serve_emulator(Arc::new(WebhookEmulator::new(Some(secret.clone()))), listener)?;
+        tokio::spawn(emulator);
+        let token = generate_token();
+        let admin = generate_token();
+        let settings = Settings {
+            listen,
+            database_url,
+            token: Some(Secret::new(token.clone())),
+            admin_token: Some(Secret::new(admin.clone())),
+            outbox_base_delay_ms: 200,
+            outbox_max_delay_ms: 5000,
+            connectors: vec![ConnectorConfig {
+                name: "demo-webhook".into(),
+                kind: "webhook".into(),
+                url: format!("http://127.0.0.1:{hook_port}/events"),
+                secret: Some(secret),
+                username: None,
+                password: None,
+                mode: "async".into(),
+                timeout_secs: 5,
+            }],
+            ..Settings::default()
+        };
+        let app = Application::build(settings, Arc::new(SystemClock))?;
+        let port = app.port();
+        println!("scim-bridge demo");
+        println!("  SCIM base URL : http://127.0.0.1:{port}/scim/v2");
+        println!("  SCIM token    : {token}");
+        println!("  admin URL     : http://127.0.0.1:{port}/admin/v1");
+        println!("  admin token   : {admin}");
+        println!("  webhook emulator (connector demo-webhook): http://127.0.0.1:{hook_port}/_emulator/state");
+        println!();
+        println!("Try it:");
+        println!("  curl -s -X POST http://127.0.0.1:{port}/scim/v2/Users -H 'Authorization: Bearer {token}' \\");
+        println!("    -H 'Content-Type: application/scim+json' -d '{{\"userName\":\"demo@example.com\",\"active\":true}}'");
+        println!("  curl -s http://127.0.0.1:{hook_port}/_emulator/state");
+        println!("  curl -s http://127.0.0.1:{port}/admin/v1/users/demo@example.com -H 'Authorization: Bearer {admin}'");
+        println!();
+        println!("Ctrl-C stops it.");
+        app.run_until_stopped().await?;
         Ok(())
     })
 }

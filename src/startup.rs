@@ -96,7 +96,7 @@ impl Core {
             max_age: Duration::from_secs(settings.outbox_max_age_secs),
             base_delay: Duration::from_millis(settings.outbox_base_delay_ms),
             max_delay: Duration::from_millis(settings.outbox_max_delay_ms),
-            ..RetryPolicy::default()
+            lease: Duration::from_secs(settings.outbox_lease_secs.max(1)),
         };
         let dispatcher = Arc::new(Dispatcher::new(
             store.clone(),

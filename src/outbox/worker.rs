@@ -182,6 +182,16 @@ impl Dispatcher {
 
     /// Starts `workers` threads that deliver until [`Dispatcher::stop`].
     pub fn spawn(self: &Arc<Self>, workers: usize) -> Vec<JoinHandle<()>> {
+        // SQLite serves one process: jobs it still holds were claimed by a process that
+        // died, and can be taken back at once. On PostgreSQL other live bridges may hold
+        // theirs, so a dead process's jobs wait for their lease to pass.
+        if self.store.backend() == crate::store::Backend::Sqlite {
+            match self.store.release_claims() {
+                Ok(0) => {}
+                Ok(n) => log::info!("outbox: took back {n} jobs claimed before a restart"),
+                Err(e) => log::error!("outbox: {e}"),
+            }
+        }
         (0..workers)
             .map(|i| {
                 let me = self.clone();
@@ -195,7 +205,7 @@ impl Dispatcher {
 
     fn work(&self) {
         while !self.stop.load(Ordering::SeqCst) {
-            match self.run_once(16) {
+            match self.run_once(4) {
                 Ok(0) => self.wakeup.wait(Duration::from_millis(250)),
                 Ok(_) => {}
                 Err(e) => {

@@ -162,6 +162,17 @@ impl SqlStore {
         })
     }
 
+    /// Releases every claim (for a single-process database after a restart).
+    pub fn release_claims(&self) -> StoreResult<usize> {
+        self.write(|conn| {
+            Ok(
+                diesel::update(outbox_jobs::table.filter(outbox_jobs::locked_until.is_not_null()))
+                    .set(outbox_jobs::locked_until.eq(None::<String>))
+                    .execute(conn)?,
+            )
+        })
+    }
+
     /// A delivered job: gone from the outbox, its mapping synced.
     pub fn complete_job(&self, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
         self.write(|conn| {

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bulk;
+mod crash;
 mod discovery;
 mod errors;
 mod filter_property;
