@@ -461,6 +461,7 @@ impl Resources {
                     after,
                     limit: query.count.saturating_add(1),
                 },
+                count_total: cursor.is_empty(),
             };
             let (total, mut rows) = self.store.list(&spec, &self.reg)?;
             let more = rows.len() as u64 > query.count;
@@ -470,6 +471,7 @@ impl Resources {
                 _ => None,
             };
             let bodies = self.render_many(rt, rows, base, &query.projection)?;
+            let total = cursor.is_empty().then_some(total);
             return Ok(cursor_response(total, bodies, next));
         }
         let spec = ListSpec {
@@ -480,6 +482,7 @@ impl Resources {
                 offset: query.start_index - 1,
                 limit: query.count,
             },
+            count_total: true,
         };
         let (total, rows) = self.store.list(&spec, &self.reg)?;
         let bodies = self.render_many(rt, rows, base, &query.projection)?;
@@ -515,6 +518,7 @@ impl Resources {
                     offset: skip,
                     limit: room,
                 },
+                count_total: true,
             };
             let (n, rows) = self.store.list(&spec, &self.reg)?;
             total += n;

@@ -187,14 +187,17 @@ impl ListParams {
     }
 }
 
-/// Builds a cursor-paged ListResponse (RFC 9865): no startIndex; `nextCursor` when more follow.
-pub fn cursor_response(total: u64, resources: Vec<Value>, next: Option<String>) -> Value {
+/// Builds a cursor-paged ListResponse (RFC 9865): no startIndex; `nextCursor` when more
+/// follow; `totalResults` when the caller counted (the first page).
+pub fn cursor_response(total: Option<u64>, resources: Vec<Value>, next: Option<String>) -> Value {
     let mut body = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
-        "totalResults": total,
         "itemsPerPage": resources.len(),
     });
     if let Some(obj) = body.as_object_mut() {
+        if let Some(t) = total {
+            obj.insert("totalResults".into(), json!(t));
+        }
         if let Some(n) = next {
             obj.insert("nextCursor".into(), Value::String(n));
         }

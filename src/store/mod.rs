@@ -78,6 +78,9 @@ pub struct ListSpec<'a> {
     /// a sort, go in creation order.
     pub sort: Option<(&'a AttrPath, bool)>,
     pub page: Page,
+    /// Whether to count every match (totalResults); a deep cursor page skips it, so that
+    /// its cost does not grow with the collection.
+    pub count_total: bool,
 }
 
 /// Which slice of the list.

@@ -387,7 +387,11 @@ impl ResourceStore for SqlStore {
             q
         };
         let mut conn = self.conn()?;
-        let total: i64 = build().count().get_result(&mut *conn)?;
+        let total: i64 = if spec.count_total {
+            build().count().get_result(&mut *conn)?
+        } else {
+            -1
+        };
         let (limit, mut q) = match &spec.page {
             Page::Offset { offset, limit } => (
                 *limit,
@@ -424,12 +428,29 @@ impl ResourceStore for SqlStore {
                 q.then_order_by(key.into_expr::<Text>().asc())
             };
         }
-        let rows = q
+        // The page's ids first, read from the index alone (a deep offset skips index
+        // entries, not documents); then the documents of those ids.
+        let ids: Vec<String> = q
             .then_order_by((resources::created.asc(), resources::id.asc()))
             .limit(limit.min(i64::MAX as u64) as i64)
-            .select(ResourceRow::as_select())
+            .select(resources::id)
             .load(&mut *conn)?;
-        Ok((total as u64, rows))
+        let mut rows: Vec<ResourceRow> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            rows.extend(
+                resources::table
+                    .filter(resources::id.eq_any(chunk))
+                    .select(ResourceRow::as_select())
+                    .load::<ResourceRow>(&mut *conn)?,
+            );
+        }
+        let position: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        rows.sort_by_key(|r| position.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
+        Ok((total.max(0) as u64, rows))
     }
 
     fn members(&self, group_id: &str) -> StoreResult<Vec<Member>> {

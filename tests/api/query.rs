@@ -124,7 +124,11 @@ both_databases! {
         let mut cursor = String::new();
         for _ in 0..10 {
             let body = body_json(app.get(&format!("/Users?cursor={cursor}&count=3")).await).await;
-            assert_eq!(body["totalResults"], 7);
+            if cursor.is_empty() {
+                assert_eq!(body["totalResults"], 7);
+            } else {
+                assert!(body.get("totalResults").is_none(), "later pages are not counted");
+            }
             assert!(body.get("startIndex").is_none());
             for r in body["Resources"].as_array().expect("list") { seen.push(r["userName"].as_str().expect("u").to_string()); }
             match body.get("nextCursor").and_then(Value::as_str) {
