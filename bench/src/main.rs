@@ -41,6 +41,9 @@ struct Args {
     /// Where to write the JSON report.
     #[arg(long)]
     report: Option<String>,
+    /// The webhook emulator's base URL, for the propagation workload.
+    #[arg(long)]
+    hook: Option<String>,
     /// Free-form facts to put in the report (backend=sqlite, db_bytes=...).
     #[arg(long = "meta", value_parser = parse_kv)]
     meta: Vec<(String, String)>,
@@ -51,6 +54,9 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("'{s}' is not KEY=VALUE"))
 }
+
+/// Workloads that need the webhook emulator attached (`--hook`); not in the default set.
+const WITH_HOOK: &[&str] = &["propagation"];
 
 const ALL: &[&str] = &[
     "create",
@@ -75,6 +81,15 @@ struct Target {
     cursors: Vec<String>,
     run: String,
     counter: AtomicU64,
+    /// Propagation: when each created user's SCIM answer came, by userName (epoch µs).
+    answered: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+fn epoch_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 fn user_body(name: &str, ext: &str) -> Value {
@@ -209,6 +224,22 @@ impl Target {
                         .as_array()
                         .is_some_and(|o| o.len() == 100 && o.iter().all(|x| x["status"] == "201"))
             }
+            "propagation" => {
+                let name = format!("prop-{}-{n}@example.com", self.run);
+                let r = self
+                    .req(Method::POST, "/Users")
+                    .body(user_body(&name, &name).to_string())
+                    .send()
+                    .await?;
+                let ok = r.status().is_success();
+                if ok {
+                    self.answered
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(name, epoch_micros());
+                }
+                ok
+            }
             other => panic!("unknown workload {other}"),
         })
     }
@@ -255,6 +286,7 @@ async fn prepare(args: &Args, client: &reqwest::Client) -> anyhow::Result<Target
         cursors: vec![],
         run,
         counter: AtomicU64::new(0),
+        answered: Default::default(),
     };
     if args.seeded {
         t.user_ids = (0..args.users)
@@ -325,6 +357,50 @@ async fn prepare(args: &Args, client: &reqwest::Client) -> anyhow::Result<Target
     Ok(t)
 }
 
+/// Waits until every user the propagation workload created has reached the emulator, then
+/// measures the time from each SCIM answer to the target's receipt.
+async fn propagation(client: &reqwest::Client, hook: &str, t: &Target) -> anyhow::Result<Value> {
+    let answered = t.answered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let started = Instant::now();
+    loop {
+        let state: Value = client
+            .get(format!("{hook}/_emulator/state"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let mut received = std::collections::HashMap::new();
+        for e in state["events"].as_array().into_iter().flatten() {
+            if e["event"] == "user.created" {
+                if let (Some(name), Some(at)) = (
+                    e["payload"]["resource"]["userName"].as_str(),
+                    e["receivedAtMicros"].as_u64(),
+                ) {
+                    if answered.contains_key(name) {
+                        received.insert(name.to_string(), at);
+                    }
+                }
+            }
+        }
+        if received.len() == answered.len() || started.elapsed() > Duration::from_secs(120) {
+            let mut lat: Vec<u64> = answered
+                .iter()
+                .filter_map(|(n, a)| received.get(n).map(|r| r.saturating_sub(*a)))
+                .collect();
+            lat.sort_unstable();
+            let first = answered.values().min().copied().unwrap_or(0);
+            let last = received.values().max().copied().unwrap_or(first);
+            let span = (last.saturating_sub(first)) as f64 / 1e6;
+            return Ok(json!({
+                "delivered": received.len(), "lost": answered.len() - received.len(),
+                "delivered_per_second": if span > 0.0 { received.len() as f64 / span } else { 0.0 },
+                "p50_ms": percentile(&lat, 0.50), "p95_ms": percentile(&lat, 0.95), "p99_ms": percentile(&lat, 0.99),
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -347,8 +423,15 @@ async fn main() -> anyhow::Result<()> {
         "workload", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
     );
     for w in &workloads {
-        if !ALL.contains(&w.as_str()) {
-            anyhow::bail!("unknown workload '{w}'; known: {}", ALL.join(", "));
+        if !ALL.contains(&w.as_str()) && !WITH_HOOK.contains(&w.as_str()) {
+            anyhow::bail!(
+                "unknown workload '{w}'; known: {}, {}",
+                ALL.join(", "),
+                WITH_HOOK.join(", ")
+            );
+        }
+        if WITH_HOOK.contains(&w.as_str()) && args.hook.is_none() {
+            anyhow::bail!("'{w}' needs --hook (the webhook emulator's URL)");
         }
         let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
         let mut tasks = Vec::new();
@@ -386,10 +469,24 @@ async fn main() -> anyhow::Result<()> {
             percentile(&lat, 0.99),
         );
         println!("{w:<20} {rps:>10.1} {p50:>9.2} {p95:>9.2} {p99:>9.2} {errors:>7}");
-        results.insert(
-            w.clone(),
-            json!({"requests": lat.len(), "requests_per_second": rps, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "errors": errors}),
-        );
+        let mut entry = json!({"requests": lat.len(), "requests_per_second": rps, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "errors": errors});
+        if w == "propagation" {
+            let hook = args.hook.clone().unwrap_or_default();
+            let p = propagation(&client, &hook, &target).await?;
+            println!(
+                "{:<20} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+                "  delivered",
+                p["delivered_per_second"].as_f64().unwrap_or(0.0),
+                p["p50_ms"].as_f64().unwrap_or(0.0),
+                p["p95_ms"].as_f64().unwrap_or(0.0),
+                p["p99_ms"].as_f64().unwrap_or(0.0),
+                p["lost"].as_u64().unwrap_or(0)
+            );
+            entry["delivery"] = p.clone();
+            errors += p["lost"].as_u64().unwrap_or(0);
+            entry["errors"] = json!(errors);
+        }
+        results.insert(w.clone(), entry);
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

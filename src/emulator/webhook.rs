@@ -82,7 +82,14 @@ async fn receive(
             return HttpResponse::Ok().json(json!({"duplicate": true}));
         }
     }
-    data.events.push(json!({"idempotencyKey": key, "event": payload["event"], "id": payload["id"], "payload": payload}));
+    let received_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    data.events.push(
+        json!({"idempotencyKey": key, "event": payload["event"], "id": payload["id"],
+                            "receivedAtMicros": received_at, "payload": payload}),
+    );
     HttpResponse::Ok().json(json!({"received": true}))
 }
 
