@@ -433,6 +433,14 @@ async fn main() -> anyhow::Result<()> {
         if WITH_HOOK.contains(&w.as_str()) && args.hook.is_none() {
             anyhow::bail!("'{w}' needs --hook (the webhook emulator's URL)");
         }
+        if w == "page_cursor" && target.cursors.is_empty() {
+            println!("{w:<20} skipped: the target does not page by cursor");
+            results.insert(
+                w.clone(),
+                json!({"skipped": "the target does not page by cursor"}),
+            );
+            continue;
+        }
         let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
         let mut tasks = Vec::new();
         for _ in 0..args.concurrency {

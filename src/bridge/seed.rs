@@ -87,5 +87,6 @@ pub fn seed(
             .collect();
         store.seed_members(&members).map_err(BridgeError::Store)?;
     }
+    store.analyze().map_err(BridgeError::Store)?;
     Ok(())
 }

@@ -183,14 +183,24 @@ impl SqlStore {
             } else {
                 "synced"
             };
-            diesel::update(target)
-                .set((
-                    mappings::state.eq(state),
-                    mappings::last_error.eq(d.skipped.as_deref()),
-                    mappings::attempts.eq(job.attempts),
-                    mappings::updated.eq(now),
-                ))
-                .execute(conn)?;
+            let common = (
+                mappings::state.eq(state),
+                mappings::last_error.eq(d.skipped.as_deref()),
+                mappings::attempts.eq(job.attempts),
+                mappings::updated.eq(now),
+            );
+            if let (Some(t), Some(v), None) = (&d.target_id, d.version, &d.principal) {
+                // The usual case, in one statement.
+                diesel::update(target)
+                    .set((
+                        common,
+                        mappings::target_id.eq(t),
+                        mappings::last_version.eq(v),
+                    ))
+                    .execute(conn)?;
+                return Ok(());
+            }
+            diesel::update(target).set(common).execute(conn)?;
             if let Some(t) = &d.target_id {
                 diesel::update(target)
                     .set(mappings::target_id.eq(t))

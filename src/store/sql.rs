@@ -69,6 +69,19 @@ impl SqlStore {
         })
     }
 
+    /// Refreshes the planner's statistics and PostgreSQL's visibility map after a bulk load,
+    /// as autovacuum would in time, so index-only scans work at once.
+    pub fn analyze(&self) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        match &mut *conn {
+            DbConn::Pg(c) => {
+                diesel::sql_query("VACUUM ANALYZE resources, group_members").execute(c)?
+            }
+            DbConn::Sqlite(c) => diesel::sql_query("ANALYZE").execute(c)?,
+        };
+        Ok(())
+    }
+
     /// Inserts memberships (group, member, type) in large batches (benchmark seeding).
     pub fn seed_members(&self, rows: &[(String, String, String)]) -> StoreResult<()> {
         for chunk in rows.chunks(20_000) {
@@ -400,10 +413,14 @@ impl ResourceStore for SqlStore {
             Page::After { after, limit } => {
                 let mut q = build();
                 if let Some((created, id)) = after {
-                    // A row-value comparison: both databases read it as one range on the
-                    // (resource_type, created, id) index, so a deep page costs a shallow one.
-                    let mut f = Frag::sql("(resources.created, resources.id) > (");
-                    f.text(created.clone())
+                    // A row-value comparison led by resource_type: both databases read it as
+                    // one range of the (resource_type, created, id) index, so a deep page
+                    // costs what a shallow one does.
+                    let mut f =
+                        Frag::sql("(resources.resource_type, resources.created, resources.id) > (");
+                    f.text(spec.resource_type.to_string())
+                        .push_sql(", ")
+                        .text(created.clone())
                         .push_sql(", ")
                         .text(id.clone())
                         .push_sql(")");
