@@ -413,13 +413,13 @@ impl ResourceStore for SqlStore {
             Page::After { after, limit } => {
                 let mut q = build();
                 if let Some((created, id)) = after {
-                    // A row-value comparison led by resource_type: both databases read it as
-                    // one range of the (resource_type, created, id) index, so a deep page
-                    // costs what a shallow one does.
-                    let mut f =
-                        Frag::sql("(resources.resource_type, resources.created, resources.id) > (");
-                    f.text(spec.resource_type.to_string())
-                        .push_sql(", ")
+                    // `created >=` positions both databases' scan of the
+                    // (resource_type, created, id) index at the cursor; the row comparison
+                    // then drops the rows of that instant already seen. A deep page costs
+                    // what a shallow one does.
+                    let mut f = Frag::sql("resources.created >= ");
+                    f.text(created.clone())
+                        .push_sql(" AND (resources.created, resources.id) > (")
                         .text(created.clone())
                         .push_sql(", ")
                         .text(id.clone())
