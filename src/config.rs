@@ -89,6 +89,10 @@ pub struct Settings {
     /// Seconds a claimed job stays reserved to its worker; after a crash, another process
     /// takes it over once this has passed.
     pub outbox_lease_secs: u64,
+    /// The key that seals passwords waiting in the outbox: 32 bytes in base64, literal,
+    /// `env:VAR` or `file:PATH` (SCIM_BRIDGE_OUTBOX_KEY). Unset, a key is made at start and
+    /// passwords still queued at a restart cannot be delivered.
+    pub outbox_key: Option<Secret>,
     /// Target systems, as `[[connector]]` tables.
     #[serde(rename = "connector")]
     pub connectors: Vec<ConnectorConfig>,
@@ -115,6 +119,53 @@ pub struct ConnectorConfig {
     /// Seconds a call to the target may take.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// In sync mode, seconds a SCIM write waits for delivery before it answers anyway
+    /// (the change stays queued).
+    #[serde(default = "default_timeout")]
+    pub sync_timeout_secs: u64,
+    /// Attribute-mapping overrides: target field = SCIM path ("" leaves a field out).
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Group-to-role mapping: group displayName = the target's role.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, String>,
+    /// Scope: when set, only members of these groups (by displayName) are provisioned.
+    #[serde(default)]
+    pub scope_groups: Vec<String>,
+    /// Drop a password that comes with a create (Okta sends a placeholder one).
+    #[serde(default)]
+    pub ignore_password_on_create: bool,
+    /// Settings of this kind of connector (see README).
+    #[serde(default)]
+    pub options: toml::Table,
+}
+
+impl ConnectorConfig {
+    /// A connector with its defaults: async, 10 s timeouts, default mapping, everyone in scope.
+    pub fn new(name: &str, kind: &str, url: &str) -> ConnectorConfig {
+        ConnectorConfig {
+            name: name.into(),
+            kind: kind.into(),
+            url: url.into(),
+            secret: None,
+            username: None,
+            password: None,
+            mode: default_mode(),
+            timeout_secs: default_timeout(),
+            sync_timeout_secs: default_timeout(),
+            attributes: Default::default(),
+            roles: Default::default(),
+            scope_groups: Vec::new(),
+            ignore_password_on_create: false,
+            options: Default::default(),
+        }
+    }
+
+    pub fn with_credentials(mut self, username: &str, password: &str) -> ConnectorConfig {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
 }
 
 fn default_mode() -> String {
@@ -170,6 +221,7 @@ impl Default for Settings {
             outbox_base_delay_ms: 1000,
             outbox_max_delay_ms: 600_000,
             outbox_lease_secs: 30,
+            outbox_key: None,
             connectors: Vec::new(),
         }
     }
@@ -220,6 +272,9 @@ impl Settings {
         if let Some(v) = get("SCIM_BRIDGE_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
             self.admin_token = Some(Secret::new(v));
         }
+        if let Some(v) = get("SCIM_BRIDGE_OUTBOX_KEY").filter(|v| !v.is_empty()) {
+            self.outbox_key = Some(Secret::new(v));
+        }
         Ok(())
     }
 }
@@ -268,10 +323,18 @@ struct CheckConnector {
     password: Option<toml::Spanned<String>>,
     #[serde(default)]
     mode: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    attributes: Option<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    options: Option<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    scope_groups: Option<toml::Spanned<Vec<String>>>,
 }
 
 /// The connector kinds this build knows.
-pub const CONNECTOR_KINDS: &[&str] = &["webhook"];
+pub const CONNECTOR_KINDS: &[&str] = &[
+    "webhook", "openiam", "pyramid", "ethosce", "itron", "entsso",
+];
 
 /// Checks a settings file: its syntax and types, then each connector. Secrets are
 /// resolved to prove they can be, and never shown.
@@ -346,6 +409,45 @@ pub fn check_file(text: &str) -> Vec<Problem> {
                 problems.push(Problem {
                     line: at(m),
                     message: format!("connector '{name}': mode is async or sync"),
+                });
+            }
+        }
+        let kind = c.kind.get_ref().as_str();
+        let line_at = |span: std::ops::Range<usize>| line_of(span.start);
+        if let Some(a) = &c.attributes {
+            let overrides: std::collections::BTreeMap<String, String> = a
+                .get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("\u{0}").to_string()))
+                .collect();
+            if let Err(why) = crate::connectors::check_attributes(kind, &overrides) {
+                problems.push(Problem {
+                    line: line_at(a.span()),
+                    message: format!("connector '{name}': attributes: {why}"),
+                });
+            }
+        }
+        let options = c
+            .options
+            .as_ref()
+            .map(|o| o.get_ref().clone())
+            .unwrap_or_default();
+        if let Err(why) = crate::connectors::check_options(kind, &options) {
+            let line = c
+                .options
+                .as_ref()
+                .map(|o| line_at(o.span()))
+                .unwrap_or(at(&c.kind));
+            problems.push(Problem {
+                line,
+                message: format!("connector '{name}': options: {why}"),
+            });
+        }
+        if let Some(sg) = &c.scope_groups {
+            if kind == "webhook" && !sg.get_ref().is_empty() {
+                problems.push(Problem {
+                    line: line_at(sg.span()),
+                    message: format!("connector '{name}': scope_groups applies to vendor connectors; a webhook receives every change"),
                 });
             }
         }

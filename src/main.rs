@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use scim_bridge::bridge::TokenKind;
 use scim_bridge::clock::SystemClock;
 use scim_bridge::config::Settings;
+use scim_bridge::emulator::entsso::{Callback, EntSsoEmulator};
+use scim_bridge::emulator::Credentials;
 use scim_bridge::startup::{Application, Core};
 use scim_bridge::store::SqlStore;
 
@@ -73,13 +75,24 @@ enum Command {
     },
     /// Run a local stand-in of a target system.
     Emulate {
-        /// webhook
+        /// webhook, openiam, pyramid, ethosce, itron or entsso
         kind: String,
         #[arg(long, default_value = "127.0.0.1:9100")]
         listen: String,
         /// The webhook's HMAC secret (signatures are checked when given).
         #[arg(long)]
         secret: Option<String>,
+        /// The user callers must authenticate as (HTTP Basic, or Pyramid's service account).
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        /// entsso: where PASSWORD_CHANGE_COMPLETE callbacks go.
+        #[arg(long)]
+        callback_url: Option<String>,
+        /// entsso: the bearer token the callbacks present.
+        #[arg(long)]
+        callback_token: Option<String>,
     },
     /// Inspect and retry outbox jobs.
     Outbox {
@@ -159,7 +172,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             kind,
             listen,
             secret,
-        } => emulate(&kind, &listen, secret),
+            username,
+            password,
+            callback_url,
+            callback_token,
+        } => emulate(
+            &kind,
+            &listen,
+            secret,
+            Credentials::new(username, password),
+            callback_url.map(|url| Callback {
+                url,
+                token: callback_token,
+                auto: true,
+            }),
+        ),
         Command::CheckConfig { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
@@ -259,17 +286,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn emulate(kind: &str, listen: &str, secret: Option<String>) -> anyhow::Result<()> {
-    use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
+/// Starts the emulator of `kind` on `listener`; returns the server to await and its port.
+fn start_emulator(
+    kind: &str,
+    listener: std::net::TcpListener,
+    secret: Option<String>,
+    creds: Credentials,
+    callback: Option<Callback>,
+) -> anyhow::Result<(actix_web::dev::Server, u16)> {
+    use scim_bridge::emulator::{
+        ethosce::EthosCeEmulator, itron::ItronEmulator, openiam::OpenIamEmulator,
+        pyramid::PyramidEmulator, serve, webhook::WebhookEmulator,
+    };
+    Ok(match kind {
+        "webhook" => serve(Arc::new(WebhookEmulator::new(secret)), listener)?,
+        "openiam" => serve(Arc::new(OpenIamEmulator::new(creds)), listener)?,
+        "pyramid" => serve(Arc::new(PyramidEmulator::new(creds)), listener)?,
+        "ethosce" => serve(Arc::new(EthosCeEmulator::new(creds)), listener)?,
+        "itron" => serve(Arc::new(ItronEmulator::new(creds)), listener)?,
+        "entsso" => serve(Arc::new(EntSsoEmulator::new(creds, callback)), listener)?,
+        other => anyhow::bail!(
+            "no emulator for '{other}' (known: webhook, openiam, pyramid, ethosce, itron, entsso)"
+        ),
+    })
+}
+
+fn emulate(
+    kind: &str,
+    listen: &str,
+    secret: Option<String>,
+    creds: Credentials,
+    callback: Option<Callback>,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let listener = std::net::TcpListener::bind(listen)?;
-        let (server, port) = match kind {
-            "webhook" => serve(std::sync::Arc::new(WebhookEmulator::new(secret)), listener)?,
-            other => anyhow::bail!("no emulator for '{other}' (known: webhook)"),
-        };
+        let (server, port) = start_emulator(kind, listener, secret, creds, callback)?;
         println!("{kind} emulator listening on 127.0.0.1:{port}; state at /_emulator/state");
         tokio::select! {
             r = server => r?,
@@ -282,36 +336,69 @@ fn emulate(kind: &str, listen: &str, secret: Option<String>) -> anyhow::Result<(
 fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
     use scim_bridge::bridge::tokens::generate_token;
     use scim_bridge::config::{ConnectorConfig, Secret};
-    use scim_bridge::emulator::{serve as serve_emulator, webhook::WebhookEmulator};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let secret = generate_token();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let (emulator, hook_port) = serve_emulator(Arc::new(WebhookEmulator::new(Some(secret.clone()))), listener)?;
-        tokio::spawn(emulator);
+        let callback_token = generate_token();
+        // The bridge's port must be known before the ENTSSO emulator starts (it calls back).
+        let listener = std::net::TcpListener::bind(&listen)?;
+        let bound = listener.local_addr()?;
+        let port = bound.port();
+        let (user, pass) = ("restws_demo", "demo-password");
+        let mut connectors = Vec::new();
+        let mut urls = Vec::new();
+        for (kind, path) in [
+            ("webhook", "/events"),
+            ("openiam", "/openiam-idm-esb/idmsrvc/ProvisioningService"),
+            ("pyramid", "/API2"),
+            ("ethosce", ""),
+            ("itron", "/PortalServices/api/User/UpdateSSOUser"),
+            ("entsso", "/SendNotification"),
+        ] {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let callback = (kind == "entsso").then(|| Callback {
+                url: format!("http://127.0.0.1:{port}/callbacks/entsso/demo-entsso"),
+                token: Some(callback_token.clone()),
+                auto: true,
+            });
+            let creds = Credentials::new(Some(user.into()), Some(pass.into()));
+            let (server, eport) = start_emulator(kind, l, Some(secret.clone()), creds, callback)?;
+            tokio::spawn(server);
+            let mut c = ConnectorConfig::new(
+                &format!("demo-{kind}"),
+                kind,
+                &format!("http://127.0.0.1:{eport}{path}"),
+            );
+            match kind {
+                "webhook" => c.secret = Some(secret.clone()),
+                "entsso" => {
+                    c = c.with_credentials(user, pass);
+                    c.options.insert("callback_token".into(), callback_token.clone().into());
+                }
+                _ => c = c.with_credentials(user, pass),
+            }
+            c.roles.insert("Analysts".into(), "END_USER".into());
+            if kind == "ethosce" {
+                c.roles.insert("Analysts".into(), "105847459".into());
+            }
+            connectors.push(c);
+            urls.push((kind, eport));
+        }
         let token = generate_token();
         let admin = generate_token();
         let settings = Settings {
-            listen,
+            listen: bound.to_string(),
             database_url,
             token: Some(Secret::new(token.clone())),
             admin_token: Some(Secret::new(admin.clone())),
             outbox_base_delay_ms: 200,
             outbox_max_delay_ms: 5000,
-            connectors: vec![ConnectorConfig {
-                name: "demo-webhook".into(),
-                kind: "webhook".into(),
-                url: format!("http://127.0.0.1:{hook_port}/events"),
-                secret: Some(secret),
-                username: None,
-                password: None,
-                mode: "async".into(),
-                timeout_secs: 5,
-            }],
+            connectors,
             ..Settings::default()
         };
+        drop(listener);
         let app = Application::build(settings, Arc::new(SystemClock))?;
         let port = app.port();
         println!("scim-bridge demo");
@@ -319,12 +406,19 @@ fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
         println!("  SCIM token    : {token}");
         println!("  admin URL     : http://127.0.0.1:{port}/admin/v1");
         println!("  admin token   : {admin}");
-        println!("  webhook emulator (connector demo-webhook): http://127.0.0.1:{hook_port}/_emulator/state");
+        for (kind, eport) in &urls {
+            println!("  {kind:<8} emulator (connector demo-{kind}): http://127.0.0.1:{eport}/_emulator/state");
+        }
         println!();
         println!("Try it:");
         println!("  curl -s -X POST http://127.0.0.1:{port}/scim/v2/Users -H 'Authorization: Bearer {token}' \\");
-        println!("    -H 'Content-Type: application/scim+json' -d '{{\"userName\":\"demo@example.com\",\"active\":true}}'");
-        println!("  curl -s http://127.0.0.1:{hook_port}/_emulator/state");
+        println!("    -H 'Content-Type: application/scim+json' \\");
+        println!("    -d '{{\"userName\":\"demo@example.com\",\"name\":{{\"givenName\":\"Demo\",\"familyName\":\"User\"}},\"emails\":[{{\"value\":\"demo@example.com\",\"primary\":true}}],\"password\":\"Demo-passw0rd\",\"active\":true}}'");
+        for (kind, eport) in &urls {
+            if *kind != "webhook" {
+                println!("  curl -s http://127.0.0.1:{eport}/_emulator/state    # {kind}");
+            }
+        }
         println!("  curl -s http://127.0.0.1:{port}/admin/v1/users/demo@example.com -H 'Authorization: Bearer {admin}'");
         println!();
         println!("Ctrl-C stops it.");

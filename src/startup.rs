@@ -14,11 +14,11 @@ use crate::clock::Clock;
 use std::collections::HashMap;
 
 use crate::config::{resolve_secret, ConnectorConfig, Settings};
-use crate::connectors::webhook::Webhook;
 use crate::connectors::Connector;
 use crate::http::{self, AppState};
+use crate::outbox::seal::Sealer;
 use crate::outbox::worker::{Dispatcher, RetryPolicy};
-use crate::outbox::{Fanout, Wakeup};
+use crate::outbox::{Fanout, Route, Wakeup};
 use crate::store::{SqlStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,25 +44,38 @@ pub struct Core {
     pub dispatcher: Arc<Dispatcher>,
     /// Configured connectors: name and kind.
     pub connectors: Vec<(String, String)>,
+    /// Connectors whose target calls back (ENTSSO's PASSWORD_CHANGE_COMPLETE): name and the
+    /// token the callback presents.
+    pub callbacks: HashMap<String, crate::config::Secret>,
+    pub clock: Arc<dyn Clock>,
 }
 
 fn build_connector(c: &ConnectorConfig) -> Result<Arc<dyn Connector>, StartupError> {
-    let err = |why: String| StartupError::Connector {
+    crate::connectors::build(c).map_err(|why| StartupError::Connector {
         name: c.name.clone(),
         why,
+    })
+}
+
+/// The outbox key from the settings, or one made for this process.
+fn sealer(settings: &Settings) -> Result<Sealer, StartupError> {
+    let err = |why: String| StartupError::Connector {
+        name: "outbox_key".into(),
+        why,
     };
-    let secret = c
-        .secret
-        .as_deref()
-        .map(resolve_secret)
-        .transpose()
-        .map_err(|e| err(e.to_string()))?;
-    let timeout = Duration::from_secs(c.timeout_secs.max(1));
-    match c.kind.as_str() {
-        "webhook" => Ok(Arc::new(
-            Webhook::new(&c.url, secret, timeout).map_err(|e| err(e.to_string()))?,
-        )),
-        other => Err(err(format!("unknown kind '{other}' (known: webhook)"))),
+    match &settings.outbox_key {
+        Some(k) => {
+            let key = resolve_secret(k.expose()).map_err(|e| err(e.to_string()))?;
+            Sealer::from_base64(key.expose()).map_err(|e| err(e.to_string()))
+        }
+        None => {
+            if !settings.connectors.is_empty() {
+                log::warn!(
+                    "no outbox_key (SCIM_BRIDGE_OUTBOX_KEY) is set: passwords waiting in the outbox are sealed with a key made for this process and cannot be delivered after a restart"
+                );
+            }
+            Ok(Sealer::ephemeral())
+        }
     }
 }
 
@@ -72,11 +85,31 @@ impl Core {
         let store = Arc::new(SqlStore::open(&settings.database_url, settings.pool_size)?);
         let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
         let mut names = Vec::new();
+        let mut routes = Vec::new();
+        let mut sync_timeout = Duration::from_secs(10);
+        let mut callbacks = HashMap::new();
         for c in &settings.connectors {
-            if connectors
-                .insert(c.name.clone(), build_connector(c)?)
-                .is_some()
-            {
+            let built = build_connector(c)?;
+            let route = Route {
+                name: c.name.clone(),
+                sync: c.mode == "sync",
+                passwords: built.supports("user.password_set"),
+                ignore_password_on_create: c.ignore_password_on_create,
+            };
+            if route.sync {
+                sync_timeout = Duration::from_secs(c.sync_timeout_secs.max(1));
+            }
+            if c.kind == "entsso" {
+                if let Some(t) = c.options.get("callback_token").and_then(|v| v.as_str()) {
+                    let token = resolve_secret(t).map_err(|e| StartupError::Connector {
+                        name: c.name.clone(),
+                        why: e.to_string(),
+                    })?;
+                    callbacks.insert(c.name.clone(), token);
+                }
+            }
+            routes.push(route);
+            if connectors.insert(c.name.clone(), built).is_some() {
                 return Err(StartupError::Connector {
                     name: c.name.clone(),
                     why: "the name is used twice".into(),
@@ -84,13 +117,14 @@ impl Core {
             }
             names.push((c.name.clone(), c.kind.clone()));
         }
+        let sealer = sealer(settings)?;
         let wakeup = Arc::new(Wakeup::default());
-        let fanout = Arc::new(Fanout::new(
-            names.iter().map(|(n, _)| n.clone()).collect(),
-            wakeup.clone(),
-        ));
-        let resources =
-            Arc::new(Resources::new(registry, store.clone(), clock.clone()).with_fanout(fanout));
+        let fanout = Arc::new(Fanout::new(routes, wakeup.clone(), sealer.clone()));
+        let resources = Arc::new(
+            Resources::new(registry, store.clone(), clock.clone())
+                .with_fanout(fanout)
+                .with_sync_timeout(sync_timeout),
+        );
         let policy = RetryPolicy {
             max_attempts: settings.outbox_max_attempts.max(1),
             max_age: Duration::from_secs(settings.outbox_max_age_secs),
@@ -104,8 +138,9 @@ impl Core {
             clock.clone(),
             policy,
             wakeup,
+            sealer,
         ));
-        let mut tokens = Tokens::new(store.clone(), clock);
+        let mut tokens = Tokens::new(store.clone(), clock.clone());
         if let Some(t) = &settings.token {
             tokens.allow_fixed(TokenKind::Scim, t.expose());
         }
@@ -118,6 +153,8 @@ impl Core {
             tokens: Arc::new(tokens),
             dispatcher,
             connectors: names,
+            callbacks,
+            clock,
         })
     }
 }
@@ -151,6 +188,8 @@ impl Application {
             settings: settings.clone(),
             store: core.store.clone(),
             connectors: core.connectors.clone(),
+            callbacks: core.callbacks.clone(),
+            clock: core.clock.clone(),
         });
         if !core.connectors.is_empty() {
             core.dispatcher.spawn(settings.outbox_workers.max(1));

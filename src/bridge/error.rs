@@ -9,6 +9,9 @@ pub enum BridgeError {
     Scim(#[from] ScimError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A connector in sync mode refused the change; the bridge undid it.
+    #[error("{connector} refused the change: {error}")]
+    Target { connector: String, error: String },
 }
 
 pub type BridgeResult<T> = Result<T, BridgeError>;
@@ -19,6 +22,14 @@ impl BridgeError {
     pub fn to_scim(&self) -> ScimError {
         match self {
             BridgeError::Scim(e) => e.clone(),
+            BridgeError::Target { connector, error } => {
+                let detail = format!("target '{connector}' refused the change: {error}");
+                if error.starts_with("conflict: ") {
+                    ScimError::Uniqueness(detail)
+                } else {
+                    ScimError::InvalidValue(detail)
+                }
+            }
             BridgeError::Store(e) => match e {
                 StoreError::NotFound => ScimError::NotFound("the resource does not exist".into()),
                 StoreError::Conflict => {

@@ -16,6 +16,7 @@ use crate::scim::path::AttrPath;
 use crate::scim::resource::{normalize, Projection};
 use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
+use crate::store::outbox::WaitState;
 use crate::store::{
     ListSpec, MemberDelta, NewJob, NewMember, Page, ResourceRow, ResourceStore, StoreError,
 };
@@ -31,12 +32,29 @@ pub struct Rendered {
     pub location: String,
 }
 
+/// One write as the outbox sees it: the document before and after, membership events,
+/// a password set by it, and the group's members before (for events that remove them all).
+#[derive(Default)]
+struct Write<'a> {
+    old: Option<&'a Map<String, Value>>,
+    new: Option<&'a Map<String, Value>>,
+    members: Vec<(&'static str, Value)>,
+    password: Option<&'a str>,
+    old_members: Vec<String>,
+}
+
+fn ids_of(members: &[NewMember]) -> Vec<String> {
+    members.iter().map(|m| m.id.clone()).collect()
+}
+
 /// The SCIM resource service.
 pub struct Resources {
     reg: Arc<Registry>,
     store: Arc<dyn ResourceStore>,
     clock: Arc<dyn Clock>,
     fanout: Arc<Fanout>,
+    /// How long a write waits for connectors in sync mode.
+    sync_timeout: std::time::Duration,
 }
 
 impl Resources {
@@ -50,7 +68,14 @@ impl Resources {
             store,
             clock,
             fanout: Arc::new(Fanout::default()),
+            sync_timeout: std::time::Duration::from_secs(10),
         }
+    }
+
+    /// How long a write waits for connectors in sync mode before it answers anyway.
+    pub fn with_sync_timeout(mut self, timeout: std::time::Duration) -> Resources {
+        self.sync_timeout = timeout;
+        self
     }
 
     /// Wakes the outbox workers (after an administrator put jobs back in the queue).
@@ -88,22 +113,25 @@ impl Resources {
                 Value::Object(doc)
             }),
             extra: Map::new(),
+            password: None,
         }
     }
 
-    /// The jobs for a write of `rt` from `old` to `new` (either absent for create/delete).
+    /// The jobs for a write of `rt` from `old` to `new` (either absent for create/delete),
+    /// for every connector but `except`; jobs of sync connectors carry `token`.
     fn jobs_for(
         &self,
         rt: &ResourceType,
         id: &str,
         version: i64,
-        old: Option<&Map<String, Value>>,
-        new: Option<&Map<String, Value>>,
-        members: &[(&str, Vec<String>)],
+        w: &Write<'_>,
+        token: Option<&str>,
+        except: Option<&str>,
     ) -> Vec<NewJob> {
         if self.fanout.is_empty() {
             return vec![];
         }
+        let (old, new) = (w.old, w.new);
         let is_user = rt.schema == USER_SCHEMA;
         let mut list = Vec::new();
         let event = match (old, new, is_user) {
@@ -115,16 +143,167 @@ impl Resources {
             }
             _ => "group.updated".into(),
         };
-        let c = self.change(rt, id, &event, version, old, new);
+        let mut c = self.change(rt, id, &event, version, old, new);
+        if event == "group.deleted" {
+            c.extra.insert("members".into(), json!(w.old_members));
+        }
         if old.is_none() || new.is_none() || !changes::is_empty(&c.changes) {
             list.push(c);
         }
-        for (event, ids) in members {
+        for (event, extra) in &w.members {
             let mut c = self.change(rt, id, event, version, new, new);
-            c.extra.insert("members".into(), json!(ids));
+            if let Some(o) = extra.as_object() {
+                c.extra.extend(o.clone());
+            }
             list.push(c);
         }
-        self.fanout.jobs(&list)
+        if let (Some(password), true) = (w.password, is_user && new.is_some()) {
+            let mut c = self.change(rt, id, "user.password_set", version, new, new);
+            if old.is_none() {
+                c.extra.insert("onCreate".into(), Value::Bool(true));
+            }
+            c.password = Some(password.to_string());
+            list.push(c);
+        }
+        self.fanout.jobs(&list, token, except)
+    }
+
+    /// A token for the jobs a request waits for, when a connector is in sync mode.
+    fn sync_token(&self) -> Option<String> {
+        self.fanout
+            .has_sync()
+            .then(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// In sync mode: waits until the sync connectors have the change, or the timeout. A
+    /// connector that refused it has `undo` called with its name, and its refusal becomes
+    /// the request's error; on timeout the change stays queued and the request succeeds.
+    fn await_sync(
+        &self,
+        token: Option<&str>,
+        undo: impl FnOnce(&str) -> BridgeResult<()>,
+    ) -> BridgeResult<()> {
+        let Some(token) = token else { return Ok(()) };
+        let deadline = std::time::Instant::now() + self.sync_timeout;
+        loop {
+            match self.store.wait_state(token)? {
+                WaitState::Delivered => return Ok(()),
+                WaitState::Dead { connector, error } => {
+                    self.store.drop_dead_jobs(token)?;
+                    if let Err(e) = undo(&connector) {
+                        log::error!("could not undo a change that {connector} refused: {e}");
+                    }
+                    return Err(BridgeError::Target { connector, error });
+                }
+                WaitState::Pending if std::time::Instant::now() >= deadline => {
+                    log::info!("sync delivery still pending after the timeout; it stays queued");
+                    return Ok(());
+                }
+                WaitState::Pending => {
+                    self.fanout.wake();
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        }
+    }
+
+    /// Member ids of a group, read only when connectors need them (events that remove
+    /// everyone or replace the list say who was there).
+    fn old_member_ids(&self, rt: &ResourceType, id: &str) -> BridgeResult<Vec<String>> {
+        if self.fanout.is_empty() || rt.schema != GROUP_SCHEMA {
+            return Ok(vec![]);
+        }
+        Ok(self.store.members(id)?.into_iter().map(|m| m.id).collect())
+    }
+
+    /// Puts a resource back as it was before a write a sync connector refused.
+    fn restore(
+        &self,
+        rt: &ResourceType,
+        before: &ResourceRow,
+        old_members: &[String],
+        written_version: Option<i64>,
+        except: &str,
+    ) -> BridgeResult<()> {
+        let now = format_time(self.clock.now());
+        let old: Map<String, Value> = serde_json::from_str(&before.data).unwrap_or_default();
+        let members: Vec<NewMember> = old_members
+            .iter()
+            .map(|m| NewMember {
+                id: m.clone(),
+                kind: None,
+            })
+            .collect();
+        let is_group = rt.schema == GROUP_SCHEMA;
+        match written_version {
+            // The write deleted it: put it back.
+            None => {
+                let row = ResourceRow {
+                    version: before.version + 1,
+                    last_modified: now,
+                    ..before.clone()
+                };
+                let w = Write {
+                    new: Some(&old),
+                    members: if old_members.is_empty() {
+                        vec![]
+                    } else {
+                        vec![("group.members_added", json!({"members": old_members}))]
+                    },
+                    ..Write::default()
+                };
+                let jobs = self.jobs_for(rt, &row.id, row.version, &w, None, Some(except));
+                self.store.insert(&row, &members, &jobs)?;
+            }
+            Some(v) => {
+                let current = self.load(rt, &before.id)?;
+                let now_doc: Map<String, Value> =
+                    serde_json::from_str(&current.data).unwrap_or_default();
+                let now_members = self.old_member_ids(rt, &before.id)?;
+                let removed: Vec<&String> = now_members
+                    .iter()
+                    .filter(|m| !old_members.contains(m))
+                    .collect();
+                let row = ResourceRow {
+                    version: v + 1,
+                    last_modified: now,
+                    ..before.clone()
+                };
+                let w = Write {
+                    old: Some(&now_doc),
+                    new: Some(&old),
+                    members: if is_group {
+                        vec![(
+                            "group.members_replaced",
+                            json!({"members": old_members, "added": old_members, "removed": removed}),
+                        )]
+                    } else {
+                        vec![]
+                    },
+                    ..Write::default()
+                };
+                let jobs = self.jobs_for(rt, &row.id, row.version, &w, None, Some(except));
+                self.store
+                    .replace(&row, v, is_group.then_some(&members[..]), &jobs)?;
+            }
+        }
+        self.fanout.wake();
+        Ok(())
+    }
+
+    /// Undoes a create a sync connector refused.
+    fn unmake(&self, rt: &ResourceType, row: &ResourceRow, except: &str) -> BridgeResult<()> {
+        let data: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
+        let w = Write {
+            old: Some(&data),
+            ..Write::default()
+        };
+        let jobs = self.jobs_for(rt, &row.id, row.version + 1, &w, None, Some(except));
+        let now = format_time(self.clock.now());
+        self.store
+            .delete(&rt.name, &row.id, Some(row.version), &now, &jobs)?;
+        self.fanout.wake();
+        Ok(())
     }
 
     pub fn registry(&self) -> &Registry {
@@ -165,17 +344,23 @@ impl Resources {
             now,
         )?;
         let data: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
-        let added: Vec<(&str, Vec<String>)> = match &members {
-            Some(m) if !m.is_empty() => vec![(
-                "group.members_added",
-                m.iter().map(|m| m.id.clone()).collect(),
-            )],
-            _ => vec![],
+        let token = self.sync_token();
+        let w = Write {
+            new: Some(&data),
+            members: match &members {
+                Some(m) if !m.is_empty() => {
+                    vec![("group.members_added", json!({"members": ids_of(m)}))]
+                }
+                _ => vec![],
+            },
+            password: norm.password.as_deref(),
+            ..Write::default()
         };
-        let jobs = self.jobs_for(rt, &row.id, row.version, None, Some(&data), &added);
+        let jobs = self.jobs_for(rt, &row.id, row.version, &w, token.as_deref(), None);
         self.store
             .insert(&row, members.as_deref().unwrap_or(&[]), &jobs)?;
         self.fanout.wake();
+        self.await_sync(token.as_deref(), |failed| self.unmake(rt, &row, failed))?;
         self.render(rt, row, base, projection)
     }
 
@@ -243,20 +428,38 @@ impl Resources {
             )?;
             let old: Map<String, Value> = serde_json::from_str(&current.data).unwrap_or_default();
             let new: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
-            let replaced: Vec<(&str, Vec<String>)> = match &members {
-                Some(m) => vec![(
-                    "group.members_replaced",
-                    m.iter().map(|m| m.id.clone()).collect(),
-                )],
-                None => vec![],
+            let old_members = self.old_member_ids(rt, id)?;
+            let token = self.sync_token();
+            let w = Write {
+                old: Some(&old),
+                new: Some(&new),
+                members: match &members {
+                    Some(m) => {
+                        let now = ids_of(m);
+                        let added: Vec<&String> =
+                            now.iter().filter(|x| !old_members.contains(x)).collect();
+                        let removed: Vec<&String> =
+                            old_members.iter().filter(|x| !now.contains(x)).collect();
+                        vec![(
+                            "group.members_replaced",
+                            json!({"members": now, "added": added, "removed": removed}),
+                        )]
+                    }
+                    None => vec![],
+                },
+                password: norm.password.as_deref(),
+                ..Write::default()
             };
-            let jobs = self.jobs_for(rt, &row.id, row.version, Some(&old), Some(&new), &replaced);
+            let jobs = self.jobs_for(rt, &row.id, row.version, &w, token.as_deref(), None);
             match self
                 .store
                 .replace(&row, current.version, members.as_deref(), &jobs)
             {
                 Ok(()) => {
                     self.fanout.wake();
+                    self.await_sync(token.as_deref(), |failed| {
+                        self.restore(rt, &current, &old_members, Some(row.version), failed)
+                    })?;
                     return self.render(rt, row, base, projection);
                 }
                 Err(StoreError::VersionMismatch(_)) if pre.is_none() && attempt < WRITE_RETRIES => {
@@ -302,6 +505,7 @@ impl Resources {
             let norm = normalize(&self.reg, rt, Value::Object(patched.data))?;
             let now = format_time(self.clock.now());
             let data_changed = norm.data != data;
+            let token = self.sync_token();
             let result = if is_group {
                 let deltas = self.member_deltas(id, patched.members)?;
                 let row = to_row(
@@ -313,32 +517,53 @@ impl Resources {
                     now,
                 )?;
                 let base_version = (data_changed || !pre.is_none()).then_some(current.version);
-                let member_events: Vec<(&str, Vec<String>)> = deltas
+                // The members before are read only when an event must name them (all
+                // removed, or the list replaced) or a sync connector may refuse the change.
+                let whole = deltas
+                    .iter()
+                    .any(|d| matches!(d, MemberDelta::RemoveAll | MemberDelta::ReplaceAll(_)));
+                let old_members = if whole || token.is_some() {
+                    self.old_member_ids(rt, id)?
+                } else {
+                    vec![]
+                };
+                let member_events: Vec<(&'static str, Value)> = deltas
                     .iter()
                     .map(|d| match d {
-                        MemberDelta::Add(m) => (
-                            "group.members_added",
-                            m.iter().map(|m| m.id.clone()).collect(),
-                        ),
-                        MemberDelta::Remove(ids) => ("group.members_removed", ids.clone()),
-                        MemberDelta::RemoveAll => ("group.members_removed_all", vec![]),
-                        MemberDelta::ReplaceAll(m) => (
-                            "group.members_replaced",
-                            m.iter().map(|m| m.id.clone()).collect(),
-                        ),
+                        MemberDelta::Add(m) => {
+                            ("group.members_added", json!({"members": ids_of(m)}))
+                        }
+                        MemberDelta::Remove(ids) => {
+                            ("group.members_removed", json!({"members": ids}))
+                        }
+                        MemberDelta::RemoveAll => {
+                            ("group.members_removed_all", json!({"members": old_members}))
+                        }
+                        MemberDelta::ReplaceAll(m) => {
+                            let now = ids_of(m);
+                            let added: Vec<&String> =
+                                now.iter().filter(|x| !old_members.contains(x)).collect();
+                            let removed: Vec<&String> =
+                                old_members.iter().filter(|x| !now.contains(x)).collect();
+                            (
+                                "group.members_replaced",
+                                json!({"members": now, "added": added, "removed": removed}),
+                            )
+                        }
                     })
                     .collect();
-                let jobs = self.jobs_for(
-                    rt,
-                    &row.id,
-                    current.version + 1,
-                    Some(&data),
-                    Some(&norm_data_copy(&row)),
-                    &member_events,
-                );
+                let new_doc = norm_data_copy(&row);
+                let w = Write {
+                    old: Some(&data),
+                    new: Some(&new_doc),
+                    members: member_events,
+                    ..Write::default()
+                };
+                let jobs =
+                    self.jobs_for(rt, &row.id, current.version + 1, &w, token.as_deref(), None);
                 self.store
                     .change_group(&row, base_version, &deltas, &jobs)
-                    .map(|v| ResourceRow { version: v, ..row })
+                    .map(|v| (ResourceRow { version: v, ..row }, old_members))
             } else {
                 let row = to_row(
                     rt,
@@ -348,21 +573,24 @@ impl Resources {
                     current.created.clone(),
                     now,
                 )?;
-                let jobs = self.jobs_for(
-                    rt,
-                    &row.id,
-                    row.version,
-                    Some(&data),
-                    Some(&norm_data_copy(&row)),
-                    &[],
-                );
+                let new_doc = norm_data_copy(&row);
+                let w = Write {
+                    old: Some(&data),
+                    new: Some(&new_doc),
+                    password: patched.password.as_deref(),
+                    ..Write::default()
+                };
+                let jobs = self.jobs_for(rt, &row.id, row.version, &w, token.as_deref(), None);
                 self.store
                     .replace(&row, current.version, None, &jobs)
-                    .map(|()| row)
+                    .map(|()| (row, vec![]))
             };
             match result {
-                Ok(row) => {
+                Ok((row, old_members)) => {
                     self.fanout.wake();
+                    self.await_sync(token.as_deref(), |failed| {
+                        self.restore(rt, &current, &old_members, Some(row.version), failed)
+                    })?;
                     let tag = etag(row.version);
                     let rendered = if want_body {
                         Some(self.render(rt, row, base, projection)?)
@@ -431,12 +659,22 @@ impl Resources {
         let current = self.load(rt, id)?;
         pre.check(current.version)?;
         let old: Map<String, Value> = serde_json::from_str(&current.data).unwrap_or_default();
-        let jobs = self.jobs_for(rt, id, current.version + 1, Some(&old), None, &[]);
+        let old_members = self.old_member_ids(rt, id)?;
+        let token = self.sync_token();
+        let w = Write {
+            old: Some(&old),
+            old_members: old_members.clone(),
+            ..Write::default()
+        };
+        let jobs = self.jobs_for(rt, id, current.version + 1, &w, token.as_deref(), None);
         let base = (!pre.is_none()).then_some(current.version);
         self.store
             .delete(&rt.name, id, base, &now, &jobs)
             .map_err(|e| not_found(rt, id, e))?;
         self.fanout.wake();
+        self.await_sync(token.as_deref(), |failed| {
+            self.restore(rt, &current, &old_members, None, failed)
+        })?;
         Ok(())
     }
 

@@ -1,12 +1,21 @@
 //! Connectors: one module per target system, behind one trait. Vendor wire types stay
 //! inside their module; the outbox sees only [`Connector`].
 
+pub mod attrs;
+pub mod entsso;
+pub mod ethosce;
+pub mod itron;
+pub mod openiam;
+pub mod pyramid;
+pub mod target;
 pub mod webhook;
+pub mod xml;
 
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::config::Secret;
 use crate::store::outbox::MappingRow;
 
 /// Why a delivery failed, and whether trying again can help.
@@ -21,10 +30,38 @@ pub enum ConnectorError {
     /// The target refused the change itself: trying again will not help.
     #[error("{0}")]
     Permanent(String),
+    /// The target already holds a conflicting value (a duplicate email): permanent.
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+impl ConnectorError {
+    pub fn retry(message: impl Into<String>) -> ConnectorError {
+        ConnectorError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// What a connector may ask of the bridge while it delivers: where other resources stand
+/// in its target, and the groups a user is in.
+pub trait Context {
+    /// The mapping of another resource (a group member) in this connector.
+    fn mapping(&self, resource_id: &str) -> Result<Option<MappingRow>, ConnectorError>;
+    /// The displayNames of the groups `user_id` belongs to.
+    fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ConnectorError>;
+    /// The member ids of a group.
+    fn members_of(&self, group_id: &str) -> Result<Vec<String>, ConnectorError>;
+    /// A resource as stored now (None once deleted).
+    fn resource(&self, resource_type: &str, id: &str) -> Result<Option<Value>, ConnectorError>;
+    /// Records where another resource now stands in this target (a user provisioned
+    /// because it joined a scope group).
+    fn record(&self, resource_id: &str, outcome: &Outcome) -> Result<(), ConnectorError>;
 }
 
 /// One job, as a connector receives it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Delivery<'a> {
     pub job_id: i64,
     pub event: &'a str,
@@ -34,6 +71,9 @@ pub struct Delivery<'a> {
     pub payload: &'a Value,
     /// Where the resource stood in this target before (its target id, principal).
     pub mapping: Option<&'a MappingRow>,
+    /// The password of a `user.password_set` job, opened from the outbox.
+    pub password: Option<&'a Secret>,
+    pub ctx: &'a dyn Context,
 }
 
 /// What a delivery leaves in the mapping table.
@@ -41,6 +81,13 @@ pub struct Delivery<'a> {
 pub struct Outcome {
     pub target_id: Option<String>,
     pub principal: Option<String>,
+    /// The mapping's state when not `synced`: `accepted` for a notification the target
+    /// completes later.
+    pub state: Option<String>,
+    /// A tracking id the target gave, to be completed by its callback.
+    pub tracking_id: Option<String>,
+    /// What was done in the target, for the admin view ("adopted existing user 42").
+    pub note: Option<String>,
 }
 
 pub trait Connector: Send + Sync {
@@ -124,4 +171,128 @@ pub fn transport(e: reqwest::Error) -> ConnectorError {
         message: format!("cannot reach the target: {e}"),
         retry_after: None,
     }
+}
+
+/// The default attribute mapping of a connector kind (target field, SCIM path).
+pub fn defaults(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "openiam" => openiam::DEFAULTS,
+        "pyramid" => pyramid::DEFAULTS,
+        "ethosce" => ethosce::DEFAULTS,
+        "itron" => itron::DEFAULTS,
+        "entsso" => entsso::DEFAULTS,
+        _ => &[],
+    }
+}
+
+fn options<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
+    toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().trim().to_string())
+}
+
+/// Checks a connector's `options` table against its kind.
+pub fn check_options(kind: &str, table: &toml::Table) -> Result<(), String> {
+    match kind {
+        "openiam" => options::<openiam::Options>(table)?.check(),
+        "pyramid" => options::<pyramid::Options>(table)?.check(),
+        "ethosce" => options::<ethosce::Options>(table).map(|_| ()),
+        "itron" => options::<itron::Options>(table).map(|_| ()),
+        "entsso" => options::<entsso::Options>(table)?.check(),
+        _ if table.is_empty() => Ok(()),
+        _ => Err(format!("a {kind} connector takes no options")),
+    }
+}
+
+/// Checks attribute-mapping overrides: each a SCIM path, or "" to leave a field out.
+pub fn check_attributes(
+    kind: &str,
+    overrides: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    if kind == "webhook" && !overrides.is_empty() {
+        return Err("a webhook sends the whole resource; it has no attribute mapping".into());
+    }
+    if let Some((k, _)) = overrides.iter().find(|(_, v)| v.as_str() == "\u{0}") {
+        return Err(format!("{k}: the value is a SCIM path in quotes"));
+    }
+    attrs::AttrMap::new(defaults(kind), overrides).map(|_| ())
+}
+
+/// Builds the connector a `[[connector]]` table describes.
+pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, String> {
+    use crate::config::resolve_secret;
+    use std::sync::Arc;
+    let secret = |v: &Option<String>| -> Result<Option<Secret>, String> {
+        v.as_deref()
+            .map(resolve_secret)
+            .transpose()
+            .map_err(|e| e.to_string())
+    };
+    let timeout = Duration::from_secs(c.timeout_secs.max(1));
+    let password = secret(&c.password)?;
+    let auth = match (&c.username, &password) {
+        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+        _ => None,
+    };
+    let need_auth = || {
+        auth.clone()
+            .ok_or_else(|| format!("a {} connector needs username and password", c.kind))
+    };
+    let map = attrs::AttrMap::new(defaults(&c.kind), &c.attributes)?;
+    check_options(&c.kind, &c.options)?;
+    Ok(match c.kind.as_str() {
+        "webhook" => Arc::new(
+            webhook::Webhook::new(&c.url, secret(&c.secret)?, timeout)
+                .map_err(|e| e.to_string())?,
+        ),
+        "openiam" => Arc::new(target::Adapter {
+            target: openiam::OpenIam::new(&c.url, auth.clone(), options(&c.options)?, timeout),
+            map: map.clone(),
+            roles: c.roles.clone(),
+            scope: c.scope_groups.clone(),
+        }),
+        "pyramid" => {
+            let (u, p) = need_auth()?;
+            Arc::new(target::Adapter {
+                target: pyramid::Pyramid::new(&c.url, u, p, options(&c.options)?, timeout),
+                map: map.clone(),
+                roles: c.roles.clone(),
+                scope: c.scope_groups.clone(),
+            })
+        }
+        "ethosce" => {
+            let (u, p) = need_auth()?;
+            if !u.starts_with("restws") {
+                return Err("EthosCE's service user name must begin with 'restws'".into());
+            }
+            Arc::new(target::Adapter {
+                target: ethosce::EthosCe::new(&c.url, u, p, options(&c.options)?, timeout),
+                map: map.clone(),
+                roles: c.roles.clone(),
+                scope: c.scope_groups.clone(),
+            })
+        }
+        "itron" => {
+            let (u, p) = need_auth()?;
+            Arc::new(target::Adapter {
+                target: itron::Itron::new(&c.url, u, p, options(&c.options)?, timeout),
+                map: map.clone(),
+                roles: c.roles.clone(),
+                scope: c.scope_groups.clone(),
+            })
+        }
+        "entsso" => Arc::new(entsso::EntSso::new(
+            &c.url,
+            auth.clone(),
+            options(&c.options)?,
+            map.clone(),
+            timeout,
+        )),
+        other => {
+            return Err(format!(
+                "unknown kind '{other}' (known: {})",
+                crate::config::CONNECTOR_KINDS.join(", ")
+            ))
+        }
+    })
 }

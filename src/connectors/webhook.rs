@@ -70,7 +70,7 @@ impl Connector for Webhook {
         if status.is_success() {
             return Ok(Outcome {
                 target_id: Some(d.resource_id.to_string()),
-                principal: None,
+                ..Default::default()
             });
         }
         let headers = res.headers().clone();

@@ -2,6 +2,11 @@
 //! its state in memory and serves `GET /_emulator/state` and `POST /_emulator/faults`
 //! (`latency_ms`, `error_rate`, `fail_next` {count, status}, `down`).
 
+pub mod entsso;
+pub mod ethosce;
+pub mod itron;
+pub mod openiam;
+pub mod pyramid;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -149,4 +154,70 @@ pub fn serve<E: Emulator>(
     .listen(listener)?
     .run();
     Ok((server, port))
+}
+
+/// The credentials an emulator was started with; `None` accepts any caller (as OpenIAM's
+/// ESB on a trusted network does).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials(pub Option<(String, String)>);
+
+impl Credentials {
+    pub fn new(username: Option<String>, password: Option<String>) -> Credentials {
+        match (username, password) {
+            (Some(u), Some(p)) => Credentials(Some((u, p))),
+            _ => Credentials(None),
+        }
+    }
+
+    /// Whether the request's HTTP Basic credentials are these.
+    pub fn basic_ok(&self, req: &actix_web::HttpRequest) -> bool {
+        let Some((u, p)) = &self.0 else { return true };
+        basic_of(req).is_some_and(|(gu, gp)| &gu == u && &gp == p)
+    }
+}
+
+/// The user and password of an `Authorization: Basic` header.
+pub fn basic_of(req: &actix_web::HttpRequest) -> Option<(String, String)> {
+    use base64::Engine;
+    let h = req.headers().get("authorization")?.to_str().ok()?;
+    let b64 = h
+        .strip_prefix("Basic ")
+        .or_else(|| h.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Counts a call and decides its fault, after the configured latency.
+pub async fn enter(shared: &Mutex<Shared>, op: &str) -> Option<Injected> {
+    latency(shared).await;
+    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+    s.count(op);
+    s.inject()
+}
+
+/// The plain HTTP answer to a fault: 503 when down, else the status and error text.
+pub fn fault_response(f: Injected) -> HttpResponse {
+    match f {
+        Injected::Down => HttpResponse::ServiceUnavailable().body("down"),
+        Injected::Fail { status, error } => {
+            let status = actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+            HttpResponse::build(status).body(error.unwrap_or_else(|| "injected failure".into()))
+        }
+    }
+}
+
+/// A SHA-256 of a password, which is what emulators show of one.
+pub fn password_digest(p: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(p.as_bytes()))
+}
+
+/// Locks a mutex, taking it back if a handler panicked while holding it.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

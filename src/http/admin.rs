@@ -63,6 +63,13 @@ fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Val
         }));
     }
     let mut summary = json!({"id": id, "resourceType": rt, "connectors": by_connector});
+    let notes = state
+        .store
+        .notifications_of(&id)
+        .map_err(BridgeError::Store)?;
+    if !notes.is_empty() {
+        summary["notifications"] = json!(notes);
+    }
     for a in attrs {
         if let Some(v) = resource.get(*a) {
             summary[*a] = v.clone();

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod callbacks;
 pub mod discovery;
 pub mod error;
 pub mod resources;
@@ -29,6 +30,9 @@ pub struct AppState {
     pub store: Arc<crate::store::SqlStore>,
     /// Configured connectors: name and kind.
     pub connectors: Vec<(String, String)>,
+    /// Connectors that call back, with the token their callback presents.
+    pub callbacks: std::collections::HashMap<String, crate::config::Secret>,
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl AppState {
@@ -128,6 +132,10 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                     web::post().to(admin::retry_connector),
                 )
                 .default_service(web::to(error::not_found)),
+        );
+        cfg.route(
+            "/callbacks/entsso/{connector}",
+            web::post().to(callbacks::entsso_complete),
         );
         cfg.default_service(web::to(error::not_found));
     }

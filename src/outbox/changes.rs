@@ -48,6 +48,123 @@ pub fn change_set(old: &Map<String, Value>, new: &Map<String, Value>) -> Value {
     json!({"added": added, "replaced": replaced, "removed": removed})
 }
 
+/// Splits a flattened path back into its attribute and sub-attribute (or extension URN
+/// and attribute).
+fn unflatten(path: &str) -> (&str, Option<&str>) {
+    if path.starts_with("urn:") {
+        match path.rfind(':') {
+            Some(i) => (&path[..i], Some(&path[i + 1..])),
+            None => (path, None),
+        }
+    } else {
+        match path.split_once('.') {
+            Some((a, b)) => (a, Some(b)),
+            None => (path, None),
+        }
+    }
+}
+
+/// The document before a change, rebuilt from the document after it (`Null` after a
+/// delete) and the change set: added paths taken out, replaced and removed ones restored.
+pub fn previous(after: &Value, changes: &Value) -> Value {
+    let mut doc = after.as_object().cloned().unwrap_or_default();
+    let mut set = |path: &str, value: Option<&Value>| {
+        let (top, sub) = unflatten(path);
+        match (sub, value) {
+            (None, Some(v)) => {
+                doc.insert(top.to_string(), v.clone());
+            }
+            (None, None) => {
+                doc.remove(top);
+            }
+            (Some(sub), v) => {
+                let entry = doc
+                    .entry(top.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(o) = entry.as_object_mut() {
+                    match v {
+                        Some(v) => {
+                            o.insert(sub.to_string(), v.clone());
+                        }
+                        None => {
+                            o.remove(sub);
+                        }
+                    }
+                    if o.is_empty() {
+                        doc.remove(top);
+                    }
+                }
+            }
+        }
+    };
+    if let Some(added) = changes["added"].as_object() {
+        for k in added.keys() {
+            set(k, None);
+        }
+    }
+    if let Some(replaced) = changes["replaced"].as_object() {
+        for (k, v) in replaced {
+            set(k, v.get("old"));
+        }
+    }
+    if let Some(removed) = changes["removed"].as_object() {
+        for (k, v) in removed {
+            set(k, Some(v));
+        }
+    }
+    Value::Object(doc)
+}
+
+/// Two consecutive change sets as one: each path keeps its first old value and its last
+/// new value; a path that ends where it started drops out.
+pub fn compose(first: &Value, second: &Value) -> Value {
+    // path -> (first old, last new); Null means absent.
+    let mut paths: Vec<(String, Value, Value)> = Vec::new();
+    for set in [first, second] {
+        let entries = |k: &str| set[k].as_object().cloned().unwrap_or_default();
+        let mut steps: Vec<(String, Value, Value)> = Vec::new();
+        steps.extend(
+            entries("added")
+                .into_iter()
+                .map(|(k, v)| (k, Value::Null, v)),
+        );
+        steps.extend(
+            entries("replaced")
+                .into_iter()
+                .map(|(k, v)| (k, v["old"].clone(), v["new"].clone())),
+        );
+        steps.extend(
+            entries("removed")
+                .into_iter()
+                .map(|(k, v)| (k, v, Value::Null)),
+        );
+        for (k, old, new) in steps {
+            match paths.iter_mut().find(|(p, _, _)| *p == k) {
+                Some(entry) => entry.2 = new,
+                None => paths.push((k, old, new)),
+            }
+        }
+    }
+    let mut added = Map::new();
+    let mut replaced = Map::new();
+    let mut removed = Map::new();
+    for (k, old, new) in paths {
+        match (old.is_null(), new.is_null()) {
+            (true, false) => {
+                added.insert(k, new);
+            }
+            (false, true) => {
+                removed.insert(k, old);
+            }
+            (false, false) if old != new => {
+                replaced.insert(k, json!({"old": old, "new": new}));
+            }
+            _ => {}
+        }
+    }
+    json!({"added": added, "replaced": replaced, "removed": removed})
+}
+
 pub fn is_empty(changes: &Value) -> bool {
     ["added", "replaced", "removed"]
         .iter()
@@ -86,6 +203,34 @@ mod tests {
         assert_eq!(c["removed"]["name.familyName"], "C");
         assert_eq!(c["removed"]["nickName"], "n");
         assert_eq!(c["added"]["urn:x:User:employeeNumber"], "7");
+    }
+
+    #[test]
+    fn the_previous_document_is_rebuilt_from_the_change_set() {
+        let old = json!({"title": "A", "name": {"givenName": "B", "familyName": "C"}, "nickName": "n",
+                         "emails": [{"value": "a@x"}]});
+        let new = json!({"title": "Z", "name": {"givenName": "B"}, "emails": [{"value": "b@x"}],
+                         "urn:x:User": {"employeeNumber": "7"}});
+        let c = change_set(old.as_object().expect("o"), new.as_object().expect("o"));
+        assert_eq!(previous(&new, &c), old);
+        assert_eq!(
+            previous(
+                &Value::Null,
+                &change_set(old.as_object().expect("o"), &Map::new())
+            ),
+            old
+        );
+    }
+
+    #[test]
+    fn two_change_sets_compose_into_one_from_the_first_old_to_the_last_new() {
+        let a = json!({"title": "A", "nickName": "n"});
+        let b = json!({"title": "B", "displayName": "d"});
+        let c = json!({"title": "A", "displayName": "e", "nickName": "m"});
+        let ab = change_set(a.as_object().expect("o"), b.as_object().expect("o"));
+        let bc = change_set(b.as_object().expect("o"), c.as_object().expect("o"));
+        let ac = change_set(a.as_object().expect("o"), c.as_object().expect("o"));
+        assert_eq!(compose(&ab, &bc), ac);
     }
 
     #[test]

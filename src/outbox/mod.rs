@@ -2,6 +2,7 @@
 //! them to connectors with retries, backoff and dead letters.
 
 pub mod changes;
+pub mod seal;
 pub mod worker;
 
 use std::sync::{Arc, Condvar, Mutex};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::store::NewJob;
+use seal::{aad, Sealer};
 
 /// Wakes idle workers when a write has queued jobs.
 #[derive(Debug, Default)]
@@ -47,6 +49,9 @@ pub struct Change {
     pub resource: Option<Value>,
     /// Event-specific data: member ids added or removed.
     pub extra: Map<String, Value>,
+    /// The password of a `user.password_set` change: sealed into the job, never in the
+    /// payload.
+    pub password: Option<String>,
 }
 
 impl Change {
@@ -68,29 +73,88 @@ impl Change {
     }
 }
 
+/// One connector as the fanout sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub name: String,
+    /// SCIM answers after this connector's delivery (or a timeout).
+    pub sync: bool,
+    /// The connector takes passwords: its password jobs carry the sealed password.
+    pub passwords: bool,
+    /// Passwords sent with a create are dropped (Okta sends a placeholder).
+    pub ignore_password_on_create: bool,
+}
+
+impl Route {
+    pub fn new(name: impl Into<String>) -> Route {
+        Route {
+            name: name.into(),
+            sync: false,
+            passwords: false,
+            ignore_password_on_create: false,
+        }
+    }
+}
+
 /// Turns changes into one job per configured connector.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Fanout {
-    connectors: Vec<String>,
+    routes: Vec<Route>,
     wakeup: Arc<Wakeup>,
+    sealer: Sealer,
+}
+
+impl Default for Fanout {
+    fn default() -> Fanout {
+        Fanout::new(vec![], Arc::default(), Sealer::ephemeral())
+    }
 }
 
 impl Fanout {
-    pub fn new(connectors: Vec<String>, wakeup: Arc<Wakeup>) -> Fanout {
-        Fanout { connectors, wakeup }
+    pub fn new(routes: Vec<Route>, wakeup: Arc<Wakeup>, sealer: Sealer) -> Fanout {
+        Fanout {
+            routes,
+            wakeup,
+            sealer,
+        }
     }
 
-    pub fn jobs(&self, changes: &[Change]) -> Vec<NewJob> {
-        let mut jobs = Vec::with_capacity(changes.len() * self.connectors.len());
+    /// The jobs for `changes`: one per change and connector, `except` one connector (a
+    /// sync connector that refused the change being undone). Jobs for sync connectors
+    /// carry `wait_token`.
+    pub fn jobs(
+        &self,
+        changes: &[Change],
+        wait_token: Option<&str>,
+        except: Option<&str>,
+    ) -> Vec<NewJob> {
+        let mut jobs = Vec::with_capacity(changes.len() * self.routes.len());
         for c in changes {
             let payload = c.payload();
-            for name in &self.connectors {
+            let on_create = c.extra.get("onCreate") == Some(&Value::Bool(true));
+            for route in &self.routes {
+                if Some(route.name.as_str()) == except {
+                    continue;
+                }
+                if c.password.is_some() && on_create && route.ignore_password_on_create {
+                    continue;
+                }
+                let secret = match (&c.password, route.passwords) {
+                    (Some(p), true) => Some(self.sealer.seal(p, &aad(&route.name, &c.resource_id))),
+                    _ => None,
+                };
                 jobs.push(NewJob {
-                    connector: name.clone(),
+                    connector: route.name.clone(),
                     resource_type: c.resource_type.clone(),
                     resource_id: c.resource_id.clone(),
                     event: c.event.clone(),
                     payload: payload.clone(),
+                    secret,
+                    wait_token: if route.sync {
+                        wait_token.map(str::to_string)
+                    } else {
+                        None
+                    },
                 });
             }
         }
@@ -98,12 +162,17 @@ impl Fanout {
     }
 
     pub fn wake(&self) {
-        if !self.connectors.is_empty() {
+        if !self.routes.is_empty() {
             self.wakeup.wake();
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.connectors.is_empty()
+        self.routes.is_empty()
+    }
+
+    /// Whether any connector is in sync mode.
+    pub fn has_sync(&self) -> bool {
+        self.routes.iter().any(|r| r.sync)
     }
 }

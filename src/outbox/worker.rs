@@ -10,11 +10,77 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::Value;
 
-use super::Wakeup;
+use super::seal::{aad, Sealer};
+use super::{changes, Wakeup};
 use crate::clock::{format_time, Clock};
-use crate::connectors::{Connector, ConnectorError, Delivery};
-use crate::store::outbox::{Delivered, JobRow};
-use crate::store::{SqlStore, StoreResult};
+use crate::config::Secret;
+use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
+use crate::store::outbox::{Delivered, JobRow, MappingRow, NotificationRow};
+use crate::store::{ResourceStore, SqlStore, StoreResult};
+
+/// Most jobs delivered as one when they are consecutive updates of one resource.
+const COALESCE_LIMIT: i64 = 50;
+
+/// What a connector may ask of the store while it delivers, on behalf of one connector.
+struct StoreContext<'a> {
+    store: &'a SqlStore,
+    connector: &'a str,
+    now: String,
+}
+
+fn store_err(e: crate::store::StoreError) -> ConnectorError {
+    ConnectorError::retry(format!("the bridge's store: {e}"))
+}
+
+impl Context for StoreContext<'_> {
+    fn mapping(&self, resource_id: &str) -> Result<Option<MappingRow>, ConnectorError> {
+        self.store
+            .mapping(resource_id, self.connector)
+            .map_err(store_err)
+    }
+
+    fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ConnectorError> {
+        let refs = self
+            .store
+            .groups_of(&[user_id.to_string()])
+            .map_err(store_err)?;
+        Ok(refs.into_iter().filter_map(|g| g.display).collect())
+    }
+
+    fn members_of(&self, group_id: &str) -> Result<Vec<String>, ConnectorError> {
+        Ok(self
+            .store
+            .members(group_id)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|m| m.id)
+            .collect())
+    }
+
+    fn resource(&self, resource_type: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let Some(row) = self.store.get(resource_type, id).map_err(store_err)? else {
+            return Ok(None);
+        };
+        let mut doc: Value = serde_json::from_str(&row.data).unwrap_or(Value::Null);
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("id".into(), Value::String(row.id));
+        }
+        Ok(Some(doc))
+    }
+
+    fn record(&self, resource_id: &str, outcome: &Outcome) -> Result<(), ConnectorError> {
+        self.store
+            .record_mapping(
+                resource_id,
+                self.connector,
+                "User",
+                outcome.target_id.as_deref(),
+                outcome.principal.as_deref(),
+                &self.now,
+            )
+            .map_err(store_err)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -61,6 +127,7 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
     wakeup: Arc<Wakeup>,
+    sealer: Sealer,
     stop: AtomicBool,
 }
 
@@ -71,6 +138,7 @@ impl Dispatcher {
         clock: Arc<dyn Clock>,
         policy: RetryPolicy,
         wakeup: Arc<Wakeup>,
+        sealer: Sealer,
     ) -> Dispatcher {
         Dispatcher {
             store,
@@ -78,6 +146,7 @@ impl Dispatcher {
             clock,
             policy,
             wakeup,
+            sealer,
             stop: AtomicBool::new(false),
         }
     }
@@ -105,8 +174,7 @@ impl Dispatcher {
                 &now,
             );
         };
-        let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
-        let version = payload.get("version").and_then(Value::as_i64);
+        let mut payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
         if !connector.supports(&job.event) {
             let skipped = format!(
                 "{} does not support {}: skipped",
@@ -114,6 +182,7 @@ impl Dispatcher {
                 job.event
             );
             log::info!("job {}: {skipped}", job.id);
+            let version = payload.get("version").and_then(Value::as_i64);
             return self.store.complete_job(
                 &job,
                 &Delivered {
@@ -124,7 +193,40 @@ impl Dispatcher {
                 &now,
             );
         }
+        // Consecutive updates of one resource still queued behind this one travel as one
+        // change: the target sees the latest document once, with the composed change set.
+        let mut coalesced = Vec::new();
+        if job.event == "user.updated" && job.secret.is_none() {
+            for next in self.store.following_jobs(&job, &now, COALESCE_LIMIT)? {
+                if next.event != "user.updated" || next.secret.is_some() {
+                    break;
+                }
+                let Ok(p) = serde_json::from_str::<Value>(&next.payload) else {
+                    break;
+                };
+                payload["changes"] = changes::compose(&payload["changes"], &p["changes"]);
+                payload["resource"] = p["resource"].clone();
+                payload["version"] = p["version"].clone();
+                coalesced.push(next.id);
+            }
+        }
+        let version = payload.get("version").and_then(Value::as_i64);
+        let password = match &job.secret {
+            Some(sealed) => match self
+                .sealer
+                .open(sealed, &aad(&job.connector, &job.resource_id))
+            {
+                Ok(p) => Some(Secret::new(p)),
+                Err(e) => return self.store.bury_job(&job, &e.to_string(), &now),
+            },
+            None => None,
+        };
         let mapping = self.store.mapping(&job.resource_id, &job.connector)?;
+        let ctx = StoreContext {
+            store: &self.store,
+            connector: &job.connector,
+            now: now.clone(),
+        };
         let delivery = Delivery {
             job_id: job.id,
             event: &job.event,
@@ -132,24 +234,58 @@ impl Dispatcher {
             resource_id: &job.resource_id,
             payload: &payload,
             mapping: mapping.as_ref(),
+            password: password.as_ref(),
+            ctx: &ctx,
         };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             connector.deliver(&delivery)
         }))
         .unwrap_or_else(|_| Err(ConnectorError::Permanent("the connector panicked".into())));
+        drop(password);
         let now_t = self.clock.now();
         let now = format_time(now_t);
         match result {
-            Ok(outcome) => self.store.complete_job(
-                &job,
-                &Delivered {
-                    target_id: outcome.target_id,
-                    principal: outcome.principal,
-                    version,
-                    skipped: None,
-                },
-                &now,
-            ),
+            Ok(outcome) => {
+                if let Some(note) = &outcome.note {
+                    log::info!("job {} to {}: {note}", job.id, job.connector);
+                }
+                if let Some(tracking) = &outcome.tracking_id {
+                    self.store.add_notification(&NotificationRow {
+                        tracking_id: tracking.clone(),
+                        connector: job.connector.clone(),
+                        resource_id: job.resource_id.clone(),
+                        kind: job.event.clone(),
+                        state: outcome.state.clone().unwrap_or_else(|| "accepted".into()),
+                        error: None,
+                        created: now.clone(),
+                        updated: now.clone(),
+                    })?;
+                }
+                if !coalesced.is_empty() {
+                    self.store.remove_coalesced(&coalesced)?;
+                    log::debug!(
+                        "job {}: delivered with {} later updates",
+                        job.id,
+                        coalesced.len()
+                    );
+                }
+                self.store.complete_job(
+                    &job,
+                    &Delivered {
+                        target_id: outcome.target_id,
+                        principal: outcome.principal,
+                        version,
+                        skipped: None,
+                        state: outcome.state,
+                    },
+                    &now,
+                )
+            }
+            Err(ConnectorError::Conflict(msg)) => {
+                let msg = format!("conflict: {msg}");
+                log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
+                self.store.bury_job(&job, &msg, &now)
+            }
             Err(ConnectorError::Permanent(msg)) => {
                 log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
                 self.store.bury_job(&job, &msg, &now)

@@ -139,6 +139,14 @@ pub trait ResourceStore: Send + Sync {
     ) -> StoreResult<(u64, Vec<ResourceRow>)>;
     fn members(&self, group_id: &str) -> StoreResult<Vec<Member>>;
     fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>>;
+    /// Where the outbox jobs a request waits for stand (connectors in sync mode).
+    fn wait_state(&self, _token: &str) -> StoreResult<outbox::WaitState> {
+        Ok(outbox::WaitState::Delivered)
+    }
+    /// Removes the dead jobs of a write that was undone.
+    fn drop_dead_jobs(&self, _token: &str) -> StoreResult<usize> {
+        Ok(0)
+    }
 }
 
 /// Bearer tokens, stored as hashes.

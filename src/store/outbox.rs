@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::db::DbConn;
 use super::error::StoreResult;
-use super::schema::{mappings, outbox_jobs};
+use super::schema::{mappings, notifications, outbox_jobs};
 use super::sql::SqlStore;
 
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, serde::Serialize)]
@@ -26,6 +26,11 @@ pub struct JobRow {
     pub last_error: Option<String>,
     pub created: String,
     pub updated: String,
+    /// A sealed password; never shown.
+    #[serde(skip)]
+    pub secret: Option<String>,
+    #[serde(skip)]
+    pub wait_token: Option<String>,
 }
 
 /// A job to write with a change.
@@ -36,6 +41,37 @@ pub struct NewJob {
     pub resource_id: String,
     pub event: String,
     pub payload: String,
+    /// A password sealed with the outbox key.
+    pub secret: Option<String>,
+    /// Set when a request waits for this job (a connector in sync mode).
+    pub wait_token: Option<String>,
+}
+
+/// Where the jobs a request waits for stand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitState {
+    /// Every job was delivered.
+    Delivered,
+    /// Some are still pending.
+    Pending,
+    /// One is dead: its connector and error.
+    Dead { connector: String, error: String },
+}
+
+/// A notification a target accepted and will complete later.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    #[serde(rename = "trackingId")]
+    pub tracking_id: String,
+    pub connector: String,
+    #[serde(rename = "resourceId")]
+    pub resource_id: String,
+    pub kind: String,
+    pub state: String,
+    pub error: Option<String>,
+    pub created: String,
+    pub updated: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
@@ -62,6 +98,8 @@ pub struct Delivered {
     pub version: Option<i64>,
     /// Set when the connector does not support the event: recorded, not failed.
     pub skipped: Option<String>,
+    /// The mapping's state when it is not plain `synced` (such as `accepted`).
+    pub state: Option<String>,
 }
 
 /// A connector's queue, as the admin API shows it.
@@ -92,6 +130,8 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
             outbox_jobs::next_attempt_at.eq(now),
             outbox_jobs::created.eq(now),
             outbox_jobs::updated.eq(now),
+            outbox_jobs::secret.eq(&job.secret),
+            outbox_jobs::wait_token.eq(&job.wait_token),
         );
         diesel::insert_into(outbox_jobs::table)
             .values(values)
@@ -121,6 +161,30 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
                 .execute(c)?,
         };
     }
+    Ok(())
+}
+
+/// A mapping's state after its notification completed.
+fn set_mapping_from(
+    conn: &mut DbConn,
+    resource_id: &str,
+    connector: &str,
+    state: &str,
+    error: Option<&str>,
+    now: &str,
+) -> StoreResult<()> {
+    let mapping_state = match state {
+        "completed" => "synced",
+        "failed" => "failed",
+        _ => return Ok(()),
+    };
+    diesel::update(mappings::table.find((resource_id, connector)))
+        .set((
+            mappings::state.eq(mapping_state),
+            mappings::last_error.eq(error),
+            mappings::updated.eq(now),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -178,10 +242,10 @@ impl SqlStore {
         self.write(|conn| {
             diesel::delete(outbox_jobs::table.find(job.id)).execute(conn)?;
             let target = mappings::table.find((&job.resource_id, &job.connector));
-            let state = if job.event.ends_with(".deleted") {
-                "deleted"
-            } else {
-                "synced"
+            let state = match &d.state {
+                Some(s) => s.as_str(),
+                None if job.event.ends_with(".deleted") => "deleted",
+                None => "synced",
             };
             let common = (
                 mappings::state.eq(state),
@@ -255,6 +319,7 @@ impl SqlStore {
             diesel::update(outbox_jobs::table.find(job.id))
                 .set((
                     outbox_jobs::state.eq(DEAD),
+                    outbox_jobs::secret.eq(None::<String>),
                     outbox_jobs::locked_until.eq(None::<String>),
                     outbox_jobs::last_error.eq(error),
                     outbox_jobs::updated.eq(now),
@@ -337,6 +402,235 @@ impl SqlStore {
             .select(MappingRow::as_select())
             .first(&mut *conn)
             .optional()?)
+    }
+
+    /// Records where a resource stands in a target outside its own jobs (a user provisioned
+    /// because it joined a scope group).
+    pub fn record_mapping(
+        &self,
+        resource_id: &str,
+        connector: &str,
+        resource_type: &str,
+        target_id: Option<&str>,
+        principal: Option<&str>,
+        now: &str,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            let values = (
+                mappings::resource_id.eq(resource_id),
+                mappings::connector.eq(connector),
+                mappings::resource_type.eq(resource_type),
+                mappings::target_id.eq(target_id),
+                mappings::principal.eq(principal),
+                mappings::state.eq("synced"),
+                mappings::attempts.eq(0),
+                mappings::created.eq(now),
+                mappings::updated.eq(now),
+            );
+            let update = (
+                mappings::target_id.eq(target_id),
+                mappings::principal.eq(principal),
+                mappings::state.eq("synced"),
+                mappings::last_error.eq(None::<String>),
+                mappings::updated.eq(now),
+            );
+            match conn {
+                DbConn::Sqlite(c) => diesel::insert_into(mappings::table)
+                    .values(values)
+                    .on_conflict((mappings::resource_id, mappings::connector))
+                    .do_update()
+                    .set(update)
+                    .execute(c)?,
+                DbConn::Pg(c) => diesel::insert_into(mappings::table)
+                    .values(values)
+                    .on_conflict((mappings::resource_id, mappings::connector))
+                    .do_update()
+                    .set(update)
+                    .execute(c)?,
+            };
+            Ok(())
+        })
+    }
+
+    /// Where the jobs written with `token` stand.
+    pub fn wait_state_of(&self, token: &str) -> StoreResult<WaitState> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(String, String, Option<String>)> = outbox_jobs::table
+            .filter(outbox_jobs::wait_token.eq(token))
+            .select((
+                outbox_jobs::connector,
+                outbox_jobs::state,
+                outbox_jobs::last_error,
+            ))
+            .load(&mut *conn)?;
+        if let Some((c, _, e)) = rows.iter().find(|(_, s, _)| s == DEAD) {
+            return Ok(WaitState::Dead {
+                connector: c.clone(),
+                error: e.clone().unwrap_or_default(),
+            });
+        }
+        Ok(if rows.is_empty() {
+            WaitState::Delivered
+        } else {
+            WaitState::Pending
+        })
+    }
+
+    /// Removes the dead jobs written with `token` (a sync write that was undone: the change
+    /// they carried no longer exists, so retrying them would be wrong).
+    pub fn drop_dead_jobs_of(&self, token: &str) -> StoreResult<usize> {
+        self.write(|conn| {
+            Ok(diesel::delete(
+                outbox_jobs::table
+                    .filter(outbox_jobs::wait_token.eq(token))
+                    .filter(outbox_jobs::state.eq(DEAD)),
+            )
+            .execute(conn)?)
+        })
+    }
+
+    /// The pending jobs after `job` for the same resource and connector, oldest first, that
+    /// no worker holds: candidates to deliver together with it.
+    pub fn following_jobs(&self, job: &JobRow, now: &str, limit: i64) -> StoreResult<Vec<JobRow>> {
+        let mut conn = self.conn()?;
+        Ok(outbox_jobs::table
+            .filter(outbox_jobs::connector.eq(&job.connector))
+            .filter(outbox_jobs::resource_id.eq(&job.resource_id))
+            .filter(outbox_jobs::state.eq(PENDING))
+            .filter(outbox_jobs::id.gt(job.id))
+            .filter(
+                outbox_jobs::locked_until
+                    .is_null()
+                    .or(outbox_jobs::locked_until.lt(now)),
+            )
+            .order(outbox_jobs::id.asc())
+            .limit(limit)
+            .select(JobRow::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Removes jobs that were delivered as part of another (coalesced); returns how many.
+    pub fn remove_coalesced(&self, ids: &[i64]) -> StoreResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(|conn| {
+            Ok(diesel::delete(
+                outbox_jobs::table
+                    .filter(outbox_jobs::id.eq_any(ids))
+                    .filter(outbox_jobs::state.eq(PENDING)),
+            )
+            .execute(conn)?)
+        })
+    }
+
+    /// Records a notification a target accepted (ENTSSO's tracking id). A completion that
+    /// raced ahead of this record is kept, and the mapping takes its outcome.
+    pub fn add_notification(&self, n: &NotificationRow) -> StoreResult<()> {
+        self.write(|conn| {
+            let early: Option<NotificationRow> = notifications::table
+                .find(&n.tracking_id)
+                .select(NotificationRow::as_select())
+                .first(conn)
+                .optional()?;
+            match early {
+                Some(done) => {
+                    diesel::update(notifications::table.find(&n.tracking_id))
+                        .set((
+                            notifications::resource_id.eq(&n.resource_id),
+                            notifications::kind.eq(&n.kind),
+                        ))
+                        .execute(conn)?;
+                    set_mapping_from(
+                        conn,
+                        &n.resource_id,
+                        &n.connector,
+                        &done.state,
+                        done.error.as_deref(),
+                        &n.updated,
+                    )?;
+                }
+                None => {
+                    diesel::insert_into(notifications::table)
+                        .values((
+                            notifications::tracking_id.eq(&n.tracking_id),
+                            notifications::connector.eq(&n.connector),
+                            notifications::resource_id.eq(&n.resource_id),
+                            notifications::kind.eq(&n.kind),
+                            notifications::state.eq(&n.state),
+                            notifications::error.eq(&n.error),
+                            notifications::created.eq(&n.created),
+                            notifications::updated.eq(&n.updated),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Completes a notification by its tracking id and returns it. A completion for a
+    /// tracking id not yet recorded (it raced ahead of the delivery's own record) is kept
+    /// for that record to find.
+    pub fn complete_notification(
+        &self,
+        tracking_id: &str,
+        connector: &str,
+        state: &str,
+        error: Option<&str>,
+        now: &str,
+    ) -> StoreResult<Option<NotificationRow>> {
+        self.write(|conn| {
+            let n = diesel::update(
+                notifications::table
+                    .find(tracking_id)
+                    .filter(notifications::connector.eq(connector)),
+            )
+            .set((
+                notifications::state.eq(state),
+                notifications::error.eq(error),
+                notifications::updated.eq(now),
+            ))
+            .execute(conn)?;
+            if n == 0 {
+                let exists: i64 = notifications::table
+                    .find(tracking_id)
+                    .count()
+                    .get_result(conn)?;
+                if exists > 0 {
+                    return Ok(None);
+                }
+                diesel::insert_into(notifications::table)
+                    .values((
+                        notifications::tracking_id.eq(tracking_id),
+                        notifications::connector.eq(connector),
+                        notifications::resource_id.eq(""),
+                        notifications::kind.eq(""),
+                        notifications::state.eq(state),
+                        notifications::error.eq(error),
+                        notifications::created.eq(now),
+                        notifications::updated.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            let row: NotificationRow = notifications::table
+                .find(tracking_id)
+                .select(NotificationRow::as_select())
+                .first(conn)?;
+            if !row.resource_id.is_empty() {
+                set_mapping_from(conn, &row.resource_id, &row.connector, state, error, now)?;
+            }
+            Ok(Some(row))
+        })
+    }
+
+    pub fn notifications_of(&self, resource_id: &str) -> StoreResult<Vec<NotificationRow>> {
+        let mut conn = self.conn()?;
+        Ok(notifications::table
+            .filter(notifications::resource_id.eq(resource_id))
+            .order(notifications::created.asc())
+            .select(NotificationRow::as_select())
+            .load(&mut *conn)?)
     }
 
     pub fn queue_health(&self, connector: &str) -> StoreResult<QueueHealth> {

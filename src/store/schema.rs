@@ -52,6 +52,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created -> Text,
         updated -> Text,
+        secret -> Nullable<Text>,
+        wait_token -> Nullable<Text>,
     }
 }
 
@@ -71,4 +73,17 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(outbox_jobs, mappings, resources);
+diesel::table! {
+    notifications (tracking_id) {
+        tracking_id -> Text,
+        connector -> Text,
+        resource_id -> Text,
+        kind -> Text,
+        state -> Text,
+        error -> Nullable<Text>,
+        created -> Text,
+        updated -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(outbox_jobs, mappings, resources, notifications);

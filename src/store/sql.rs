@@ -191,6 +191,14 @@ fn insert_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> Store
 }
 
 impl ResourceStore for SqlStore {
+    fn wait_state(&self, token: &str) -> StoreResult<super::outbox::WaitState> {
+        self.wait_state_of(token)
+    }
+
+    fn drop_dead_jobs(&self, token: &str) -> StoreResult<usize> {
+        self.drop_dead_jobs_of(token)
+    }
+
     fn insert(&self, row: &ResourceRow, members: &[NewMember], jobs: &[NewJob]) -> StoreResult<()> {
         self.write(|conn| {
             diesel::insert_into(resources::table)

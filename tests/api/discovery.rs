@@ -23,7 +23,8 @@ both_databases! {
         assert_eq!(user["endpoint"], "/Users");
         assert_eq!(user["schemaExtensions"][0]["schema"], ENTERPRISE);
         let schemas = json(app.get("/Schemas").await).await;
-        assert_eq!(schemas["totalResults"], 3);
+        // Core User and Group, the enterprise extension, and the Itron accounts extension.
+        assert_eq!(schemas["totalResults"], 4);
         let s = json(app.get(&format!("/Schemas/{USER}")).await).await;
         assert_eq!(s["id"], USER);
         assert!(s["attributes"].as_array().expect("attrs").iter().any(|a| a["name"] == "userName"));

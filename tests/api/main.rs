@@ -17,3 +17,4 @@ mod outbox;
 mod patch;
 mod query;
 mod users;
+mod vendors;

@@ -1,0 +1,372 @@
+//! `ethosce`: EthosCE on Drupal restws, HTTP Basic as a `restws...` service user. A user
+//! is looked up by name first; a create is POST /user, POST /profile2 (names and the work
+//! address), then the SAML authmap when GET /authmap.json?uid= shows none. Changes are
+//! PUT /user/{uid} (status 0 to block, 1 to unblock; roles from the group mapping) and the
+//! profile's own PUT. Errors come as plain text (`406 Not Acceptable: ...`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::attrs::{text, FieldChange};
+use super::target::{Created, Target, User};
+use super::{transport, BlockingClient, ConnectorError};
+use crate::config::Secret;
+
+/// Default mapping: EthosCE field = SCIM path. `name` is the Drupal user name (the
+/// principal); `authname` is the SAML name in the authmap; `location_*` fill
+/// field_profile_location.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("name", "userName"),
+    ("mail", "emails.value"),
+    ("authname", "userName"),
+    ("field_first_name", "name.givenName"),
+    ("field_middle_name", "name.middleName"),
+    ("field_last_name", "name.familyName"),
+    (
+        "location_street",
+        "addresses[type eq \"work\"].streetAddress",
+    ),
+    ("location_city", "addresses[type eq \"work\"].locality"),
+    ("location_province", "addresses[type eq \"work\"].region"),
+    (
+        "location_postal_code",
+        "addresses[type eq \"work\"].postalCode",
+    ),
+    ("location_country", "addresses[type eq \"work\"].country"),
+];
+
+const USER_FIELDS: &[&str] = &["name", "mail"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// The authentication module of the authmap.
+    pub module: String,
+    /// The profile2 type.
+    pub profile_type: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            module: "simplesamlphp_auth".into(),
+            profile_type: "profile".into(),
+        }
+    }
+}
+
+pub struct EthosCe {
+    base: String,
+    username: String,
+    password: Secret,
+    opts: Options,
+    client: BlockingClient,
+}
+
+/// A role id as Drupal takes it: a number when it is one.
+fn role_id(r: &str) -> Value {
+    r.parse::<i64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| json!(r))
+}
+
+fn is_profile_field(f: &str) -> bool {
+    f.starts_with("field_") || f.starts_with("location_")
+}
+
+impl EthosCe {
+    pub fn new(
+        url: &str,
+        username: String,
+        password: Secret,
+        opts: Options,
+        timeout: Duration,
+    ) -> EthosCe {
+        EthosCe {
+            base: url.trim_end_matches('/').to_string(),
+            username,
+            password,
+            opts,
+            client: BlockingClient::new(timeout),
+        }
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ConnectorError> {
+        let mut req = self
+            .client
+            .get()?
+            .request(method.clone(), format!("{}/{path}", self.base))
+            .basic_auth(&self.username, Some(self.password.expose()))
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let res = req.send().map_err(transport)?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().unwrap_or_default();
+        if status.is_success() {
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+        // restws answers plain text: "406 Not Acceptable: Unknown data properties: x."
+        let message = format!("{method} /{path}: {}", text.trim());
+        if status.as_u16() == 422 && text.contains("already taken") {
+            return Err(ConnectorError::Conflict(message));
+        }
+        Err(match super::classify_status(status, &headers, &text) {
+            ConnectorError::Retryable { retry_after, .. } => ConnectorError::Retryable {
+                message,
+                retry_after,
+            },
+            _ => ConnectorError::Permanent(message),
+        })
+    }
+
+    fn profile_body(
+        &self,
+        uid: &str,
+        fields: &std::collections::BTreeMap<String, Value>,
+        full: bool,
+    ) -> Value {
+        let mut body = Map::new();
+        if full {
+            body.insert("user".into(), role_id(uid));
+            body.insert("label".into(), json!("Profile"));
+            body.insert("type".into(), json!(self.opts.profile_type));
+        }
+        let mut location = Map::new();
+        for (k, v) in fields {
+            if let Some(part) = k.strip_prefix("location_") {
+                location.insert(part.to_string(), json!(text(v)));
+            } else if k.starts_with("field_") {
+                body.insert(k.clone(), json!(text(v)));
+            }
+        }
+        if !location.is_empty() {
+            body.insert("field_profile_location".into(), Value::Object(location));
+        }
+        Value::Object(body)
+    }
+
+    /// The user's profile id, if it has one.
+    fn profile_of(&self, uid: &str) -> Result<Option<String>, ConnectorError> {
+        let list = self.send(
+            reqwest::Method::GET,
+            &format!("profile2.json?user={uid}"),
+            None,
+        )?;
+        Ok(list["list"]
+            .as_array()
+            .and_then(|l| l.first())
+            .and_then(|p| p.get("pid").or_else(|| p.get("id")))
+            .map(text))
+    }
+
+    /// Makes sure the user has its SAML authmap, with the current authname.
+    fn ensure_authmap(&self, uid: &str, authname: &str) -> Result<(), ConnectorError> {
+        let list = self.send(
+            reqwest::Method::GET,
+            &format!("authmap.json?uid={uid}"),
+            None,
+        )?;
+        let existing = list["list"].as_array().cloned().unwrap_or_default();
+        let mine = existing
+            .iter()
+            .find(|a| a["module"] == json!(self.opts.module));
+        match mine {
+            None => {
+                self.send(
+                    reqwest::Method::POST,
+                    "authmap",
+                    Some(&json!({"uid": role_id(uid), "authname": authname, "module": self.opts.module})),
+                )?;
+            }
+            Some(a) if a["authname"].as_str() != Some(authname) => {
+                let aid = a.get("aid").map(text).unwrap_or_default();
+                self.send(
+                    reqwest::Method::PUT,
+                    &format!("authmap/{aid}"),
+                    Some(&json!({"authname": authname})),
+                )?;
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
+impl Target for EthosCe {
+    fn kind(&self) -> &'static str {
+        "ethosce"
+    }
+
+    fn principal_field(&self) -> &'static str {
+        "name"
+    }
+
+    fn supports_roles(&self) -> bool {
+        true
+    }
+
+    fn lookup(&self, principal: &str) -> Result<Option<String>, ConnectorError> {
+        let q = url::form_urlencoded::byte_serialize(principal.as_bytes()).collect::<String>();
+        let list = self.send(reqwest::Method::GET, &format!("user.json?name={q}"), None)?;
+        Ok(list["list"]
+            .as_array()
+            .and_then(|l| l.first())
+            .and_then(|u| u.get("uid"))
+            .map(text))
+    }
+
+    fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {
+        let roles: Vec<Value> = user
+            .roles
+            .iter()
+            .map(|r| json!({"id": role_id(r)}))
+            .collect();
+        let body = json!({
+            "name": user.principal,
+            "mail": user.field("mail").unwrap_or_default(),
+            "status": if user.active { 1 } else { 0 },
+            "roles": roles,
+        });
+        let made = self.send(reqwest::Method::POST, "user", Some(&body))?;
+        let uid = made
+            .get("id")
+            .map(text)
+            .ok_or_else(|| ConnectorError::retry("POST /user: no id in the reply"))?;
+        if user.fields.keys().any(|k| is_profile_field(k)) {
+            self.send(
+                reqwest::Method::POST,
+                "profile2",
+                Some(&self.profile_body(&uid, &user.fields, true)),
+            )?;
+        }
+        if let Some(authname) = user.field("authname") {
+            self.ensure_authmap(&uid, &authname)?;
+        }
+        Ok(Created {
+            target_id: uid,
+            adopted: false,
+        })
+    }
+
+    fn update(
+        &self,
+        target_id: &str,
+        user: &User<'_>,
+        changes: &[FieldChange],
+        _old_principal: Option<&str>,
+    ) -> Result<(), ConnectorError> {
+        let mut body = Map::new();
+        for c in changes
+            .iter()
+            .filter(|c| USER_FIELDS.contains(&c.field.as_str()))
+        {
+            body.insert(
+                c.field.clone(),
+                json!(c.new.as_ref().map(text).unwrap_or_default()),
+            );
+        }
+        if !body.is_empty() {
+            self.send(
+                reqwest::Method::PUT,
+                &format!("user/{target_id}"),
+                Some(&Value::Object(body)),
+            )?;
+        }
+        if changes.iter().any(|c| is_profile_field(&c.field)) {
+            match self.profile_of(target_id)? {
+                Some(pid) => {
+                    let mut fields = user.fields.clone();
+                    // A removed profile field is cleared.
+                    for c in changes
+                        .iter()
+                        .filter(|c| c.new.is_none() && is_profile_field(&c.field))
+                    {
+                        fields.insert(c.field.clone(), json!(""));
+                    }
+                    self.send(
+                        reqwest::Method::PUT,
+                        &format!("profile2/{pid}"),
+                        Some(&self.profile_body(target_id, &fields, false)),
+                    )?;
+                }
+                None => {
+                    self.send(
+                        reqwest::Method::POST,
+                        "profile2",
+                        Some(&self.profile_body(target_id, &user.fields, true)),
+                    )?;
+                }
+            }
+        }
+        if changes.iter().any(|c| c.field == "authname") {
+            if let Some(authname) = user.field("authname") {
+                self.ensure_authmap(target_id, &authname)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_active(
+        &self,
+        target_id: &str,
+        _user: &User<'_>,
+        active: bool,
+    ) -> Result<(), ConnectorError> {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("user/{target_id}"),
+            Some(&json!({"status": if active { 1 } else { 0 }})),
+        )
+        .map(|_| ())
+    }
+
+    fn delete(&self, target_id: &str, _user: &User<'_>) -> Result<(), ConnectorError> {
+        match self.send(reqwest::Method::DELETE, &format!("user/{target_id}"), None) {
+            Err(ConnectorError::Permanent(m)) if m.contains("404") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    fn change_roles(
+        &self,
+        target_id: &str,
+        _user: &User<'_>,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), ConnectorError> {
+        let current = self.send(
+            reqwest::Method::GET,
+            &format!("user/{target_id}.json"),
+            None,
+        )?;
+        let mut roles: Vec<String> = current["roles"]
+            .as_array()
+            .map(|a| a.iter().map(|r| text(r.get("id").unwrap_or(r))).collect())
+            .unwrap_or_default();
+        roles.retain(|r| !remove.contains(r));
+        for r in add {
+            if !roles.contains(r) {
+                roles.push(r.clone());
+            }
+        }
+        let roles: Vec<Value> = roles.iter().map(|r| json!({"id": role_id(r)})).collect();
+        self.send(
+            reqwest::Method::PUT,
+            &format!("user/{target_id}"),
+            Some(&json!({"roles": roles})),
+        )
+        .map(|_| ())
+    }
+}

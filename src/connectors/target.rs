@@ -1,0 +1,479 @@
+//! The adapter every user-centric vendor connector shares: it turns outbox events into a
+//! target's operations (look up, create or adopt, update with field-level changes,
+//! activate, delete, set a password, add and remove roles), applies the attribute mapping,
+//! the group-to-role mapping and the scope, and keeps retries idempotent: a user with no
+//! target id yet is looked up by its principal before it is created.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::attrs::{diff, text, AttrMap, FieldChange, Op};
+use super::{Connector, ConnectorError, Delivery, Outcome};
+use crate::outbox::changes::previous;
+
+/// A user as a target sees it: the mapped fields, its principal, state and roles.
+#[derive(Debug, Clone)]
+pub struct User<'a> {
+    pub scim_id: &'a str,
+    pub fields: BTreeMap<String, Value>,
+    pub principal: String,
+    pub active: bool,
+    pub roles: Vec<String>,
+    /// The displayNames of the user's groups (empty where unknown).
+    pub groups: Vec<String>,
+}
+
+impl User<'_> {
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.fields.get(name).map(text)
+    }
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub target_id: String,
+    /// The target already had the user (a duplicate principal) and it was adopted.
+    pub adopted: bool,
+}
+
+/// One target system's operations; each connector module implements it.
+pub trait Target: Send + Sync {
+    fn kind(&self) -> &'static str;
+    /// The mapped field that is the user's principal in the target.
+    fn principal_field(&self) -> &'static str;
+    fn supports_passwords(&self) -> bool {
+        false
+    }
+    fn supports_roles(&self) -> bool {
+        false
+    }
+    /// Finds a user by principal; None where the target cannot look up (then `create`
+    /// must itself be safe to repeat).
+    fn lookup(&self, principal: &str) -> Result<Option<String>, ConnectorError>;
+    /// Creates the user in its state (active or not) with its roles.
+    fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError>;
+    /// Sends what changed; `changes` is never empty. `old_principal` is set on a rename.
+    fn update(
+        &self,
+        target_id: &str,
+        user: &User<'_>,
+        changes: &[FieldChange],
+        old_principal: Option<&str>,
+    ) -> Result<(), ConnectorError>;
+    fn set_active(
+        &self,
+        target_id: &str,
+        user: &User<'_>,
+        active: bool,
+    ) -> Result<(), ConnectorError>;
+    fn delete(&self, target_id: &str, user: &User<'_>) -> Result<(), ConnectorError>;
+    fn set_password(
+        &self,
+        _target_id: &str,
+        _user: &User<'_>,
+        _password: &str,
+    ) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Permanent(format!(
+            "{} does not take passwords",
+            self.kind()
+        )))
+    }
+    fn change_roles(
+        &self,
+        _target_id: &str,
+        _user: &User<'_>,
+        _add: &[String],
+        _remove: &[String],
+    ) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+/// A target with its mappings: the [`Connector`] the outbox calls.
+pub struct Adapter<T: Target> {
+    pub target: T,
+    pub map: AttrMap,
+    /// Group displayName to the target's role.
+    pub roles: BTreeMap<String, String>,
+    /// Group displayNames whose members alone are provisioned; empty for everyone.
+    pub scope: Vec<String>,
+}
+
+fn outcome(target_id: &str, principal: &str) -> Outcome {
+    Outcome {
+        target_id: Some(target_id.to_string()),
+        principal: Some(principal.to_string()),
+        ..Default::default()
+    }
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl<T: Target> Adapter<T> {
+    fn roles_for(&self, groups: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = groups
+            .iter()
+            .filter_map(|g| self.roles.get(g).cloned())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn in_scope(&self, groups: &[String]) -> bool {
+        self.scope.is_empty() || groups.iter().any(|g| self.scope.contains(g))
+    }
+
+    fn user<'a>(
+        &self,
+        scim_id: &'a str,
+        doc: &Value,
+        groups: &[String],
+    ) -> Result<User<'a>, ConnectorError> {
+        let roles = self.roles_for(groups);
+        let fields = self.map.apply(doc);
+        let principal = fields
+            .get(self.target.principal_field())
+            .map(text)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                ConnectorError::Permanent(format!(
+                    "the user has no value for the target's principal field '{}'",
+                    self.target.principal_field()
+                ))
+            })?;
+        let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+        Ok(User {
+            scim_id,
+            fields,
+            principal,
+            active,
+            roles,
+            groups: groups.to_vec(),
+        })
+    }
+
+    /// Puts the user in the target: adopts one found by principal, else creates it.
+    fn ensure(&self, user: &User<'_>) -> Result<Outcome, ConnectorError> {
+        let found = self.target.lookup(&user.principal)?;
+        let (target_id, adopted) = match found {
+            Some(t) => (t, true),
+            None => {
+                let c = self.target.create(user)?;
+                (c.target_id, c.adopted)
+            }
+        };
+        if adopted {
+            // Bring the adopted user to the state the bridge holds.
+            let all: Vec<FieldChange> = user
+                .fields
+                .iter()
+                .filter(|(k, _)| k.as_str() != self.target.principal_field())
+                .map(|(k, v)| FieldChange {
+                    field: k.clone(),
+                    op: Op::Replace,
+                    old: None,
+                    new: Some(v.clone()),
+                })
+                .collect();
+            if !all.is_empty() {
+                self.target.update(&target_id, user, &all, None)?;
+            }
+            self.target.set_active(&target_id, user, user.active)?;
+            if self.target.supports_roles() && !user.roles.is_empty() {
+                self.target
+                    .change_roles(&target_id, user, &user.roles, &[])?;
+            }
+        }
+        let mut out = outcome(&target_id, &user.principal);
+        if adopted {
+            out.note = Some(format!("adopted the existing user {target_id}"));
+        }
+        Ok(out)
+    }
+
+    fn user_write(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        let after = &d.payload["resource"];
+        let before = previous(after, &d.payload["changes"]);
+        let groups = d.ctx.groups_of(d.resource_id)?;
+        let target_id = d.mapping.and_then(|m| m.target_id.clone());
+        let user = self.user(d.resource_id, after, &groups)?;
+        if !self.in_scope(&groups) {
+            return match target_id {
+                Some(t) => {
+                    self.target.set_active(&t, &user, false)?;
+                    let mut o = outcome(&t, &user.principal);
+                    o.note = Some("out of scope: deactivated in the target".into());
+                    Ok(o)
+                }
+                None => Ok(Outcome {
+                    state: Some("out_of_scope".into()),
+                    note: Some("not a member of a scope group: not provisioned".into()),
+                    ..Default::default()
+                }),
+            };
+        }
+        let Some(target_id) = target_id else {
+            return self.ensure(&user);
+        };
+        let old_fields = self.map.apply(&before);
+        let changes = diff(&old_fields, &user.fields);
+        let old_principal = old_fields
+            .get(self.target.principal_field())
+            .map(text)
+            .filter(|p| *p != user.principal);
+        if !changes.is_empty() {
+            self.target
+                .update(&target_id, &user, &changes, old_principal.as_deref())?;
+        }
+        let was_active = before
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        if was_active != user.active || d.event == "user.created" && !user.active {
+            self.target.set_active(&target_id, &user, user.active)?;
+        }
+        Ok(outcome(&target_id, &user.principal))
+    }
+
+    fn user_delete(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        let before = previous(&Value::Null, &d.payload["changes"]);
+        let user = self.user(d.resource_id, &before, &[])?;
+        let target_id = match d.mapping.and_then(|m| m.target_id.clone()) {
+            Some(t) => Some(t),
+            None => self.target.lookup(&user.principal)?,
+        };
+        match target_id {
+            Some(t) => {
+                self.target.delete(&t, &user)?;
+                Ok(outcome(&t, &user.principal))
+            }
+            None => Ok(Outcome {
+                note: Some("the user was never in the target".into()),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn password(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        let Some(password) = d.password else {
+            return Err(ConnectorError::Permanent(
+                "the password is no longer held (it is erased when its job dies); set it again through SCIM".into(),
+            ));
+        };
+        let doc = match d.ctx.resource("User", d.resource_id)? {
+            Some(doc) => doc,
+            None => d.payload["resource"].clone(),
+        };
+        let user = self.user(d.resource_id, &doc, &[])?;
+        let target_id = match d.mapping.and_then(|m| m.target_id.clone()) {
+            Some(t) => t,
+            None => self
+                .target
+                .lookup(&user.principal)?
+                .ok_or_else(|| ConnectorError::Permanent("the user is not in the target".into()))?,
+        };
+        self.target
+            .set_password(&target_id, &user, password.expose())?;
+        Ok(outcome(&target_id, &user.principal))
+    }
+
+    /// A member's target id, or why there is none: a member whose own create is still
+    /// queued makes the group job wait; one that will never be there is passed over.
+    fn member_target(
+        &self,
+        d: &Delivery<'_>,
+        member: &str,
+    ) -> Result<Option<(String, User<'static>)>, ConnectorError> {
+        let Some(m) = d.ctx.mapping(member)? else {
+            return Ok(None);
+        };
+        match (&m.target_id, m.state.as_str()) {
+            (Some(t), _) => {
+                let principal = m.principal.clone().unwrap_or_default();
+                let user = User {
+                    scim_id: "",
+                    fields: BTreeMap::new(),
+                    principal,
+                    active: true,
+                    roles: vec![],
+                    groups: vec![],
+                };
+                Ok(Some((t.clone(), user)))
+            }
+            (None, "pending" | "failed") => Err(ConnectorError::retry(format!(
+                "member {member} is not in the target yet"
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    fn roles_delta(
+        &self,
+        d: &Delivery<'_>,
+        members: &[String],
+        add: &[String],
+        remove: &[String],
+    ) -> Result<usize, ConnectorError> {
+        if (add.is_empty() && remove.is_empty()) || !self.target.supports_roles() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        for m in members {
+            if let Some((t, user)) = self.member_target(d, m)? {
+                self.target.change_roles(&t, &user, add, remove)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Provisions members that joined a scope group, and deactivates members that left
+    /// the last one.
+    fn scope_change(
+        &self,
+        d: &Delivery<'_>,
+        joined: &[String],
+        left: &[String],
+    ) -> Result<(), ConnectorError> {
+        for m in joined {
+            let known = d.ctx.mapping(m)?.and_then(|r| r.target_id);
+            let Some(doc) = d.ctx.resource("User", m)? else {
+                continue;
+            };
+            let groups = d.ctx.groups_of(m)?;
+            let user = self.user(m, &doc, &groups)?;
+            let out = match known {
+                Some(t) => {
+                    self.target.set_active(&t, &user, user.active)?;
+                    outcome(&t, &user.principal)
+                }
+                None => self.ensure(&user)?,
+            };
+            d.ctx.record(m, &out)?;
+        }
+        for m in left {
+            let groups = d.ctx.groups_of(m)?;
+            if self.in_scope(&groups) {
+                continue;
+            }
+            if let Some((t, user)) = self.member_target(d, m).ok().flatten() {
+                self.target.set_active(&t, &user, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn group(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        let p = d.payload;
+        let changes = &p["changes"];
+        let name_now = p["resource"]["displayName"].as_str().map(str::to_string);
+        let name_before = changes["replaced"]["displayName"]["old"]
+            .as_str()
+            .or_else(|| changes["removed"]["displayName"].as_str())
+            .map(str::to_string)
+            .or_else(|| name_now.clone());
+        let role_now = name_now.as_ref().and_then(|n| self.roles.get(n)).cloned();
+        let role_before = name_before
+            .as_ref()
+            .and_then(|n| self.roles.get(n))
+            .cloned();
+        let scoped = |n: &Option<String>| n.as_ref().is_some_and(|n| self.scope.contains(n));
+        let (added, removed): (Vec<String>, Vec<String>) = match d.event {
+            "group.members_added" => (ids(&p["members"]), vec![]),
+            "group.members_removed" | "group.members_removed_all" | "group.deleted" => {
+                (vec![], ids(&p["members"]))
+            }
+            "group.members_replaced" => (ids(&p["added"]), ids(&p["removed"])),
+            "group.renamed" => {
+                let members = d.ctx.members_of(d.resource_id)?;
+                let n = match (&role_before, &role_now) {
+                    (a, b) if a == b => 0,
+                    _ => self.roles_delta(
+                        d,
+                        &members,
+                        &role_now.iter().cloned().collect::<Vec<_>>(),
+                        &role_before.iter().cloned().collect::<Vec<_>>(),
+                    )?,
+                };
+                if scoped(&name_now) != scoped(&name_before) {
+                    if scoped(&name_now) {
+                        self.scope_change(d, &members, &[])?;
+                    } else {
+                        self.scope_change(d, &[], &members)?;
+                    }
+                }
+                return Ok(Outcome {
+                    note: Some(format!("roles changed for {n} members")),
+                    ..Default::default()
+                });
+            }
+            _ => {
+                return Ok(Outcome {
+                    note: Some("nothing to do in the target".into()),
+                    ..Default::default()
+                })
+            }
+        };
+        let role = if d.event == "group.deleted" {
+            role_before
+        } else {
+            role_now
+        };
+        let name = if d.event == "group.deleted" {
+            name_before
+        } else {
+            name_now
+        };
+        if scoped(&name) {
+            self.scope_change(d, &added, &removed)?;
+        }
+        let mut n = 0;
+        if let Some(role) = role {
+            n += self.roles_delta(d, &added, std::slice::from_ref(&role), &[])?;
+            n += self.roles_delta(d, &removed, &[], std::slice::from_ref(&role))?;
+        }
+        Ok(Outcome {
+            note: Some(json!({"roleChanges": n}).to_string()),
+            ..Default::default()
+        })
+    }
+}
+
+impl<T: Target> Connector for Adapter<T> {
+    fn kind(&self) -> &'static str {
+        self.target.kind()
+    }
+
+    fn supports(&self, event: &str) -> bool {
+        match event {
+            "user.password_set" => self.target.supports_passwords(),
+            e if e.starts_with("group.") => {
+                (self.target.supports_roles() && !self.roles.is_empty()) || !self.scope.is_empty()
+            }
+            _ => true,
+        }
+    }
+
+    fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        match d.event {
+            "user.created" | "user.updated" | "user.deactivated" | "user.reactivated" => {
+                self.user_write(d)
+            }
+            "user.deleted" => self.user_delete(d),
+            "user.password_set" => self.password(d),
+            e if e.starts_with("group.") => self.group(d),
+            other => Err(ConnectorError::Permanent(format!("unknown event {other}"))),
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The `ethosce` emulator: Drupal 7 restws as EthosCE runs it. HTTP Basic with a user
+//! whose name begins with `restws`; /user, /profile2 and /authmap resources with `.json`
+//! reads and `?name=`, `?mail=`, `?user=`, `?uid=` queries; references
+//! `{"uri","id","resource"}` for creates; `[]` for updates; errors in plain text
+//! (`406 Not Acceptable: Unknown data properties: x.`, `422 Unprocessable Entity: ...`).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::{basic_of, enter, fault_response, lock, Credentials, Emulator, Shared};
+
+#[derive(Debug, Default)]
+struct Data {
+    users: BTreeMap<u64, Map<String, Value>>,
+    profiles: BTreeMap<u64, Map<String, Value>>,
+    authmaps: BTreeMap<u64, Map<String, Value>>,
+    next: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct EthosCeEmulator {
+    creds: Credentials,
+    shared: Mutex<Shared>,
+    data: Mutex<Data>,
+}
+
+impl EthosCeEmulator {
+    pub fn new(creds: Credentials) -> EthosCeEmulator {
+        EthosCeEmulator {
+            creds,
+            ..Default::default()
+        }
+    }
+}
+
+const USER_PROPS: &[&str] = &["name", "mail", "status", "roles", "pass"];
+const PROFILE_PROPS: &[&str] = &[
+    "user",
+    "label",
+    "type",
+    "field_first_name",
+    "field_middle_name",
+    "field_last_name",
+    "field_profile_location",
+];
+const LOCATION_PROPS: &[&str] = &[
+    "street",
+    "additional",
+    "city",
+    "province",
+    "postal_code",
+    "country",
+];
+const AUTHMAP_PROPS: &[&str] = &["uid", "authname", "module"];
+
+fn plain(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain")
+        .body(format!(
+            "{} {}: {message}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ))
+}
+
+fn unknown(body: &Map<String, Value>, allowed: &[&str]) -> Option<HttpResponse> {
+    let bad: Vec<&str> = body
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k))
+        .collect();
+    (!bad.is_empty()).then(|| {
+        plain(
+            StatusCode::NOT_ACCEPTABLE,
+            &format!("Unknown data properties: {}.", bad.join(", ")),
+        )
+    })
+}
+
+fn reference(req: &HttpRequest, resource: &str, id: u64) -> HttpResponse {
+    let host = req.connection_info().host().to_string();
+    HttpResponse::Created().json(json!({
+        "uri": format!("http://{host}/{resource}/{id}"), "id": id.to_string(), "resource": resource
+    }))
+}
+
+fn as_id(v: Option<&Value>) -> Option<u64> {
+    match v? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn taken(data: &Data, field: &str, value: &Value, except: Option<u64>) -> bool {
+    let want = value.as_str().unwrap_or_default().to_lowercase();
+    !want.is_empty()
+        && data.users.iter().any(|(uid, u)| {
+            Some(*uid) != except
+                && u.get(field)
+                    .and_then(Value::as_str)
+                    .is_some_and(|x| x.to_lowercase() == want)
+        })
+}
+
+fn query(req: &HttpRequest) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn list_of<'a>(
+    items: impl Iterator<Item = &'a Map<String, Value>>,
+    filter: &BTreeMap<String, String>,
+) -> HttpResponse {
+    let list: Vec<Value> = items
+        .filter(|item| {
+            filter.iter().all(|(k, v)| {
+                item.get(k).is_some_and(|x| match x {
+                    Value::String(s) => s.eq_ignore_ascii_case(v),
+                    other => v.as_str() == other.to_string().as_str(),
+                })
+            })
+        })
+        .take(100)
+        .map(|m| Value::Object(m.clone()))
+        .collect();
+    HttpResponse::Ok().json(json!({"self": "", "first": "", "last": "", "list": list}))
+}
+
+fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -> HttpResponse {
+    let path = req.path().trim_matches('/').to_string();
+    let mut parts: Vec<&str> = path.split('/').collect();
+    let last = parts.pop().unwrap_or_default();
+    let last = last.strip_suffix(".json").unwrap_or(last);
+    parts.push(last);
+    let method = req.method().as_str();
+    let body = body.unwrap_or_default();
+    match (method, parts.as_slice()) {
+        ("GET", ["user"]) => list_of(data.users.values(), &query(req)),
+        ("GET", ["profile2"]) => list_of(data.profiles.values(), &query(req)),
+        ("GET", ["authmap"]) => list_of(data.authmaps.values(), &query(req)),
+        ("GET", ["user", id]) => match id.parse().ok().and_then(|i: u64| data.users.get(&i)) {
+            Some(u) => HttpResponse::Ok().json(u),
+            None => plain(StatusCode::NOT_FOUND, "Not Found"),
+        },
+        ("POST", ["user"]) => {
+            if let Some(r) = unknown(&body, USER_PROPS) {
+                return r;
+            }
+            for field in ["name", "mail"] {
+                if body
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return plain(
+                        StatusCode::NOT_ACCEPTABLE,
+                        &format!("Missing data property {field}."),
+                    );
+                }
+                if taken(data, field, &body[field], None) {
+                    return plain(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &format!(
+                            "The {field} '{}' is already taken.",
+                            body[field].as_str().unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+            data.next += 1;
+            let uid = data.next + 99;
+            let mut u = body;
+            u.remove("pass");
+            u.insert("uid".into(), json!(uid.to_string()));
+            u.entry("status").or_insert(json!(1));
+            u.entry("roles").or_insert(json!([]));
+            data.users.insert(uid, u);
+            reference(req, "user", uid)
+        }
+        ("PUT", ["user", id]) => {
+            if let Some(r) = unknown(&body, USER_PROPS) {
+                return r;
+            }
+            let Some(uid) = id
+                .parse::<u64>()
+                .ok()
+                .filter(|i| data.users.contains_key(i))
+            else {
+                return plain(StatusCode::NOT_FOUND, "Not Found");
+            };
+            for field in ["name", "mail"] {
+                if let Some(v) = body.get(field) {
+                    if taken(data, field, v, Some(uid)) {
+                        return plain(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            &format!(
+                                "The {field} '{}' is already taken.",
+                                v.as_str().unwrap_or_default()
+                            ),
+                        );
+                    }
+                }
+            }
+            if let Some(u) = data.users.get_mut(&uid) {
+                for (k, v) in body {
+                    if k != "pass" {
+                        u.insert(k, v);
+                    }
+                }
+            }
+            HttpResponse::Ok().json(json!([]))
+        }
+        ("DELETE", ["user", id]) => {
+            match id.parse::<u64>().ok().and_then(|i| data.users.remove(&i)) {
+                Some(_) => {
+                    let uid = id.to_string();
+                    data.profiles.retain(|_, p| {
+                        p.get("user")
+                            .map(|u| u.to_string().trim_matches('"').to_string())
+                            != Some(uid.clone())
+                    });
+                    data.authmaps.retain(|_, a| {
+                        a.get("uid")
+                            .map(|u| u.to_string().trim_matches('"').to_string())
+                            != Some(uid.clone())
+                    });
+                    HttpResponse::Ok().json(json!([]))
+                }
+                None => plain(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        ("POST", ["profile2"]) => {
+            if let Some(r) = unknown(&body, PROFILE_PROPS) {
+                return r;
+            }
+            if let Some(Value::Object(loc)) = body.get("field_profile_location") {
+                if let Some(r) = unknown(loc, LOCATION_PROPS) {
+                    return r;
+                }
+            }
+            let Some(uid) = as_id(body.get("user")).filter(|u| data.users.contains_key(u)) else {
+                return plain(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "Invalid value for the user property.",
+                );
+            };
+            data.next += 1;
+            let pid = data.next;
+            let mut p = body;
+            p.insert("pid".into(), json!(pid.to_string()));
+            p.insert("user".into(), json!(uid.to_string()));
+            data.profiles.insert(pid, p);
+            reference(req, "profile2", pid)
+        }
+        ("PUT", ["profile2", id]) => {
+            if let Some(r) = unknown(&body, PROFILE_PROPS) {
+                return r;
+            }
+            let Some(p) = id
+                .parse::<u64>()
+                .ok()
+                .and_then(|i| data.profiles.get_mut(&i))
+            else {
+                return plain(StatusCode::NOT_FOUND, "Not Found");
+            };
+            for (k, v) in body {
+                p.insert(k, v);
+            }
+            HttpResponse::Ok().json(json!([]))
+        }
+        ("POST", ["authmap"]) => {
+            if let Some(r) = unknown(&body, AUTHMAP_PROPS) {
+                return r;
+            }
+            let Some(uid) = as_id(body.get("uid")).filter(|u| data.users.contains_key(u)) else {
+                return plain(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "Invalid value for the uid property.",
+                );
+            };
+            let authname = body
+                .get("authname")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let module = body
+                .get("module")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if authname.is_empty() || module.is_empty() {
+                return plain(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "authname and module are required.",
+                );
+            }
+            if data
+                .authmaps
+                .values()
+                .any(|a| a["authname"] == json!(authname) && a["module"] == json!(module))
+            {
+                return plain(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("The authname '{authname}' is already taken."),
+                );
+            }
+            data.next += 1;
+            let aid = data.next;
+            let mut a = Map::new();
+            a.insert("aid".into(), json!(aid.to_string()));
+            a.insert("uid".into(), json!(uid.to_string()));
+            a.insert("authname".into(), json!(authname));
+            a.insert("module".into(), json!(module));
+            data.authmaps.insert(aid, a);
+            reference(req, "authmap", aid)
+        }
+        ("PUT", ["authmap", id]) => {
+            if let Some(r) = unknown(&body, AUTHMAP_PROPS) {
+                return r;
+            }
+            let Some(a) = id
+                .parse::<u64>()
+                .ok()
+                .and_then(|i| data.authmaps.get_mut(&i))
+            else {
+                return plain(StatusCode::NOT_FOUND, "Not Found");
+            };
+            for (k, v) in body {
+                a.insert(k, v);
+            }
+            HttpResponse::Ok().json(json!([]))
+        }
+        _ => plain(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+async fn endpoint(e: web::Data<EthosCeEmulator>, req: HttpRequest, body: String) -> HttpResponse {
+    match basic_of(&req) {
+        Some((u, _)) if !u.starts_with("restws") => {
+            return plain(StatusCode::FORBIDDEN, "Access denied for user");
+        }
+        None => return plain(StatusCode::FORBIDDEN, "Access denied for user anonymous"),
+        _ if !e.creds.basic_ok(&req) => {
+            return plain(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+        _ => {}
+    }
+    let op = format!(
+        "{} {}",
+        req.method(),
+        req.path()
+            .split('/')
+            .nth(1)
+            .unwrap_or("")
+            .trim_end_matches(".json")
+    );
+    if let Some(f) = enter(&e.shared, &op).await {
+        return fault_response(f);
+    }
+    let body = if body.trim().is_empty() {
+        None
+    } else {
+        match serde_json::from_str::<Value>(&body) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => {
+                return plain(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "The request body is not a JSON object.",
+                )
+            }
+        }
+    };
+    let mut data = lock(&e.data);
+    route(&mut data, &req, body)
+}
+
+impl Emulator for EthosCeEmulator {
+    fn shared(&self) -> &Mutex<Shared> {
+        &self.shared
+    }
+
+    fn state(&self) -> Value {
+        let data = lock(&self.data);
+        json!({"kind": "ethosce",
+               "users": data.users.values().collect::<Vec<_>>(),
+               "profiles": data.profiles.values().collect::<Vec<_>>(),
+               "authmaps": data.authmaps.values().collect::<Vec<_>>()})
+    }
+
+    fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
+        cfg.default_service(web::to(endpoint));
+    }
+}

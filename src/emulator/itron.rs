@@ -1,0 +1,134 @@
+//! The `itron` emulator: the Customer Portal's UpdateSSOUser, HTTP Basic as the
+//! application-level user. An upsert by username (created if new, overwritten where the
+//! values differ) with email, first and last name and the account ID list; an email must be
+//! unique among portal users. 200 on success, an error message otherwise. The exact JSON
+//! names are not public: it takes the connector's defaults (`username`, `email`,
+//! `firstName`, `lastName`, `accountIds`), in any letter case.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{enter, fault_response, lock, Credentials, Emulator, Shared};
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PortalUser {
+    username: String,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    account_ids: Vec<String>,
+    updates: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct ItronEmulator {
+    creds: Credentials,
+    shared: Mutex<Shared>,
+    users: Mutex<BTreeMap<String, PortalUser>>,
+}
+
+impl ItronEmulator {
+    pub fn new(creds: Credentials) -> ItronEmulator {
+        ItronEmulator {
+            creds,
+            ..Default::default()
+        }
+    }
+}
+
+fn field<'a>(body: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    body.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+async fn update_sso_user(
+    e: web::Data<ItronEmulator>,
+    req: HttpRequest,
+    body: String,
+) -> HttpResponse {
+    if !e.creds.basic_ok(&req) {
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Basic realm=\"PortalServices\""))
+            .json(json!({"Message": "Authorization has been denied for this request."}));
+    }
+    if let Some(f) = enter(&e.shared, "UpdateSSOUser").await {
+        return fault_response(f);
+    }
+    let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&body) else {
+        return HttpResponse::BadRequest().json(json!({"Message": "The request is invalid."}));
+    };
+    let text = |n: &str| {
+        field(&body, n)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+    };
+    let Some(username) = text("username") else {
+        return HttpResponse::BadRequest().json(json!({"Message": "Username is required."}));
+    };
+    let accounts: Vec<String> = match field(&body, "accountIds") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect(),
+        Some(Value::Null) | None => vec![],
+        Some(_) => {
+            return HttpResponse::BadRequest()
+                .json(json!({"Message": "accountIds must be a list."}))
+        }
+    };
+    let key = username.to_lowercase();
+    let mut users = lock(&e.users);
+    if let Some(email) = text("email") {
+        if users.iter().any(|(k, u)| {
+            *k != key
+                && u.email
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(&email))
+        }) {
+            return HttpResponse::BadRequest()
+                .json(json!({"Message": format!("Email address {email} is already in use by another user.")}));
+        }
+    }
+    let u = users.entry(key).or_insert_with(|| PortalUser {
+        username: username.clone(),
+        ..Default::default()
+    });
+    if let Some(v) = text("email") {
+        u.email = Some(v);
+    }
+    if let Some(v) = text("firstName") {
+        u.first_name = Some(v);
+    }
+    if let Some(v) = text("lastName") {
+        u.last_name = Some(v);
+    }
+    u.account_ids = accounts;
+    u.updates += 1;
+    HttpResponse::Ok().finish()
+}
+
+impl Emulator for ItronEmulator {
+    fn shared(&self) -> &Mutex<Shared> {
+        &self.shared
+    }
+
+    fn state(&self) -> Value {
+        let users = lock(&self.users);
+        json!({"kind": "itron", "users": users.values().collect::<Vec<_>>()})
+    }
+
+    fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
+        cfg.route("/{tail:.*}", web::post().to(update_sso_user));
+    }
+}

@@ -1,0 +1,644 @@
+//! The five vendor connectors against their emulators, through the real outbox, over HTTP,
+//! on both databases; and the bridge features they rely on: sync mode, scope, coalescing,
+//! passwords sealed in the outbox.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::sql_types::{Nullable, Text};
+use diesel::{Connection, QueryableByName, RunQueryDsl};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use scim_bridge::config::{ConnectorConfig, Secret};
+use scim_bridge::emulator::entsso::EntSsoEmulator;
+use scim_bridge::emulator::ethosce::EthosCeEmulator;
+use scim_bridge::emulator::itron::ItronEmulator;
+use scim_bridge::emulator::openiam::OpenIamEmulator;
+use scim_bridge::emulator::pyramid::PyramidEmulator;
+use scim_bridge::emulator::webhook::WebhookEmulator;
+use scim_bridge::emulator::{password_digest, serve, Credentials, Emulator};
+
+use crate::helpers::*;
+
+const ADMIN: &str = "admin-token-vendors";
+const SVC_USER: &str = "restws_bridge";
+const SVC_PASS: &str = "s3rvice-pass";
+const CALLBACK_TOKEN: &str = "callback-token-0123";
+const ITRON_EXT: &str = "urn:scim-bridge:schemas:extension:itron:2.0:User";
+
+/// The app with one connector wired to an in-process emulator.
+struct Rig {
+    app: TestApp,
+    emu: String,
+    http: reqwest::Client,
+}
+
+async fn rig<E: Emulator>(
+    db: Db,
+    emulator: Arc<E>,
+    kind: &str,
+    path: &str,
+    tweak: impl FnOnce(&mut ConnectorConfig),
+) -> Option<Rig> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) = serve(emulator, listener).expect("emulator");
+    tokio::spawn(server);
+    let first = spawn_app(db).await?;
+    let mut settings = first.settings.clone();
+    let db = first.stop().await;
+    settings.admin_token = Some(Secret::new(ADMIN));
+    settings.outbox_base_delay_ms = 50;
+    settings.outbox_max_delay_ms = 200;
+    settings.outbox_max_attempts = 5;
+    let mut c = ConnectorConfig::new(kind, kind, &format!("http://127.0.0.1:{port}{path}"))
+        .with_credentials(SVC_USER, SVC_PASS);
+    c.timeout_secs = 5;
+    tweak(&mut c);
+    settings.connectors = vec![c];
+    let app = spawn_with(db, settings).await;
+    Some(Rig {
+        app,
+        emu: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+    })
+}
+
+fn creds() -> Credentials {
+    Credentials::new(Some(SVC_USER.into()), Some(SVC_PASS.into()))
+}
+
+impl Rig {
+    async fn state(&self) -> Value {
+        self.http
+            .get(format!("{}/_emulator/state", self.emu))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn emu_post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.emu))
+            .json(&body)
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    async fn faults(&self, faults: Value) {
+        assert_eq!(
+            self.emu_post("/_emulator/faults", faults).await.status(),
+            200
+        );
+    }
+
+    async fn admin(&self, path: &str) -> Value {
+        let res = self
+            .http
+            .get(format!("http://127.0.0.1:{}/admin/v1{path}", self.app.port))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 200, "{path}");
+        res.json().await.expect("json")
+    }
+
+    /// Polls the emulator's state until `check` holds (20 s at most).
+    async fn wait(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let s = self.state().await;
+            if check(&s) {
+                return s;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{what}: {s}");
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+
+    /// Polls an admin path until `check` holds (20 s at most).
+    async fn wait_admin(&self, what: &str, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let v = self.admin(path).await;
+            if check(&v) {
+                return v;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{what}: {v}");
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+
+    /// Waits until the outbox is empty (every job delivered or dead).
+    async fn settle(&self) {
+        self.wait_admin("an empty queue", "/connectors", |v| {
+            v["connectors"][0]["queueDepth"] == 0
+        })
+        .await;
+    }
+
+    async fn patch(&self, path: &str, ops: Value) -> reqwest::Response {
+        self.app
+            .send(
+                Method::PATCH,
+                path,
+                Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})),
+            )
+            .await
+    }
+
+    async fn create(&self, body: Value) -> String {
+        let res = self.app.post("/Users", body).await;
+        assert_eq!(res.status(), 201);
+        json(res).await["id"].as_str().expect("id").to_string()
+    }
+}
+
+fn calls(state: &Value, op: &str) -> u64 {
+    state["calls"][op].as_u64().unwrap_or(0)
+}
+
+fn full_user(user_name: &str) -> Value {
+    json!({
+        "schemas": [USER, ENTERPRISE],
+        "userName": user_name,
+        "name": {"givenName": "Barbara", "familyName": "Jensen", "middleName": "Jane"},
+        "emails": [{"value": user_name, "type": "work", "primary": true}],
+        "addresses": [{"type": "work", "streetAddress": "123 S Broad Street", "locality": "Philadelphia",
+                       "region": "PA", "postalCode": "19109", "country": "us"}],
+        "title": "Analyst",
+        "active": true,
+        ENTERPRISE: {"employeeNumber": "701", "department": "IT"}
+    })
+}
+
+#[derive(QueryableByName, Debug)]
+struct JobSecret {
+    #[diesel(sql_type = Nullable<Text>)]
+    secret: Option<String>,
+    #[diesel(sql_type = Text)]
+    payload: String,
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Text)]
+    event: String,
+}
+
+/// The outbox rows as the database holds them.
+fn outbox_rows(url: &str) -> Vec<JobSecret> {
+    let q = "SELECT secret, payload, state, event FROM outbox_jobs ORDER BY id";
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut c = diesel::SqliteConnection::establish(path).expect("sqlite");
+        diesel::sql_query(q).load(&mut c).expect("rows")
+    } else {
+        let mut c = diesel::PgConnection::establish(url).expect("pg");
+        diesel::sql_query(q).load(&mut c).expect("rows")
+    }
+}
+
+macro_rules! on_both {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {
+        $(
+            mod $name {
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_sqlite() {
+                    let $db = Db::Sqlite;
+                    $body
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_postgres() {
+                    let $db = Db::Postgres;
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+on_both! {
+    async fn openiam_gets_add_user_then_only_what_changed_with_attribute_operations_roles_and_a_rename(db) {
+        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/openiam-idm-esb/idmsrvc/ProvisioningService", |c| {
+            c.roles.insert("Analysts".into(), "END_USER".into());
+            c.attributes.insert("department".into(), format!("{ENTERPRISE}:department"));
+            c.attributes.insert("nick".into(), "nickName".into());
+            c.options.insert("managed_sys_id".into(), "200".into());
+        }).await else { return };
+        let id = r.create(full_user("andy@example.com")).await;
+        let s = r.wait("the user", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        let u = &s["users"][0];
+        assert_eq!(u["login"], "andy@example.com");
+        assert_eq!(u["managedSysId"], "200");
+        assert_eq!(u["fields"]["firstName"], "Barbara");
+        assert_eq!(u["fields"]["lastName"], "Jensen");
+        assert_eq!(u["fields"]["email"], "andy@example.com");
+        assert_eq!(u["fields"]["employeeId"], "701");
+        assert_eq!(u["attributes"]["department"], "IT");
+        assert_eq!(s["log"][0]["attributes"][0]["operation"], "add");
+        let user_id = u["userId"].as_str().expect("userId").to_string();
+
+        // Replace one attribute, add another: each with its own operation, nothing else sent.
+        let res = r.patch(&format!("/Users/{id}"), json!([
+            {"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Sales"},
+            {"op": "add", "path": "nickName", "value": "Andy"}])).await;
+        assert_eq!(res.status(), 200);
+        let s = r.wait("a modifyUser", |s| s["log"].as_array().is_some_and(|l| l.len() >= 2)).await;
+        let m = &s["log"][1];
+        assert_eq!(m["op"], "modifyUser");
+        assert_eq!(m["userId"], user_id.as_str());
+        let mut ops: Vec<(String, String)> = m["attributes"].as_array().expect("attrs").iter()
+            .map(|a| (a["name"].as_str().unwrap_or("").to_string(), a["operation"].as_str().unwrap_or("").to_string())).collect();
+        ops.sort();
+        assert_eq!(ops, vec![("department".into(), "replace".into()), ("nick".into(), "add".into())]);
+        assert_eq!(m["fields"], json!({}), "unchanged fields are not sent");
+        assert_eq!(s["users"][0]["attributes"]["nick"], "Andy");
+
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "remove", "path": "nickName"}])).await.status(), 200);
+        let s = r.wait("a delete operation", |s| s["log"].as_array().is_some_and(|l| l.len() >= 3)).await;
+        assert_eq!(s["log"][2]["attributes"], json!([{"name": "nick", "value": "Andy", "operation": "delete"}]));
+        assert!(s["users"][0]["attributes"].get("nick").is_none());
+
+        // A group mapped to a role: membership adds and removes the role.
+        let gid = r.app.create_group("Analysts", &[&id]).await;
+        let s = r.wait("the role", |s| s["users"][0]["roles"] == json!(["END_USER"])).await;
+        assert!(s["log"].as_array().expect("log").iter().any(|l| l["roles"] == json!([{"roleId": "END_USER", "operation": "add"}])));
+        r.settle().await;
+        let res = r.app.send(Method::PATCH, &format!("/Groups/{gid}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]}))).await;
+        assert_eq!(res.status(), 204);
+        let s = r.wait("the role removed", |s| s["users"][0]["roles"] == json!([])).await;
+        assert!(s["log"].as_array().expect("log").iter().any(|l| l["roles"] == json!([{"roleId": "END_USER", "operation": "delete"}])));
+
+        // A rename is a principal replace with the original name.
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "andrew@example.com"}])).await.status(), 200);
+        let s = r.wait("the rename", |s| s["users"][0]["login"] == "andrew@example.com").await;
+        let rename = s["log"].as_array().expect("log").iter().find(|l| !l["principal"].is_null() && l["op"] == "modifyUser").expect("rename");
+        assert_eq!(rename["principal"], json!({"login": "andrew@example.com", "origPrincipalName": "andy@example.com", "operation": "replace"}));
+
+        // Deactivation locks, reactivation unlocks.
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        r.wait("locked", |s| s["users"][0]["secondaryStatus"] == "locked").await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": true}])).await.status(), 200);
+        r.wait("unlocked", |s| s["users"][0]["secondaryStatus"].is_null() && calls(s, "lockUser") == 2).await;
+
+        let standing = r.wait_admin("synced", "/users/andrew@example.com", |v| v["connectors"][0]["state"] == "synced").await;
+        assert_eq!(standing["connectors"][0]["targetId"], user_id.as_str());
+        assert_eq!(standing["connectors"][0]["principal"], "andrew@example.com");
+
+        assert_eq!(r.app.delete(&format!("/Users/{id}")).await.status(), 204);
+        let s = r.wait("deleted", |s| s["users"] == json!([])).await;
+        assert_eq!(s["deleted"], json!([user_id]));
+    }
+
+    async fn openiam_adopts_a_user_whose_principal_exists_instead_of_failing_on_duplicate_principal(db) {
+        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await else { return };
+        // The user already exists in OpenIAM (made there by hand).
+        let soap = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\"><soapenv:Body><prov:addUser><user><dto:firstName>Old</dto:firstName><dto:principalList><id><domainId>USR_SEC_DOMAIN</domainId><login>dup@example.com</login><managedSysId>0</managedSysId></id></dto:principalList></user></prov:addUser></soapenv:Body></soapenv:Envelope>";
+        let res = r.http.post(format!("{}/ProvisioningService", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS)).body(soap).send().await.expect("sent");
+        assert!(res.text().await.expect("text").contains("status=\"success\""));
+        r.create(full_user("dup@example.com")).await;
+        let standing = r.wait_admin("adopted", "/users/dup@example.com", |v| v["connectors"][0]["state"] == "synced").await;
+        assert_eq!(standing["connectors"][0]["targetId"], "U000001");
+        let s = r.state().await;
+        assert_eq!(s["users"].as_array().expect("users").len(), 1, "no second user");
+        assert_eq!(calls(&s, "addUser"), 2);
+        assert_eq!(calls(&s, "getTargetSystemUser"), 1);
+        assert_eq!(s["users"][0]["fields"]["firstName"], "Barbara", "the adopted user is brought up to date");
+    }
+
+    async fn openiam_password_policy_failures_are_permanent_and_in_sync_mode_a_scim_400(db) {
+        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
+            c.mode = "sync".into();
+        }).await else { return };
+        let mut body = full_user("pw@example.com");
+        body["password"] = json!("Initial-Passw0rd");
+        let id = r.create(body).await;
+        // In sync mode the answer comes after delivery: the target already has it.
+        let s = r.state().await;
+        assert_eq!(s["users"][0]["passwordSha256"], password_digest("Initial-Passw0rd"));
+        let res = r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "short"}])).await;
+        let err = assert_scim_error(res, 400, Some("invalidValue")).await;
+        assert!(err["detail"].as_str().expect("detail").contains("FAIL_LENGTH_RULE"), "{err}");
+        let res = r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Better-Passw0rd!"}])).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(r.state().await["users"][0]["passwordSha256"], password_digest("Better-Passw0rd!"));
+        // OpenIAM has the new name already (made there, not through the bridge): the rename is
+        // refused with DUPLICATE_PRINCIPAL, answered 409, and undone in the bridge.
+        let soap = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\"><soapenv:Body><prov:addUser><user><dto:principalList><id><login>elsewhere@example.com</login></id></dto:principalList></user></prov:addUser></soapenv:Body></soapenv:Envelope>";
+        r.http.post(format!("{}/ProvisioningService", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS)).body(soap).send().await.expect("sent");
+        let res = r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "elsewhere@example.com"}])).await;
+        let err = assert_scim_error(res, 409, Some("uniqueness")).await;
+        assert!(err["detail"].as_str().expect("detail").contains("DUPLICATE_PRINCIPAL"), "{err}");
+        let now = json(r.app.get(&format!("/Users/{id}")).await).await;
+        assert_eq!(now["userName"], "pw@example.com");
+        assert!(outbox_rows(&r.app.db.url()).is_empty(), "nothing left in the outbox");
+    }
+
+    async fn a_password_waits_in_the_outbox_sealed_and_is_erased_when_its_job_dies(db) {
+        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await else { return };
+        r.faults(json!({"down": true})).await;
+        let mut body = full_user("sealed@example.com");
+        body["password"] = json!("tiny-pw");
+        r.create(body).await;
+        let rows = outbox_rows(&r.app.db.url());
+        assert_eq!(rows.iter().map(|j| j.event.as_str()).collect::<Vec<_>>(), vec!["user.created", "user.password_set"]);
+        let sealed = rows[1].secret.as_deref().expect("the password job holds a sealed password");
+        assert!(!sealed.contains("tiny-pw"));
+        assert!(rows.iter().all(|j| !j.payload.contains("tiny-pw")), "never in a payload");
+        r.faults(json!({"down": false})).await;
+        // The emulator's policy refuses 7 characters: the job dies, and its password goes.
+        let dead = r.wait_admin("a dead job", "/jobs?state=dead", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        assert!(dead["jobs"][0]["lastError"].as_str().expect("error").contains("FAIL_LENGTH_RULE"));
+        let rows = outbox_rows(&r.app.db.url());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].state, "dead");
+        assert!(rows[0].secret.is_none(), "erased when dead");
+    }
+
+    async fn pyramid_creates_saml_users_with_a_cached_token_renewed_when_refused_and_roles_from_groups(db) {
+        let Some(r) = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
+            c.roles.insert("Pros".into(), "role-pro".into());
+            c.options.insert("group_licenses".into(), toml::Value::Table([("Pros".to_string(), toml::Value::Integer(200))].into_iter().collect()));
+        }).await else { return };
+        let a = r.create(full_user("a@saml.example")).await;
+        let b = r.create(full_user("b@saml.example")).await;
+        let s = r.wait("two users", |s| s["users"].as_array().is_some_and(|u| u.len() == 2)).await;
+        assert_eq!(calls(&s, "authenticateuser"), 1, "the token is cached");
+        let ua = s["users"].as_array().expect("users").iter().find(|u| u["principalName"] == "a@saml.example").expect("a").clone();
+        assert_eq!(ua["id"], a.as_str(), "the SCIM id is the Pyramid id");
+        assert_eq!(ua["clientLicenseType"], 100);
+        assert_eq!(ua["statusID"], 1);
+        r.settle().await;
+        // The token expires: the next call is refused, a new token is taken, the call made.
+        r.faults(json!({"fail_next": {"count": 1, "status": 401, "error": "token_expired"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{a}"), json!([{"op": "replace", "path": "name.givenName", "value": "Paul"}])).await.status(), 200);
+        let s = r.wait("the update", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["firstName"] == "Paul"))).await;
+        assert_eq!(calls(&s, "authenticateuser"), 2);
+        r.app.create_group("Pros", &[&b]).await;
+        r.wait("the role", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == b.as_str() && u["roleIds"] == json!(["role-pro"])))).await;
+        assert_eq!(r.patch(&format!("/Users/{b}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        r.wait("disabled", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == b.as_str() && u["statusID"] == 0))).await;
+        assert_eq!(r.app.delete(&format!("/Users/{b}")).await.status(), 204);
+        r.wait("deleted", |s| s["deleted"] == json!([b])).await;
+        // A user that joins Pros before its create reaches Pyramid is created with the
+        // group's licence and role.
+        r.settle().await;
+        r.faults(json!({"down": true})).await;
+        let c = r.create(full_user("c@saml.example")).await;
+        let res = r.patch(&format!("/Groups/{}", r.admin("/groups/Pros").await["id"].as_str().expect("gid")),
+            json!([{"op": "add", "path": "members", "value": [{"value": c}]}])).await;
+        assert_eq!(res.status(), 204);
+        r.faults(json!({"down": false})).await;
+        let s = r.wait("c", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == c.as_str() && u["roleIds"] == json!(["role-pro"])))).await;
+        let uc = s["users"].as_array().expect("users").iter().find(|u| u["id"] == c.as_str()).expect("c").clone();
+        assert_eq!(uc["clientLicenseType"], 200);
+    }
+
+    async fn pyramid_looks_a_user_up_by_principal_before_creating_and_speaks_the_documented_variants(db) {
+        let Some(r) = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
+            c.options.insert("create_method".into(), "createUserSaml".into());
+            c.options.insert("principal_key".into(), "principalName".into());
+            c.options.insert("update_method".into(), "updateSamlUsers".into());
+        }).await else { return };
+        // A user made in Pyramid before the bridge knew it.
+        let token = r.http.post(format!("{}/API2/auth/authenticateUser", r.emu))
+            .json(&json!({"data": {"userName": SVC_USER, "password": SVC_PASS}})).send().await.expect("sent").text().await.expect("token");
+        let made = r.emu_post("/API2/access/createSamlUser", json!({"newSamlUser": {"samlPrincipleName": "pre@saml.example", "firstName": "Old"}, "auth": token})).await;
+        let pre_id = json(made).await["data"]["modifiedList"][0]["id"].as_str().expect("id").to_string();
+        r.create(full_user("pre@saml.example")).await;
+        let standing = r.wait_admin("adopted", "/users/pre@saml.example", |v| v["connectors"][0]["state"] == "synced").await;
+        assert_eq!(standing["connectors"][0]["targetId"], pre_id.as_str());
+        let s = r.state().await;
+        assert_eq!(calls(&s, "createusersaml"), 0, "found, not created");
+        assert_eq!(calls(&s, "getuserbysamlprincipalname"), 1);
+        assert!(calls(&s, "updatesamlusers") >= 1, "brought up to date with the configured method name");
+        assert_eq!(s["users"][0]["firstName"], "Barbara");
+        r.create(full_user("new@saml.example")).await;
+        let s = r.wait("created", |s| s["users"].as_array().is_some_and(|u| u.len() == 2)).await;
+        assert_eq!(calls(&s, "createusersaml"), 1);
+    }
+
+    async fn ethosce_creates_the_user_its_profile_and_saml_authmap_and_blocks_on_deactivation(db) {
+        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
+            c.roles.insert("Authors".into(), "105847459".into());
+        }).await else { return };
+        let id = r.create(full_user("TU06503")).await;
+        let s = r.wait("user, profile, authmap", |s| s["authmaps"].as_array().is_some_and(|a| a.len() == 1)).await;
+        let u = &s["users"][0];
+        assert_eq!(u["name"], "TU06503");
+        assert_eq!(u["status"], 1);
+        let p = &s["profiles"][0];
+        assert_eq!(p["user"], u["uid"]);
+        assert_eq!(p["field_first_name"], "Barbara");
+        assert_eq!(p["field_middle_name"], "Jane");
+        assert_eq!(p["field_last_name"], "Jensen");
+        assert_eq!(p["field_profile_location"], json!({"street": "123 S Broad Street", "city": "Philadelphia", "province": "PA", "postal_code": "19109", "country": "us"}));
+        assert_eq!(s["authmaps"][0]["authname"], "TU06503");
+        assert_eq!(s["authmaps"][0]["module"], "simplesamlphp_auth");
+        assert_eq!(s["authmaps"][0]["uid"], u["uid"]);
+        r.app.create_group("Authors", &[&id]).await;
+        r.wait("the role", |s| s["users"][0]["roles"] == json!([{"id": 105847459}])).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        r.wait("blocked", |s| s["users"][0]["status"] == 0).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": true},
+            {"op": "replace", "path": "name.familyName", "value": "Smith"}])).await.status(), 200);
+        let s = r.wait("unblocked and renamed", |s| s["users"][0]["status"] == 1 && s["profiles"][0]["field_last_name"] == "Smith").await;
+        assert_eq!(s["profiles"].as_array().expect("p").len(), 1, "the profile is updated, not added");
+        assert_eq!(s["authmaps"].as_array().expect("a").len(), 1);
+    }
+
+    async fn ethosce_plain_text_errors_are_recorded_and_a_user_it_has_is_adopted(db) {
+        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
+            c.attributes.insert("field_bogus".into(), "title".into());
+        }).await else { return };
+        // A user EthosCE already has, with no authmap yet.
+        let res = r.http.post(format!("{}/user", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS))
+            .json(&json!({"name": "known", "mail": "known@example.com", "status": 1})).send().await.expect("sent");
+        assert_eq!(res.status(), 201);
+        r.create(full_user("known")).await;
+        let dead = r.wait_admin("a dead job", "/jobs?state=dead", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        assert_eq!(dead["jobs"][0]["lastError"], "POST /profile2: 406 Not Acceptable: Unknown data properties: field_bogus.");
+        let s = r.state().await;
+        assert_eq!(s["users"].as_array().expect("users").len(), 1, "looked up by name, not made twice");
+        assert_eq!(calls(&s, "POST user"), 1, "only the set-up's own create");
+        let standing = r.admin("/users/known").await;
+        assert_eq!(standing["connectors"][0]["state"], "dead");
+    }
+
+    async fn itron_upserts_the_user_with_its_accounts_and_empties_them_on_deactivation_and_delete(db) {
+        let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |_| {}).await else { return };
+        let mut body = full_user("meter@example.com");
+        body["schemas"] = json!([USER, ITRON_EXT]);
+        body[ITRON_EXT] = json!({"accountIds": ["A-100", "A-200"]});
+        let id = r.create(body).await;
+        let s = r.wait("the user", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        assert_eq!(s["users"][0], json!({"username": "meter@example.com", "email": "meter@example.com", "firstName": "Barbara",
+            "lastName": "Jensen", "accountIds": ["A-100", "A-200"], "updates": 1}));
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "new@example.com"}])).await.status(), 200);
+        r.wait("new email", |s| s["users"][0]["email"] == "new@example.com").await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        r.wait("no accounts", |s| s["users"][0]["accountIds"] == json!([])).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": true}])).await.status(), 200);
+        r.wait("accounts back", |s| s["users"][0]["accountIds"] == json!(["A-100", "A-200"])).await;
+        assert_eq!(r.app.delete(&format!("/Users/{id}")).await.status(), 204);
+        let s = r.wait("no accounts after delete", |s| s["users"][0]["accountIds"] == json!([])).await;
+        assert_eq!(s["users"].as_array().expect("users").len(), 1, "the portal has no delete");
+    }
+
+    async fn itron_duplicate_email_is_permanent_and_a_sync_create_answers_409_keeping_nothing(db) {
+        let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
+            c.mode = "sync".into();
+        }).await else { return };
+        let mut one = full_user("one@example.com");
+        one["emails"] = json!([{"value": "shared@example.com", "primary": true}]);
+        r.create(one).await;
+        let mut two = full_user("two@example.com");
+        two["emails"] = json!([{"value": "shared@example.com", "primary": true}]);
+        let res = r.app.post("/Users", two).await;
+        let err = assert_scim_error(res, 409, Some("uniqueness")).await;
+        assert!(err["detail"].as_str().expect("detail").contains("already in use"), "{err}");
+        let found = json(r.app.get("/Users?filter=userName%20eq%20%22two@example.com%22").await).await;
+        assert_eq!(found["totalResults"], 0, "nothing half-applied in the bridge");
+        assert_eq!(r.state().await["users"].as_array().expect("users").len(), 1);
+        assert!(outbox_rows(&r.app.db.url()).is_empty());
+    }
+
+    async fn entsso_password_change_is_accepted_with_a_tracking_id_and_completed_by_the_callback(db) {
+        let emulator = Arc::new(EntSsoEmulator::new(creds(), None));
+        let Some(r) = rig(db, emulator, "entsso", "/SendNotification", |c| {
+            c.options.insert("callback_token".into(), CALLBACK_TOKEN.into());
+        }).await else { return };
+        let cb = format!("http://127.0.0.1:{}/callbacks/entsso/entsso", r.app.port);
+        assert_eq!(r.emu_post("/_emulator/callback", json!({"url": cb, "token": CALLBACK_TOKEN, "auto": true})).await.status(), 200);
+        let mut body = full_user("sso@example.com");
+        body["password"] = json!("N3w-Passw0rd");
+        r.create(body).await;
+        let s = r.wait("a notification", |s| s["notifications"].as_array().is_some_and(|n| n.len() == 1)).await;
+        let n = &s["notifications"][0];
+        assert_eq!(n["notificationType"], 3);
+        assert_eq!(n["flags"], 1);
+        assert_eq!(n["externalAccount"], "sso@example.com");
+        assert_eq!(n["passwordSha256"], password_digest("N3w-Passw0rd"));
+        let tracking = n["trackingId"].as_str().expect("tracking").to_string();
+        let standing = r.wait_admin("completed", "/users/sso@example.com", |v| v["notifications"][0]["state"] == "completed").await;
+        assert_eq!(standing["notifications"][0]["trackingId"], tracking.as_str());
+        assert_eq!(standing["connectors"][0]["state"], "synced");
+        // A completion with an error marks it failed; a wrong callback token is refused.
+        let id = standing["id"].as_str().expect("id").to_string();
+        assert_eq!(r.emu_post("/_emulator/callback", json!({"url": cb, "token": CALLBACK_TOKEN, "auto": false})).await.status(), 200);
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "An0ther-Passw0rd"}])).await.status(), 200);
+        let standing = r.wait_admin("accepted", "/users/sso@example.com", |v| v["connectors"][0]["state"] == "accepted").await;
+        let second = standing["notifications"][1]["trackingId"].as_str().expect("second").to_string();
+        let res = r.http.post(&cb).bearer_auth("wrong").json(&json!({"trackingId": second, "errorCode": 0})).send().await.expect("sent");
+        assert_eq!(res.status(), 401);
+        let res = r.emu_post("/_emulator/complete", json!({"trackingId": second, "errorCode": 5, "errorMessage": "no mapping for the account"})).await;
+        assert_eq!(json(res).await["callbackStatus"], 200);
+        let standing = r.wait_admin("failed", "/users/sso@example.com", |v| v["connectors"][0]["state"] == "failed").await;
+        assert_eq!(standing["notifications"][1]["state"], "failed");
+        assert!(standing["connectors"][0]["lastError"].as_str().expect("error").contains("no mapping for the account"));
+    }
+
+    async fn entsso_ignores_placeholder_passwords_on_create_retries_no_server_and_gives_up_on_access_denied(db) {
+        let Some(r) = rig(db, Arc::new(EntSsoEmulator::new(creds(), None)), "entsso", "/SendNotification", |c| {
+            c.ignore_password_on_create = true;
+        }).await else { return };
+        let mut body = full_user("okta@example.com");
+        body["password"] = json!("Okta-placeholder-123");
+        let id = r.create(body).await;
+        r.settle().await;
+        let s = r.state().await;
+        assert_eq!(s["notifications"], json!([]), "the create's password is not sent");
+        r.faults(json!({"fail_next": {"count": 1, "error": "ENTSSO_E_NO_SERVER"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Real-Passw0rd"}])).await.status(), 200);
+        let s = r.wait("delivered after a retry", |s| s["notifications"].as_array().is_some_and(|n| n.len() == 1)).await;
+        assert_eq!(calls(&s, "SendNotification"), 2);
+        assert_eq!(s["notifications"][0]["passwordSha256"], password_digest("Real-Passw0rd"));
+        r.faults(json!({"fail_next": {"count": 1, "error": "E_ACCESSDENIED"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Third-Passw0rd"}])).await.status(), 200);
+        let dead = r.wait_admin("dead", "/jobs?state=dead", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        assert!(dead["jobs"][0]["lastError"].as_str().expect("error").contains("E_ACCESSDENIED"));
+        assert_eq!(dead["jobs"][0]["attempts"], 1, "not retried");
+        assert!(outbox_rows(&r.app.db.url()).iter().all(|j| j.secret.is_none()));
+    }
+
+    async fn a_sync_connector_that_refuses_a_change_fails_the_scim_write_and_leaves_nothing_behind(db) {
+        let Some(r) = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
+            c.mode = "sync".into();
+            c.username = None;
+            c.password = None;
+        }).await else { return };
+        r.faults(json!({"fail_next": {"count": 1, "status": 422, "error": "employee number required"}})).await;
+        let res = r.app.post("/Users", user("refused@example.com")).await;
+        let err = assert_scim_error(res, 400, Some("invalidValue")).await;
+        assert!(err["detail"].as_str().expect("detail").contains("employee number required"), "{err}");
+        let found = json(r.app.get("/Users?filter=userName%20eq%20%22refused@example.com%22").await).await;
+        assert_eq!(found["totalResults"], 0);
+        let id = r.app.create_user("kept@example.com").await;
+        r.faults(json!({"fail_next": {"count": 1, "status": 400, "error": "no titles here"}})).await;
+        let res = r.patch(&format!("/Users/{id}"), json!([{"op": "add", "path": "title", "value": "Boss"}])).await;
+        assert_scim_error(res, 400, Some("invalidValue")).await;
+        let now = json(r.app.get(&format!("/Users/{id}")).await).await;
+        assert!(now.get("title").is_none(), "the refused change was undone: {now}");
+        assert!(outbox_rows(&r.app.db.url()).is_empty(), "no dead job left to replay");
+    }
+
+    async fn a_user_outside_the_scope_groups_waits_until_it_joins_one_and_is_locked_when_it_leaves(db) {
+        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
+            c.scope_groups = vec!["Staff".into()];
+        }).await else { return };
+        let id = r.create(full_user("scoped@example.com")).await;
+        let standing = r.wait_admin("out of scope", "/users/scoped@example.com", |v| v["connectors"][0]["state"] == "out_of_scope").await;
+        assert!(standing["connectors"][0]["targetId"].is_null());
+        assert_eq!(r.state().await["users"], json!([]));
+        let gid = r.app.create_group("Staff", &[&id]).await;
+        r.wait("provisioned on joining", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        r.wait_admin("mapped", "/users/scoped@example.com", |v| v["connectors"][0]["targetId"] == "U000001").await;
+        r.settle().await;
+        let res = r.app.send(Method::PATCH, &format!("/Groups/{gid}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "members"}]}))).await;
+        assert_eq!(res.status(), 204);
+        r.wait("locked on leaving", |s| s["users"][0]["secondaryStatus"] == "locked").await;
+    }
+}
+
+#[test]
+fn check_config_knows_every_vendor_kind_and_checks_their_options_and_mappings() {
+    let text = r#"
+[[connector]]
+name = "iam"
+kind = "openiam"
+url = "http://iam.example/ProvisioningService"
+options = { deactivate = "explode" }
+
+[[connector]]
+name = "py"
+kind = "pyramid"
+url = "http://py.example/API2"
+attributes = { email = "emails[type co \"work\"].value" }
+
+[[connector]]
+name = "sso"
+kind = "entsso"
+url = "http://sso.example/SendNotification"
+options = { flags = 2 }
+
+[[connector]]
+name = "ok"
+kind = "itron"
+url = "http://portal.example/PortalServices/api/User/UpdateSSOUser"
+options = { accounts_field = "Accounts" }
+attributes = { Accounts = "urn:scim-bridge:schemas:extension:itron:2.0:User:accountIds" }
+"#;
+    let problems = scim_bridge::config::check_file(text);
+    let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, vec![6, 12, 18], "{problems:?}");
+    assert!(problems[0]
+        .message
+        .contains("deactivate is lock or disable"));
+    assert!(problems[1].message.contains("only [attribute eq value]"));
+}
