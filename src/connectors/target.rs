@@ -276,6 +276,14 @@ impl<T: Target> Adapter<T> {
             None => d.payload["resource"].clone(),
         };
         let user = self.user(d.resource_id, &doc, &[])?;
+        let unmapped = d.mapping.and_then(|m| m.target_id.as_ref()).is_none();
+        if unmapped && !self.in_scope(&d.ctx.groups_of(d.resource_id)?) {
+            return Ok(Outcome {
+                state: Some("out_of_scope".into()),
+                note: Some("not provisioned (out of scope): the password is not sent".into()),
+                ..Default::default()
+            });
+        }
         let target_id = match d.mapping.and_then(|m| m.target_id.clone()) {
             Some(t) => t,
             None => self

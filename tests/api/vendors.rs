@@ -642,3 +642,100 @@ attributes = { Accounts = "urn:scim-bridge:schemas:extension:itron:2.0:User:acco
         .contains("deactivate is lock or disable"));
     assert!(problems[1].message.contains("only [attribute eq value]"));
 }
+
+/// Starts one emulator in this process; returns its base URL.
+fn start<E: Emulator>(e: Arc<E>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) = serve(e, listener).expect("emulator");
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn state_of(http: &reqwest::Client, base: &str) -> Value {
+    http.get(format!("{base}/_emulator/state"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn wait_state(
+    http: &reqwest::Client,
+    base: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = state_of(http, base).await;
+        if check(&s) {
+            return s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}: {s}");
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+on_both! {
+    async fn one_user_with_a_password_address_accounts_and_a_mapped_group_appears_in_all_five_targets(db) {
+        let http = reqwest::Client::new();
+        let openiam = start(Arc::new(OpenIamEmulator::new(creds())));
+        let pyramid = start(Arc::new(PyramidEmulator::new(creds())));
+        let ethosce = start(Arc::new(EthosCeEmulator::new(creds())));
+        let itron = start(Arc::new(ItronEmulator::new(creds())));
+        let entsso = start(Arc::new(EntSsoEmulator::new(creds(), None)));
+        let Some(first) = spawn_app(db).await else { return };
+        let mut settings = first.settings.clone();
+        let dbh = first.stop().await;
+        settings.admin_token = Some(Secret::new(ADMIN));
+        settings.outbox_base_delay_ms = 50;
+        settings.outbox_max_delay_ms = 200;
+        let mut connectors = Vec::new();
+        for (kind, url, role) in [
+            ("openiam", format!("{openiam}/openiam-idm-esb/idmsrvc/ProvisioningService"), Some("END_USER")),
+            ("pyramid", format!("{pyramid}/API2"), Some("role-analyst")),
+            ("ethosce", ethosce.clone(), Some("175031666")),
+            ("itron", format!("{itron}/PortalServices/api/User/UpdateSSOUser"), None),
+            ("entsso", format!("{entsso}/SendNotification"), None),
+        ] {
+            let mut c = ConnectorConfig::new(kind, kind, &url).with_credentials(SVC_USER, SVC_PASS);
+            if let Some(r) = role {
+                c.roles.insert("Analysts".into(), r.into());
+            }
+            connectors.push(c);
+        }
+        settings.connectors = connectors;
+        let app = spawn_with(dbh, settings).await;
+        let mut body = full_user("five@example.com");
+        body["schemas"] = json!([USER, ENTERPRISE, ITRON_EXT]);
+        body[ITRON_EXT] = json!({"accountIds": ["ACC-1"]});
+        body["password"] = json!("Five-Targets-1");
+        let res = app.post("/Users", body).await;
+        assert_eq!(res.status(), 201);
+        let id = json(res).await["id"].as_str().expect("id").to_string();
+        app.create_group("Analysts", &[&id]).await;
+
+        let s = wait_state(&http, &openiam, "openiam", |s| s["users"][0]["roles"] == json!(["END_USER"]) && !s["users"][0]["passwordSha256"].is_null()).await;
+        assert_eq!(s["users"][0]["login"], "five@example.com");
+        assert_eq!(s["users"][0]["fields"]["lastName"], "Jensen");
+        assert_eq!(s["users"][0]["passwordSha256"], password_digest("Five-Targets-1"));
+        let s = wait_state(&http, &pyramid, "pyramid", |s| s["users"][0]["roleIds"] == json!(["role-analyst"])).await;
+        assert_eq!(s["users"][0]["principalName"], "five@example.com");
+        assert_eq!(s["users"][0]["email"], "five@example.com");
+        let s = wait_state(&http, &ethosce, "ethosce", |s| s["users"][0]["roles"] == json!([{"id": 175031666}])).await;
+        assert_eq!(s["profiles"][0]["field_profile_location"]["city"], "Philadelphia");
+        assert_eq!(s["authmaps"][0]["authname"], "five@example.com");
+        let s = wait_state(&http, &itron, "itron", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        assert_eq!(s["users"][0]["accountIds"], json!(["ACC-1"]));
+        assert_eq!(s["users"][0]["email"], "five@example.com");
+        let s = wait_state(&http, &entsso, "entsso", |s| s["notifications"].as_array().is_some_and(|n| n.len() == 1)).await;
+        assert_eq!(s["notifications"][0]["externalAccount"], "five@example.com");
+        assert_eq!(s["notifications"][0]["passwordSha256"], password_digest("Five-Targets-1"));
+        let standing: Value = http.get(format!("http://127.0.0.1:{}/admin/v1/users/five@example.com", app.port))
+            .bearer_auth(ADMIN).send().await.expect("sent").json().await.expect("json");
+        let targets: Vec<&str> = standing["connectors"].as_array().expect("c").iter().filter_map(|c| c["targetId"].as_str()).collect();
+        assert_eq!(targets.len(), 5, "{standing}");
+    }
+}
