@@ -10,6 +10,13 @@ server fills those readOnly sub-attributes (a group member's `display`), as RFC 
 lets it, so the whole-object comparison differs. Such a result is shown as TESTER and
 not counted when, and only when, the two values are equal once the readOnly
 sub-attributes the server's own /Schemas names are left out of the answer.
+
+A second, as narrow: check_add_attribute creates its resource with random values in
+every attribute, then PATCHes `add` on each and expects the attribute to hold exactly the
+added value. For a multi-valued attribute RFC 7644 section 3.5.2.1 says the opposite: "a
+new value is added to the attribute", so the server answers the values it had followed
+by the added ones. Such a result is shown as TESTER when, and only when, it is an `add`
+whose answer is a list that ends with exactly the values the tester added.
 """
 
 import sys
@@ -53,7 +60,23 @@ def without_server_filled(expected, actual, read_only):
     return actual
 
 
+def add_appends(result):
+    """An `add` to a multi-valued attribute: the answer ends with the added values."""
+    data = result.data if isinstance(result.data, dict) else {}
+    expected = dump(data.get("expected"))
+    actual = dump(data.get("actual", data.get("modify_actual")))
+    return (
+        result.title == "check_add_attribute"
+        and isinstance(expected, list)
+        and isinstance(actual, list)
+        and 0 < len(expected) < len(actual)
+        and actual[-len(expected):] == expected
+    )
+
+
 def tester_limit(result, read_only):
+    if add_appends(result):
+        return True
     data = result.data if isinstance(result.data, dict) else {}
     expected = data.get("expected", data.get("patch_value"))
     actual = data.get("actual", data.get("modify_actual"))
@@ -82,7 +105,7 @@ def main() -> int:
             mark = r.status.name
         print(f"{mark:10} {r.title}: {summary}" + (f" -- {r.reason}" if r.reason else ""))
     passed = len(results) - failures - limits
-    print(f"{limits} results differ only by server-filled readOnly sub-attributes (see the top of this file)")
+    print(f"{limits} results are the tester's limits: server-filled readOnly sub-attributes, or an add appended (see the top of this file)")
     print(f"scim2-tester: {passed} passed, {failures} failed")
     return 1 if failures or passed == 0 else 0
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{web, App, HttpServer};
 
 use crate::bridge::schemas::{load_registry, SchemaLoadError};
@@ -195,9 +195,15 @@ impl Application {
             core.dispatcher.spawn(settings.outbox_workers.max(1));
         }
         let registry = Arc::new(core.resources.registry().clone());
+        let access_log =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+                // The access log costs a formatted line per request: only when it is shown.
+                .wrap(Condition::new(
+                    access_log,
+                    Logger::new("%a \"%r\" %s %b %Dms"),
+                ))
                 .app_data(state.clone())
                 .configure(http::configure(&registry))
         })

@@ -510,6 +510,24 @@ impl ResourceStore for SqlStore {
 
     fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
         let mut conn = self.conn()?;
+        if let [one] = member_ids {
+            // One member (a GET by id): `=` instead of `IN (...)` keeps the statement in
+            // diesel's prepared-statement cache.
+            let rows: Vec<(String, Option<String>)> = group_members::table
+                .inner_join(resources::table.on(resources::id.eq(group_members::group_id)))
+                .filter(group_members::member_id.eq(one))
+                .order(group_members::group_id.asc())
+                .select((group_members::group_id, resources::display_name))
+                .load(&mut *conn)?;
+            return Ok(rows
+                .into_iter()
+                .map(|(group_id, display)| GroupRef {
+                    member_id: one.clone(),
+                    group_id,
+                    display,
+                })
+                .collect());
+        }
         let mut out = Vec::new();
         for chunk in member_ids.chunks(CHUNK) {
             let rows: Vec<(String, String, Option<String>)> = group_members::table
