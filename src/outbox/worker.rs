@@ -15,7 +15,7 @@ use super::{changes, Wakeup};
 use crate::clock::{format_time, Clock};
 use crate::config::Secret;
 use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
-use crate::store::outbox::{Delivered, JobRow, MappingRow, NotificationRow};
+use crate::store::outbox::{Delivered, Done, JobRow, MappingRow, NotificationRow};
 use crate::store::{ResourceStore, SqlStore, StoreResult};
 
 /// Most jobs delivered as one when they are consecutive updates of one resource.
@@ -159,20 +159,30 @@ impl Dispatcher {
             .store
             .claim_jobs(&format_time(now), &format_time(lease), batch)?;
         let n = jobs.len();
+        // Deliveries of a batch are recorded together: one transaction instead of one per
+        // job. (Jobs of one resource and connector never share a batch.)
+        let mut done = Vec::with_capacity(n);
         for job in jobs {
-            self.handle(job)?;
+            if let Some(d) = self.handle(job)? {
+                done.push(d);
+            }
         }
+        self.store
+            .complete_jobs(&done, &format_time(self.clock.now()))?;
         Ok(n)
     }
 
-    fn handle(&self, job: JobRow) -> StoreResult<()> {
+    /// Delivers one job. A failure is recorded at once; a success is handed back to be
+    /// recorded with the rest of its batch.
+    fn handle(&self, job: JobRow) -> StoreResult<Option<Done>> {
         let now = format_time(self.clock.now());
         let Some(connector) = self.connectors.get(&job.connector) else {
-            return self.store.bury_job(
+            self.store.bury_job(
                 &job,
                 &format!("no connector named '{}' is configured", job.connector),
                 &now,
-            );
+            )?;
+            return Ok(None);
         };
         let mut payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
         if !connector.supports(&job.event) {
@@ -183,15 +193,16 @@ impl Dispatcher {
             );
             log::info!("job {}: {skipped}", job.id);
             let version = payload.get("version").and_then(Value::as_i64);
-            return self.store.complete_job(
-                &job,
-                &Delivered {
+            return Ok(Some(Done {
+                job,
+                delivered: Delivered {
                     version,
                     skipped: Some(skipped),
                     ..Default::default()
                 },
-                &now,
-            );
+                coalesced: vec![],
+                notification: None,
+            }));
         }
         // Consecutive updates of one resource still queued behind this one travel as one
         // change: the target sees the latest document once, with the composed change set.
@@ -217,7 +228,10 @@ impl Dispatcher {
                 .open(sealed, &aad(&job.connector, &job.resource_id))
             {
                 Ok(p) => Some(Secret::new(p)),
-                Err(e) => return self.store.bury_job(&job, &e.to_string(), &now),
+                Err(e) => {
+                    self.store.bury_job(&job, &e.to_string(), &now)?;
+                    return Ok(None);
+                }
             },
             None => None,
         };
@@ -249,8 +263,10 @@ impl Dispatcher {
                 if let Some(note) = &outcome.note {
                     log::info!("job {} to {}: {note}", job.id, job.connector);
                 }
-                if let Some(tracking) = &outcome.tracking_id {
-                    self.store.add_notification(&NotificationRow {
+                let notification = outcome
+                    .tracking_id
+                    .as_ref()
+                    .map(|tracking| NotificationRow {
                         tracking_id: tracking.clone(),
                         connector: job.connector.clone(),
                         resource_id: job.resource_id.clone(),
@@ -259,36 +275,28 @@ impl Dispatcher {
                         error: None,
                         created: now.clone(),
                         updated: now.clone(),
-                    })?;
-                }
-                if !coalesced.is_empty() {
-                    self.store.remove_coalesced(&coalesced)?;
-                    log::debug!(
-                        "job {}: delivered with {} later updates",
-                        job.id,
-                        coalesced.len()
-                    );
-                }
-                self.store.complete_job(
-                    &job,
-                    &Delivered {
+                    });
+                Ok(Some(Done {
+                    job,
+                    delivered: Delivered {
                         target_id: outcome.target_id,
                         principal: outcome.principal,
                         version,
                         skipped: None,
                         state: outcome.state,
                     },
-                    &now,
-                )
+                    coalesced,
+                    notification,
+                }))
             }
             Err(ConnectorError::Conflict(msg)) => {
                 let msg = format!("conflict: {msg}");
                 log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
-                self.store.bury_job(&job, &msg, &now)
+                self.store.bury_job(&job, &msg, &now).map(|()| None)
             }
             Err(ConnectorError::Permanent(msg)) => {
                 log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
-                self.store.bury_job(&job, &msg, &now)
+                self.store.bury_job(&job, &msg, &now).map(|()| None)
             }
             Err(ConnectorError::Retryable {
                 message,
@@ -300,7 +308,7 @@ impl Dispatcher {
                 if job.attempts >= self.policy.max_attempts || age >= self.policy.max_age {
                     let msg = format!("gave up after {} attempts: {message}", job.attempts);
                     log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
-                    return self.store.bury_job(&job, &msg, &now);
+                    return self.store.bury_job(&job, &msg, &now).map(|()| None);
                 }
                 let delay = self.policy.delay(job.attempts, retry_after);
                 let next = now_t + chrono::Duration::from_std(delay).unwrap_or_default();
@@ -312,6 +320,7 @@ impl Dispatcher {
                 );
                 self.store
                     .reschedule_job(&job, &format_time(next), &message, &now)
+                    .map(|()| None)
             }
         }
     }

@@ -102,6 +102,16 @@ pub struct Delivered {
     pub state: Option<String>,
 }
 
+/// A delivered job with what travels with it, for [`SqlStore::complete_jobs`].
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub job: JobRow,
+    pub delivered: Delivered,
+    /// Later jobs delivered as part of this one.
+    pub coalesced: Vec<i64>,
+    pub notification: Option<NotificationRow>,
+}
+
 /// A connector's queue, as the admin API shows it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct QueueHealth {
@@ -188,6 +198,93 @@ fn set_mapping_from(
     Ok(())
 }
 
+/// Deletes a delivered job and records its outcome in the mapping.
+fn complete_in(conn: &mut DbConn, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
+    diesel::delete(outbox_jobs::table.find(job.id)).execute(conn)?;
+    let target = mappings::table.find((&job.resource_id, &job.connector));
+    let state = match &d.state {
+        Some(s) => s.as_str(),
+        None if job.event.ends_with(".deleted") => "deleted",
+        None => "synced",
+    };
+    let common = (
+        mappings::state.eq(state),
+        mappings::last_error.eq(d.skipped.as_deref()),
+        mappings::attempts.eq(job.attempts),
+        mappings::updated.eq(now),
+    );
+    if let (Some(t), Some(v), None) = (&d.target_id, d.version, &d.principal) {
+        // The usual case, in one statement.
+        diesel::update(target)
+            .set((
+                common,
+                mappings::target_id.eq(t),
+                mappings::last_version.eq(v),
+            ))
+            .execute(conn)?;
+        return Ok(());
+    }
+    diesel::update(target).set(common).execute(conn)?;
+    if let Some(t) = &d.target_id {
+        diesel::update(target)
+            .set(mappings::target_id.eq(t))
+            .execute(conn)?;
+    }
+    if let Some(p) = &d.principal {
+        diesel::update(target)
+            .set(mappings::principal.eq(p))
+            .execute(conn)?;
+    }
+    if let Some(v) = d.version {
+        diesel::update(target)
+            .set(mappings::last_version.eq(v))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Records a notification; a completion that raced ahead of it is kept.
+fn add_notification_in(conn: &mut DbConn, n: &NotificationRow) -> StoreResult<()> {
+    let early: Option<NotificationRow> = notifications::table
+        .find(&n.tracking_id)
+        .select(NotificationRow::as_select())
+        .first(conn)
+        .optional()?;
+    match early {
+        Some(done) => {
+            diesel::update(notifications::table.find(&n.tracking_id))
+                .set((
+                    notifications::resource_id.eq(&n.resource_id),
+                    notifications::kind.eq(&n.kind),
+                ))
+                .execute(conn)?;
+            set_mapping_from(
+                conn,
+                &n.resource_id,
+                &n.connector,
+                &done.state,
+                done.error.as_deref(),
+                &n.updated,
+            )?;
+        }
+        None => {
+            diesel::insert_into(notifications::table)
+                .values((
+                    notifications::tracking_id.eq(&n.tracking_id),
+                    notifications::connector.eq(&n.connector),
+                    notifications::resource_id.eq(&n.resource_id),
+                    notifications::kind.eq(&n.kind),
+                    notifications::state.eq(&n.state),
+                    notifications::error.eq(&n.error),
+                    notifications::created.eq(&n.created),
+                    notifications::updated.eq(&n.updated),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
 const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts = attempts + 1, updated = ?2 \
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= ?2 \
       AND (j.locked_until IS NULL OR j.locked_until < ?2) \
@@ -239,46 +336,29 @@ impl SqlStore {
 
     /// A delivered job: gone from the outbox, its mapping synced.
     pub fn complete_job(&self, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
+        self.write(|conn| complete_in(conn, job, d, now))
+    }
+
+    /// Delivered jobs written together, in one transaction: each gone with the jobs it
+    /// carried along (coalesced), its mapping synced, its notification recorded.
+    pub fn complete_jobs(&self, done: &[Done], now: &str) -> StoreResult<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
         self.write(|conn| {
-            diesel::delete(outbox_jobs::table.find(job.id)).execute(conn)?;
-            let target = mappings::table.find((&job.resource_id, &job.connector));
-            let state = match &d.state {
-                Some(s) => s.as_str(),
-                None if job.event.ends_with(".deleted") => "deleted",
-                None => "synced",
-            };
-            let common = (
-                mappings::state.eq(state),
-                mappings::last_error.eq(d.skipped.as_deref()),
-                mappings::attempts.eq(job.attempts),
-                mappings::updated.eq(now),
-            );
-            if let (Some(t), Some(v), None) = (&d.target_id, d.version, &d.principal) {
-                // The usual case, in one statement.
-                diesel::update(target)
-                    .set((
-                        common,
-                        mappings::target_id.eq(t),
-                        mappings::last_version.eq(v),
-                    ))
+            for d in done {
+                if !d.coalesced.is_empty() {
+                    diesel::delete(
+                        outbox_jobs::table
+                            .filter(outbox_jobs::id.eq_any(&d.coalesced))
+                            .filter(outbox_jobs::state.eq(PENDING)),
+                    )
                     .execute(conn)?;
-                return Ok(());
-            }
-            diesel::update(target).set(common).execute(conn)?;
-            if let Some(t) = &d.target_id {
-                diesel::update(target)
-                    .set(mappings::target_id.eq(t))
-                    .execute(conn)?;
-            }
-            if let Some(p) = &d.principal {
-                diesel::update(target)
-                    .set(mappings::principal.eq(p))
-                    .execute(conn)?;
-            }
-            if let Some(v) = d.version {
-                diesel::update(target)
-                    .set(mappings::last_version.eq(v))
-                    .execute(conn)?;
+                }
+                if let Some(n) = &d.notification {
+                    add_notification_in(conn, n)?;
+                }
+                complete_in(conn, &d.job, &d.delivered, now)?;
             }
             Ok(())
         })
@@ -507,66 +587,6 @@ impl SqlStore {
             .limit(limit)
             .select(JobRow::as_select())
             .load(&mut *conn)?)
-    }
-
-    /// Removes jobs that were delivered as part of another (coalesced); returns how many.
-    pub fn remove_coalesced(&self, ids: &[i64]) -> StoreResult<usize> {
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        self.write(|conn| {
-            Ok(diesel::delete(
-                outbox_jobs::table
-                    .filter(outbox_jobs::id.eq_any(ids))
-                    .filter(outbox_jobs::state.eq(PENDING)),
-            )
-            .execute(conn)?)
-        })
-    }
-
-    /// Records a notification a target accepted (ENTSSO's tracking id). A completion that
-    /// raced ahead of this record is kept, and the mapping takes its outcome.
-    pub fn add_notification(&self, n: &NotificationRow) -> StoreResult<()> {
-        self.write(|conn| {
-            let early: Option<NotificationRow> = notifications::table
-                .find(&n.tracking_id)
-                .select(NotificationRow::as_select())
-                .first(conn)
-                .optional()?;
-            match early {
-                Some(done) => {
-                    diesel::update(notifications::table.find(&n.tracking_id))
-                        .set((
-                            notifications::resource_id.eq(&n.resource_id),
-                            notifications::kind.eq(&n.kind),
-                        ))
-                        .execute(conn)?;
-                    set_mapping_from(
-                        conn,
-                        &n.resource_id,
-                        &n.connector,
-                        &done.state,
-                        done.error.as_deref(),
-                        &n.updated,
-                    )?;
-                }
-                None => {
-                    diesel::insert_into(notifications::table)
-                        .values((
-                            notifications::tracking_id.eq(&n.tracking_id),
-                            notifications::connector.eq(&n.connector),
-                            notifications::resource_id.eq(&n.resource_id),
-                            notifications::kind.eq(&n.kind),
-                            notifications::state.eq(&n.state),
-                            notifications::error.eq(&n.error),
-                            notifications::created.eq(&n.created),
-                            notifications::updated.eq(&n.updated),
-                        ))
-                        .execute(conn)?;
-                }
-            }
-            Ok(())
-        })
     }
 
     /// Completes a notification by its tracking id and returns it. A completion for a
