@@ -310,6 +310,8 @@ pub struct Problem {
 struct CheckFile {
     #[serde(default)]
     connector: Vec<CheckConnector>,
+    #[serde(default)]
+    outbox_key: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +360,21 @@ pub fn check_file(text: &str) -> Vec<Problem> {
         }
     };
     let mut problems = Vec::new();
+    if let Some(k) = &file.outbox_key {
+        let checked = resolve_secret(k.get_ref())
+            .map_err(|e| e.to_string())
+            .and_then(|key| {
+                crate::outbox::seal::Sealer::from_base64(key.expose())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(why) = checked {
+            problems.push(Problem {
+                line: line_of(k.span().start),
+                message: format!("outbox_key: {why}"),
+            });
+        }
+    }
     let mut seen = std::collections::HashMap::new();
     for c in &file.connector {
         let at = |s: &toml::Spanned<String>| line_of(s.span().start);
@@ -468,6 +485,18 @@ mod check_tests {
         assert!(problems[0]
             .message
             .contains("SCIM_BRIDGE_SURELY_UNSET_VAR is not set"));
+    }
+
+    #[test]
+    fn an_outbox_key_that_is_not_32_bytes_of_base64_is_reported_on_its_line() {
+        let problems = check_file("listen = \"x\"\noutbox_key = \"c2hvcnQ=\"\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 2);
+        assert!(problems[0].message.contains("32 bytes"));
+        assert!(
+            !problems[0].message.contains("c2hvcnQ"),
+            "the key is never shown"
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Val
             "principal": m.and_then(|m| m.principal.clone()),
             "lastVersion": m.and_then(|m| m.last_version),
             "lastError": m.and_then(|m| m.last_error.clone()),
+            "note": m.and_then(|m| m.note.clone()),
             "attempts": m.map(|m| m.attempts),
             "updated": m.map(|m| m.updated.clone()),
         }));

@@ -197,7 +197,7 @@ impl Dispatcher {
                 job,
                 delivered: Delivered {
                     version,
-                    skipped: Some(skipped),
+                    note: Some(skipped),
                     ..Default::default()
                 },
                 coalesced: vec![],
@@ -282,7 +282,7 @@ impl Dispatcher {
                         target_id: outcome.target_id,
                         principal: outcome.principal,
                         version,
-                        skipped: None,
+                        note: outcome.note,
                         state: outcome.state,
                     },
                     coalesced,

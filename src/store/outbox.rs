@@ -88,6 +88,8 @@ pub struct MappingRow {
     pub attempts: i32,
     pub created: String,
     pub updated: String,
+    /// What the last delivery did besides succeeding (skipped, adopted, out of scope).
+    pub note: Option<String>,
 }
 
 /// What a delivered job leaves in the mapping.
@@ -96,8 +98,9 @@ pub struct Delivered {
     pub target_id: Option<String>,
     pub principal: Option<String>,
     pub version: Option<i64>,
-    /// Set when the connector does not support the event: recorded, not failed.
-    pub skipped: Option<String>,
+    /// What the delivery did besides succeeding: an event the connector does not support
+    /// (recorded, not failed), a user adopted in the target, a user out of scope.
+    pub note: Option<String>,
     /// The mapping's state when it is not plain `synced` (such as `accepted`).
     pub state: Option<String>,
 }
@@ -209,7 +212,8 @@ fn complete_in(conn: &mut DbConn, job: &JobRow, d: &Delivered, now: &str) -> Sto
     };
     let common = (
         mappings::state.eq(state),
-        mappings::last_error.eq(d.skipped.as_deref()),
+        mappings::last_error.eq(None::<String>),
+        mappings::note.eq(d.note.as_deref()),
         mappings::attempts.eq(job.attempts),
         mappings::updated.eq(now),
     );

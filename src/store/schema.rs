@@ -70,6 +70,7 @@ diesel::table! {
         attempts -> Integer,
         created -> Text,
         updated -> Text,
+        note -> Nullable<Text>,
     }
 }
 

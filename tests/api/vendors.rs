@@ -304,6 +304,8 @@ on_both! {
         r.create(full_user("dup@example.com")).await;
         let standing = r.wait_admin("adopted", "/users/dup@example.com", |v| v["connectors"][0]["state"] == "synced").await;
         assert_eq!(standing["connectors"][0]["targetId"], "U000001");
+        assert_eq!(standing["connectors"][0]["note"], "adopted the existing user U000001");
+        assert!(standing["connectors"][0]["lastError"].is_null());
         let s = r.state().await;
         assert_eq!(s["users"].as_array().expect("users").len(), 1, "no second user");
         assert_eq!(calls(&s, "addUser"), 2);
@@ -737,5 +739,7 @@ on_both! {
             .bearer_auth(ADMIN).send().await.expect("sent").json().await.expect("json");
         let targets: Vec<&str> = standing["connectors"].as_array().expect("c").iter().filter_map(|c| c["targetId"].as_str()).collect();
         assert_eq!(targets.len(), 5, "{standing}");
+        let itron_note = standing["connectors"].as_array().expect("c").iter().find(|c| c["connector"] == "itron").expect("itron")["note"].clone();
+        assert_eq!(itron_note, "itron does not support user.password_set: skipped", "a skip is a note, not an error");
     }
 }
