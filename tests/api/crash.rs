@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use scim_bridge::emulator::openiam::OpenIamEmulator;
 use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
 
 use crate::helpers::*;
@@ -26,11 +27,17 @@ impl Drop for Bridge {
 
 /// Starts `scim-bridge serve` with a webhook connector to `hook_url`.
 fn start_bridge(dir: &std::path::Path, db_url: &str, hook_url: &str, tag: &str) -> Bridge {
+    let connector = format!("name = \"hook\"\nkind = \"webhook\"\nurl = \"{hook_url}\"\n");
+    start_bridge_with(dir, db_url, &connector, tag)
+}
+
+/// Starts `scim-bridge serve` with one `[[connector]]` table.
+fn start_bridge_with(dir: &std::path::Path, db_url: &str, connector: &str, tag: &str) -> Bridge {
     let config = dir.join(format!("bridge-{tag}.toml"));
     std::fs::write(
         &config,
         format!(
-            "outbox_base_delay_ms = 50\noutbox_max_delay_ms = 200\noutbox_workers = 2\noutbox_lease_secs = 3\n\n[[connector]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{hook_url}\"\n"
+            "outbox_base_delay_ms = 50\noutbox_max_delay_ms = 200\noutbox_workers = 2\noutbox_lease_secs = 3\n\n[[connector]]\n{connector}"
         ),
     )
     .expect("config");
@@ -196,4 +203,72 @@ async fn two_bridges_on_one_postgres_deliver_each_job_once() {
     );
     assert!(s2["calls"].get("duplicate").is_none());
     assert_eq!(distinct_users(&s), 60);
+}
+
+/// OpenIAM has no idempotency key: after a kill, a create may be sent again for a user it
+/// already made. The connector must adopt that user (DUPLICATE_PRINCIPAL, then
+/// getTargetSystemUser), never make a second one.
+async fn kill_mid_openiam_burst(kind: Db) {
+    let dir = tempfile::tempdir().expect("dir");
+    let Some(app) = spawn_app(kind).await else {
+        return;
+    };
+    let db = app.stop().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) = serve(Arc::new(OpenIamEmulator::default()), listener).expect("emulator");
+    tokio::spawn(server);
+    let base = format!("http://127.0.0.1:{port}");
+    reqwest::Client::new()
+        .post(format!("{base}/_emulator/faults"))
+        .json(&json!({"latency_ms": 30}))
+        .send()
+        .await
+        .expect("faults");
+    let connector =
+        format!("name = \"iam\"\nkind = \"openiam\"\nurl = \"{base}/ProvisioningService\"\n");
+    let mut bridge = start_bridge_with(dir.path(), &db.url(), &connector, "a");
+    create_users(bridge.port, "iam", 40).await;
+    let started = Instant::now();
+    while state(&base).await["users"].as_array().map_or(0, Vec::len) < 3 {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bridge.child.kill().expect("SIGKILL");
+    bridge.child.wait().expect("reaped");
+    let before = state(&base).await["users"].as_array().map_or(0, Vec::len);
+    assert!(before < 40, "the kill came mid-burst ({before} made)");
+    let _again = start_bridge_with(dir.path(), &db.url(), &connector, "b");
+    let started = Instant::now();
+    loop {
+        let s = state(&base).await;
+        if s["users"].as_array().map_or(0, Vec::len) >= 40
+            && s["calls"]["addUser"].as_u64().unwrap_or(0) >= 40
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = state(&base).await;
+    let mut logins: Vec<&str> = s["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["login"].as_str())
+        .collect();
+    assert_eq!(logins.len(), 40, "one user per SCIM user: {}", s["calls"]);
+    logins.sort();
+    logins.dedup();
+    assert_eq!(logins.len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_sqlite() {
+    kill_mid_openiam_burst(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_postgres() {
+    kill_mid_openiam_burst(Db::Postgres).await;
 }
