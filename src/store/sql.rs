@@ -408,11 +408,12 @@ impl ResourceStore for SqlStore {
             q
         };
         let mut conn = self.conn()?;
-        let total: i64 = if spec.count_total {
-            build().count().get_result(&mut *conn)?
-        } else {
-            -1
-        };
+        // A first page that is not full holds every match: its length is the total, and
+        // the COUNT is not needed (an IdP's existence check finds 0 or 1).
+        let first_page = matches!(
+            &spec.page,
+            Page::Offset { offset: 0, .. } | Page::After { after: None, .. }
+        );
         let (limit, mut q) = match &spec.page {
             Page::Offset { offset, limit } => (
                 *limit,
@@ -444,8 +445,15 @@ impl ResourceStore for SqlStore {
                 (*limit, q)
             }
         };
+        let count = |conn: &mut DbConn| -> StoreResult<i64> {
+            if spec.count_total {
+                Ok(build().count().get_result(conn)?)
+            } else {
+                Ok(-1)
+            }
+        };
         if limit == 0 {
-            return Ok((total as u64, vec![]));
+            return Ok((count(&mut conn)?.max(0) as u64, vec![]));
         }
         if let Some((path, descending)) = spec.sort {
             let key =
@@ -467,8 +475,22 @@ impl ResourceStore for SqlStore {
             .limit(limit.min(i64::MAX as u64) as i64)
             .select(resources::id)
             .load(&mut *conn)?;
+        let total = if first_page && (ids.len() as u64) < limit {
+            ids.len() as i64
+        } else {
+            count(&mut conn)?
+        };
         let mut rows: Vec<ResourceRow> = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        if let [one] = ids.as_slice() {
+            // `=` rather than `IN (...)`: the statement stays in diesel's cache.
+            rows.extend(
+                resources::table
+                    .filter(resources::id.eq(one))
+                    .select(ResourceRow::as_select())
+                    .load::<ResourceRow>(&mut *conn)?,
+            );
+        }
+        for chunk in ids.chunks(CHUNK).filter(|_| ids.len() > 1) {
             rows.extend(
                 resources::table
                     .filter(resources::id.eq_any(chunk))

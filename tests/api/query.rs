@@ -118,6 +118,24 @@ both_databases! {
         assert_scim_error(app.get("/Users?sortBy=userName&sortOrder=sideways").await, 400, Some("invalidValue")).await;
     }
 
+    async fn total_results_counts_every_match_whether_or_not_the_page_holds_them(app) {
+        for i in 0..3 { app.create_user(&format!("tot{i}@example.com")).await; }
+        let filter = "filter=userName%20sw%20%22tot%22";
+        for (query, total, len) in [
+            (format!("/Users?{filter}"), 3, 3),
+            (format!("/Users?{filter}&count=2"), 3, 2),
+            (format!("/Users?{filter}&startIndex=3"), 3, 1),
+            (format!("/Users?{filter}&startIndex=10"), 3, 0),
+            (format!("/Users?{filter}&count=0"), 3, 0),
+            ("/Users?filter=userName%20eq%20%22tot1@example.com%22".to_string(), 1, 1),
+            ("/Users?filter=userName%20eq%20%22nobody@example.com%22".to_string(), 0, 0),
+        ] {
+            let body = body_json(app.get(&query).await).await;
+            assert_eq!(body["totalResults"], total, "{query}: {body}");
+            assert_eq!(body["Resources"].as_array().map_or(0, Vec::len), len, "{query}");
+        }
+    }
+
     async fn cursor_paging_walks_every_resource_once(app) {
         for i in 0..7 { app.create_user(&format!("cur{i}@example.com")).await; }
         let mut seen = Vec::new();
