@@ -45,7 +45,8 @@ impl Pointer {
         };
         let (head, filter, tail) = match rest.find('[') {
             Some(open) => {
-                let close = rest.find(']').ok_or_else(bad)?;
+                // The `]` that closes this `[`, not one before it.
+                let close = rest[open..].find(']').map(|c| open + c).ok_or_else(bad)?;
                 let inner = &rest[open + 1..close];
                 let mut parts = inner.splitn(3, ' ');
                 let (Some(a), Some(op), Some(v)) = (parts.next(), parts.next(), parts.next())
@@ -70,7 +71,7 @@ impl Pointer {
                 None => (rest, None, None),
             },
         };
-        if !name_ok(head) || !tail.is_none_or(name_ok) {
+        if !name_ok(head) || !tail.is_none_or(name_ok) || urn.as_deref() == Some("") {
             return Err(bad());
         }
         Ok(Pointer {
@@ -299,5 +300,20 @@ mod tests {
         assert!(ops.contains(&("dept".into(), Op::Delete)));
         assert!(ops.contains(&("title".into(), Op::Add)));
         assert!(AttrMap::new(&[("x", "emails[type co \"w\"]")], &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn a_malformed_path_in_configuration_is_an_error_not_a_panic() {
+        for bad in [
+            "emails]x[type eq 1]",
+            "emails[type eq",
+            "]",
+            "[",
+            "a.b.c",
+            "emails[type eq \"w\"].",
+            ":x",
+        ] {
+            assert!(Pointer::parse(bad).is_err(), "{bad}");
+        }
     }
 }
