@@ -47,6 +47,26 @@ fn ids_of(members: &[NewMember]) -> Vec<String> {
     members.iter().map(|m| m.id.clone()).collect()
 }
 
+/// The `group.members_replaced` event of a membership going from `before` to `now`: the
+/// new list, and who joined and who left (by set, so a 100,000-member group costs a pass
+/// over each list, not their product).
+fn members_replaced(before: &[String], now: Vec<String>) -> (&'static str, Value) {
+    let was: std::collections::HashSet<&str> = before.iter().map(String::as_str).collect();
+    let is: std::collections::HashSet<&str> = now.iter().map(String::as_str).collect();
+    let added: Vec<&str> = now
+        .iter()
+        .map(String::as_str)
+        .filter(|x| !was.contains(x))
+        .collect();
+    let removed: Vec<&str> = before
+        .iter()
+        .map(String::as_str)
+        .filter(|x| !is.contains(x))
+        .collect();
+    let event = json!({"members": now, "added": added, "removed": removed});
+    ("group.members_replaced", event)
+}
+
 /// The SCIM resource service.
 pub struct Resources {
     reg: Arc<Registry>,
@@ -260,10 +280,6 @@ impl Resources {
                 let now_doc: Map<String, Value> =
                     serde_json::from_str(&current.data).unwrap_or_default();
                 let now_members = self.old_member_ids(rt, &before.id)?;
-                let removed: Vec<&String> = now_members
-                    .iter()
-                    .filter(|m| !old_members.contains(m))
-                    .collect();
                 let row = ResourceRow {
                     version: v + 1,
                     last_modified: now,
@@ -273,10 +289,7 @@ impl Resources {
                     old: Some(&now_doc),
                     new: Some(&old),
                     members: if is_group {
-                        vec![(
-                            "group.members_replaced",
-                            json!({"members": old_members, "added": old_members, "removed": removed}),
-                        )]
+                        vec![members_replaced(&now_members, old_members.to_vec())]
                     } else {
                         vec![]
                     },
@@ -434,17 +447,7 @@ impl Resources {
                 old: Some(&old),
                 new: Some(&new),
                 members: match &members {
-                    Some(m) => {
-                        let now = ids_of(m);
-                        let added: Vec<&String> =
-                            now.iter().filter(|x| !old_members.contains(x)).collect();
-                        let removed: Vec<&String> =
-                            old_members.iter().filter(|x| !now.contains(x)).collect();
-                        vec![(
-                            "group.members_replaced",
-                            json!({"members": now, "added": added, "removed": removed}),
-                        )]
-                    }
+                    Some(m) => vec![members_replaced(&old_members, ids_of(m))],
                     None => vec![],
                 },
                 password: norm.password.as_deref(),
@@ -539,17 +542,7 @@ impl Resources {
                         MemberDelta::RemoveAll => {
                             ("group.members_removed_all", json!({"members": old_members}))
                         }
-                        MemberDelta::ReplaceAll(m) => {
-                            let now = ids_of(m);
-                            let added: Vec<&String> =
-                                now.iter().filter(|x| !old_members.contains(x)).collect();
-                            let removed: Vec<&String> =
-                                old_members.iter().filter(|x| !now.contains(x)).collect();
-                            (
-                                "group.members_replaced",
-                                json!({"members": now, "added": added, "removed": removed}),
-                            )
-                        }
+                        MemberDelta::ReplaceAll(m) => members_replaced(&old_members, ids_of(m)),
                     })
                     .collect();
                 let new_doc = norm_data_copy(&row);
