@@ -162,14 +162,25 @@ impl Dispatcher {
         // Deliveries of a batch are recorded together: one transaction instead of one per
         // job. (Jobs of one resource and connector never share a batch.)
         let mut done = Vec::with_capacity(n);
+        let mut failed = None;
         for job in jobs {
-            if let Some(d) = self.handle(job)? {
-                done.push(d);
+            match self.handle(job) {
+                Ok(Some(d)) => done.push(d),
+                Ok(None) => {}
+                // The store failed mid-batch: what was delivered is still recorded, so a
+                // target is not sent it again; the rest waits for its lease to pass.
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
         }
         self.store
             .complete_jobs(&done, &format_time(self.clock.now()))?;
-        Ok(n)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     /// Delivers one job. A failure is recorded at once; a success is handed back to be
