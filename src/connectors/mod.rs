@@ -218,6 +218,20 @@ pub fn check_attributes(
     attrs::AttrMap::new(defaults(kind), overrides).map(|_| ())
 }
 
+/// A user-centric target behind the shared adapter, with the table's mappings and scope.
+fn adapt<T: target::Target + 'static>(
+    target: T,
+    map: attrs::AttrMap,
+    c: &crate::config::ConnectorConfig,
+) -> std::sync::Arc<dyn Connector> {
+    std::sync::Arc::new(target::Adapter {
+        target,
+        map,
+        roles: c.roles.clone(),
+        scope: c.scope_groups.clone(),
+    })
+}
+
 /// Builds the connector a `[[connector]]` table describes.
 pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, String> {
     use crate::config::resolve_secret;
@@ -245,47 +259,43 @@ pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Co
             webhook::Webhook::new(&c.url, secret(&c.secret)?, timeout)
                 .map_err(|e| e.to_string())?,
         ),
-        "openiam" => Arc::new(target::Adapter {
-            target: openiam::OpenIam::new(&c.url, auth.clone(), options(&c.options)?, timeout),
-            map: map.clone(),
-            roles: c.roles.clone(),
-            scope: c.scope_groups.clone(),
-        }),
+        "openiam" => adapt(
+            openiam::OpenIam::new(&c.url, auth.clone(), options(&c.options)?, timeout),
+            map,
+            c,
+        ),
         "pyramid" => {
             let (u, p) = need_auth()?;
-            Arc::new(target::Adapter {
-                target: pyramid::Pyramid::new(&c.url, u, p, options(&c.options)?, timeout),
-                map: map.clone(),
-                roles: c.roles.clone(),
-                scope: c.scope_groups.clone(),
-            })
+            adapt(
+                pyramid::Pyramid::new(&c.url, u, p, options(&c.options)?, timeout),
+                map,
+                c,
+            )
         }
         "ethosce" => {
             let (u, p) = need_auth()?;
             if !u.starts_with("restws") {
                 return Err("EthosCE's service user name must begin with 'restws'".into());
             }
-            Arc::new(target::Adapter {
-                target: ethosce::EthosCe::new(&c.url, u, p, options(&c.options)?, timeout),
-                map: map.clone(),
-                roles: c.roles.clone(),
-                scope: c.scope_groups.clone(),
-            })
+            adapt(
+                ethosce::EthosCe::new(&c.url, u, p, options(&c.options)?, timeout),
+                map,
+                c,
+            )
         }
         "itron" => {
             let (u, p) = need_auth()?;
-            Arc::new(target::Adapter {
-                target: itron::Itron::new(&c.url, u, p, options(&c.options)?, timeout),
-                map: map.clone(),
-                roles: c.roles.clone(),
-                scope: c.scope_groups.clone(),
-            })
+            adapt(
+                itron::Itron::new(&c.url, u, p, options(&c.options)?, timeout),
+                map,
+                c,
+            )
         }
         "entsso" => Arc::new(entsso::EntSso::new(
             &c.url,
             auth.clone(),
             options(&c.options)?,
-            map.clone(),
+            map,
             timeout,
         )),
         other => {

@@ -34,7 +34,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// The ProvisionUser fields set directly rather than as userAttributes.
-const DIRECT: &[&str] = &[
+pub const DIRECT: &[&str] = &[
     "firstName",
     "lastName",
     "middleInit",

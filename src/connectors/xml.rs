@@ -33,7 +33,6 @@ pub fn text_of(node: roxmltree::Node<'_, '_>, local: &str) -> Option<String> {
 }
 
 /// The element children of `node` with this local name.
-#[allow(dead_code)]
 pub fn children<'a, 'i>(
     node: roxmltree::Node<'a, 'i>,
     local: &'a str,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{enter, lock, password_digest, Credentials, Emulator, Injected, Shared};
-use crate::connectors::openiam::{NS_PROVISION, NS_USER};
+use crate::connectors::openiam::{DIRECT, NS_PROVISION, NS_USER};
 use crate::connectors::xml::{children, el, esc, find, text_of};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,15 +80,6 @@ impl OpenIamEmulator {
         }
     }
 }
-
-const DIRECT: &[&str] = &[
-    "firstName",
-    "lastName",
-    "middleInit",
-    "email",
-    "title",
-    "employeeId",
-];
 
 fn envelope(op: &str, inner: &str) -> HttpResponse {
     HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(format!(

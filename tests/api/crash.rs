@@ -90,12 +90,7 @@ async fn start_hook(latency_ms: u64) -> (String, String) {
 }
 
 async fn state(base: &str) -> Value {
-    reqwest::get(format!("{base}/_emulator/state"))
-        .await
-        .expect("state")
-        .json()
-        .await
-        .expect("json")
+    emulator_state(&reqwest::Client::new(), base).await
 }
 
 async fn create_users(port: u16, prefix: &str, n: usize) {

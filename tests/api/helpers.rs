@@ -243,3 +243,25 @@ macro_rules! both_databases {
         )*
     };
 }
+
+/// An emulator's `GET /_emulator/state`.
+pub async fn emulator_state(http: &reqwest::Client, base: &str) -> Value {
+    http.get(format!("{base}/_emulator/state"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Sets an emulator's faults (`POST /_emulator/faults`).
+pub async fn set_faults(http: &reqwest::Client, base: &str, faults: Value) {
+    let res = http
+        .post(format!("{base}/_emulator/faults"))
+        .json(&faults)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
+}

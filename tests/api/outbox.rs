@@ -42,25 +42,11 @@ impl Hooked {
     }
 
     pub async fn emulator_state(&self) -> Value {
-        self.admin
-            .get(format!("{}/_emulator/state", self.emulator))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json")
+        emulator_state(&self.admin, &self.emulator).await
     }
 
     pub async fn faults(&self, faults: Value) {
-        let res = self
-            .admin
-            .post(format!("{}/_emulator/faults", self.emulator))
-            .json(&faults)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(res.status(), 200);
+        set_faults(&self.admin, &self.emulator, faults).await;
     }
 
     pub async fn events(&self) -> Vec<Value> {

@@ -70,14 +70,7 @@ fn creds() -> Credentials {
 
 impl Rig {
     async fn state(&self) -> Value {
-        self.http
-            .get(format!("{}/_emulator/state", self.emu))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json")
+        emulator_state(&self.http, &self.emu).await
     }
 
     async fn emu_post(&self, path: &str, body: Value) -> reqwest::Response {
@@ -90,10 +83,7 @@ impl Rig {
     }
 
     async fn faults(&self, faults: Value) {
-        assert_eq!(
-            self.emu_post("/_emulator/faults", faults).await.status(),
-            200
-        );
+        set_faults(&self.http, &self.emu, faults).await;
     }
 
     async fn admin(&self, path: &str) -> Value {
@@ -653,16 +643,6 @@ fn start<E: Emulator>(e: Arc<E>) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-async fn state_of(http: &reqwest::Client, base: &str) -> Value {
-    http.get(format!("{base}/_emulator/state"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json")
-}
-
 async fn wait_state(
     http: &reqwest::Client,
     base: &str,
@@ -671,7 +651,7 @@ async fn wait_state(
 ) -> Value {
     let started = Instant::now();
     loop {
-        let s = state_of(http, base).await;
+        let s = emulator_state(http, base).await;
         if check(&s) {
             return s;
         }
