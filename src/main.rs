@@ -377,6 +377,11 @@ fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
                     c = c.with_credentials(user, pass);
                     c.options.insert("callback_token".into(), callback_token.clone().into());
                 }
+                "openiam" => {
+                    c = c.with_credentials(user, pass);
+                    let account = scim_bridge::emulator::openiam::SERVICE_ACCOUNT_ID;
+                    c.options.insert("requestor_id".into(), account.into());
+                }
                 _ => c = c.with_credentials(user, pass),
             }
             c.roles.insert("Analysts".into(), "END_USER".into());

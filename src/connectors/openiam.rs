@@ -1,8 +1,16 @@
-//! `openiam`: OpenIAM ProvisioningService over SOAP 1.1. addUser (principal, names, email,
-//! status, userAttributes, memberOfRoles), modifyUser with only what changed (user
-//! attributes with their add/replace/delete operation, roles added or removed, a rename as
-//! a principal `replace` with origPrincipalName), lockUser or disableUser, deleteUser,
-//! setPassword, and getTargetSystemUser to adopt a user whose principal already exists.
+//! `openiam`: OpenIAM 2.x ProvisioningService over SOAP 1.1 (document/literal wrapped,
+//! `SOAPAction: ""` as the binding declares), written to the published WSDL: the User DTO's
+//! fields qualified in `urn:idm.openiam.org/srvc/user/dto` and in declared order, then
+//! ProvisionUser's own unqualified `principalList`, `memberOfRoles` and `securityDomain`.
+//!
+//! addUser (principal, direct fields, userAttributes `add`, roles, `createdBy`), modifyUser
+//! with only what changed (direct fields, `null` to clear one, userAttributes
+//! `add`/`replace`/`delete`, roles with `operation delete`, a rename as a Login with
+//! operation `replace` and origPrincipalName, `lastUpdatedBy`), lockUser (requestorId) or
+//! disableUser (requestor), deleteUser, setPassword with `validateRequest`. An existing user
+//! is found through the login service's getLoginByManagedSys, whose Login carries the
+//! OpenIAM userId. The service account's userId (`requestor_id`) is required: lockUser
+//! faults without an existing one.
 
 use std::time::Duration;
 
@@ -14,12 +22,14 @@ use super::xml::{el, esc, find, text_of};
 use super::{transport, BlockingClient, ConnectorError};
 use crate::config::Secret;
 
-pub const NS_PROVISION: &str = "http://www.openiam.org/service/provision";
-pub const NS_USER: &str = "urn:idm.openiam.org/srvc/user/dto";
-pub const NS_ROLE: &str = "urn:idm.openiam.org/srvc/role/dto";
+const NS_PROVISION: &str = "http://www.openiam.org/service/provision";
+const NS_USER: &str = "urn:idm.openiam.org/srvc/user/dto";
+const NS_ROLE: &str = "urn:idm.openiam.org/srvc/role/dto";
+const NS_AUTH: &str = "urn:idm.openiam.org/srvc/auth/service";
 
-/// Default mapping: OpenIAM field = SCIM path. `login` is the principal; the other
-/// ProvisionUser fields are set directly; any further field becomes a userAttribute.
+/// Default mapping: OpenIAM field = SCIM path. `login` is the principal; a field named as
+/// one of the User DTO's simple fields ([`DTO_FIELDS`]) is set directly; any other field
+/// becomes a userAttribute.
 pub const DEFAULTS: &[(&str, &str)] = &[
     ("login", "userName"),
     ("firstName", "name.givenName"),
@@ -33,15 +43,73 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The ProvisionUser fields set directly rather than as userAttributes.
-pub const DIRECT: &[&str] = &[
-    "firstName",
-    "lastName",
-    "middleInit",
-    "email",
-    "title",
-    "employeeId",
+/// The User DTO's elements in the WSDL's order, up to the last one this connector writes.
+/// Those marked settable can be mapping targets; the others the connector fills itself.
+const DTO_FIELDS: &[(&str, bool)] = &[
+    ("companyId", true),
+    ("companyOwnerId", true),
+    ("createdBy", false),
+    ("deptCd", true),
+    ("deptName", true),
+    ("employeeId", true),
+    ("employeeType", true),
+    ("firstName", true),
+    ("jobCode", true),
+    ("lastName", true),
+    ("lastUpdatedBy", false),
+    ("locationCd", true),
+    ("locationName", true),
+    ("managerId", true),
+    ("classification", true),
+    ("middleInit", true),
+    ("prefix", true),
+    ("sex", true),
+    ("status", false),
+    ("suffix", true),
+    ("title", true),
+    ("userAttributes", false),
+    ("userId", false),
+    ("userTypeInd", true),
+    ("division", true),
+    ("costCenter", true),
+    ("mailCode", true),
+    ("nickname", true),
+    ("maidenName", true),
+    ("country", true),
+    ("bldgNum", true),
+    ("streetDirection", true),
+    ("suite", true),
+    ("address1", true),
+    ("address2", true),
+    ("address3", true),
+    ("city", true),
+    ("state", true),
+    ("postalCd", true),
+    ("email", true),
+    ("areaCd", true),
+    ("countryCd", true),
+    ("phoneNbr", true),
+    ("phoneExt", true),
+    ("alternateContactId", true),
+    ("userOwnerId", true),
 ];
+
+fn is_direct(field: &str) -> bool {
+    DTO_FIELDS
+        .iter()
+        .any(|(f, settable)| *settable && *f == field)
+}
+
+/// How a deactivated user is shut out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deactivate {
+    /// lockUser `locked` / `unlock`.
+    #[default]
+    Lock,
+    /// disableUser `true` / `false`.
+    Disable,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -50,10 +118,12 @@ pub struct Options {
     pub managed_sys_id: String,
     /// The security domain of the principal and roles.
     pub security_domain: String,
-    /// `lock` (lockUser locked / unlock) or `disable` (disableUser).
-    pub deactivate: String,
-    /// The requestorId sent with each call (for OpenIAM's audit log).
-    pub requestor_id: String,
+    pub deactivate: Deactivate,
+    /// The OpenIAM userId of the bridge's service account: lockUser's and deleteUser's
+    /// requestorId, disableUser's requestor, and createdBy/lastUpdatedBy. Required.
+    pub requestor_id: Option<String>,
+    /// The LoginDataWebService endpoint; by default beside the provisioning URL.
+    pub login_url: Option<String>,
 }
 
 impl Default for Options {
@@ -61,37 +131,56 @@ impl Default for Options {
         Options {
             managed_sys_id: "0".into(),
             security_domain: "USR_SEC_DOMAIN".into(),
-            deactivate: "lock".into(),
-            requestor_id: "scim-bridge".into(),
+            deactivate: Deactivate::Lock,
+            requestor_id: None,
+            login_url: None,
         }
     }
 }
 
 impl Options {
     pub fn check(&self) -> Result<(), String> {
-        if self.deactivate != "lock" && self.deactivate != "disable" {
-            return Err("deactivate is lock or disable".into());
+        match self.requestor_id.as_deref().map(str::trim) {
+            None | Some("") => Err("requestor_id is required: the OpenIAM userId of the bridge's service account (lockUser looks it up, and the audit fields name it)".into()),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 }
 
 pub struct OpenIam {
     url: String,
+    login_url: String,
     auth: Option<(String, Secret)>,
     opts: Options,
+    requestor: String,
     client: BlockingClient,
 }
 
-/// A reply's `<return status="...">`: the errorCode on failure, the element on success.
-#[derive(Debug)]
+/// What the call's `<return>` held on success.
 struct Reply {
-    user_id: Option<String>,
+    /// The text of the reply, to read further.
+    xml: String,
 }
 
-/// Error codes a retry cannot fix.
-fn permanent_code(code: &str) -> bool {
-    !matches!(code, "FAIL_CONNECTOR" | "FAIL_OTHER" | "")
+/// Error codes a later attempt can get past: the service could not reach a system.
+fn transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "FAIL_CONNECTION" | "FAIL_CONNECTOR" | "SERVICE_UNAVAILABLE_EXCEPTION" | "FAIL_OTHER" | ""
+    )
+}
+
+/// The login service's URL beside the provisioning one.
+fn login_url_beside(url: &str) -> String {
+    match url.trim_end_matches('/').rsplit_once('/') {
+        Some((base, _)) => format!("{base}/LoginDataWebService"),
+        None => format!("{url}/LoginDataWebService"),
+    }
+}
+
+/// `<name>` with the User DTO's prefix.
+fn dto(name: &str, value: &str) -> String {
+    el(&format!("dto:{name}"), value)
 }
 
 impl OpenIam {
@@ -103,25 +192,30 @@ impl OpenIam {
     ) -> OpenIam {
         OpenIam {
             url: url.to_string(),
+            login_url: opts
+                .login_url
+                .clone()
+                .unwrap_or_else(|| login_url_beside(url)),
             auth,
+            requestor: opts.requestor_id.clone().unwrap_or_default(),
             opts,
             client: BlockingClient::new(timeout),
         }
     }
 
-    fn call(&self, op: &str, body: &str) -> Result<Reply, ConnectorError> {
+    fn call(&self, url: &str, ns: &str, op: &str, body: &str) -> Result<Reply, ConnectorError> {
         let envelope = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
              <soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
-             xmlns:prov=\"{NS_PROVISION}\" xmlns:dto=\"{NS_USER}\" xmlns:dto3=\"{NS_ROLE}\">\
-             <soapenv:Header/><soapenv:Body><prov:{op}>{body}</prov:{op}></soapenv:Body></soapenv:Envelope>"
+             xmlns:op=\"{ns}\" xmlns:dto=\"{NS_USER}\" xmlns:role=\"{NS_ROLE}\">\
+             <soapenv:Body><op:{op}>{body}</op:{op}></soapenv:Body></soapenv:Envelope>"
         );
         let mut req = self
             .client
             .get()?
-            .post(&self.url)
+            .post(url)
             .header("Content-Type", "text/xml; charset=utf-8")
-            .header("SOAPAction", format!("\"{op}\""));
+            .header("SOAPAction", "\"\"");
         if let Some((u, p)) = &self.auth {
             req = req.basic_auth(u, Some(p.expose()));
         }
@@ -135,11 +229,19 @@ impl OpenIam {
         };
         if let Some(fault) = find(doc.root(), "Fault") {
             let msg = text_of(fault, "faultstring").unwrap_or_default();
-            // A SOAP fault is the server's trouble (CXF answers 500): retry.
-            return Err(ConnectorError::Retryable {
-                message: format!("{op}: SOAP fault: {msg}"),
-                retry_after: super::retry_after(&headers),
-            });
+            let code = text_of(fault, "faultcode").unwrap_or_default();
+            let message = format!("{op}: SOAP fault: {msg}");
+            // A body the service cannot read fails the same way every time.
+            return Err(
+                if code.ends_with("Client") || msg.contains("Unmarshalling Error") {
+                    ConnectorError::Permanent(message)
+                } else {
+                    ConnectorError::Retryable {
+                        message,
+                        retry_after: super::retry_after(&headers),
+                    }
+                },
+            );
         }
         if !status.is_success() {
             return Err(super::classify_status(status, &headers, &text));
@@ -150,9 +252,7 @@ impl OpenIam {
             )));
         };
         if ret.attribute("status") == Some("success") {
-            return Ok(Reply {
-                user_id: text_of(ret, "userId").filter(|s| !s.is_empty()),
-            });
+            return Ok(Reply { xml: text.clone() });
         }
         let code = text_of(ret, "errorCode").unwrap_or_default();
         let detail = text_of(ret, "errorText").filter(|t| !t.is_empty());
@@ -163,71 +263,120 @@ impl OpenIam {
         if code == "DUPLICATE_PRINCIPAL" {
             return Err(ConnectorError::Conflict(msg));
         }
-        if permanent_code(&code) {
-            Err(ConnectorError::Permanent(msg))
-        } else {
+        if transient_code(&code) {
             Err(ConnectorError::retry(msg))
+        } else {
+            Err(ConnectorError::Permanent(msg))
         }
     }
 
-    fn principal(&self, login: &str, op: Option<&str>, orig: Option<&str>) -> String {
-        let mut id = format!(
+    fn provision(&self, op: &str, body: &str) -> Result<Reply, ConnectorError> {
+        self.call(&self.url, NS_PROVISION, op, body)
+    }
+
+    /// ProvisionUser's own Login (unqualified): id, then operation and origPrincipalName.
+    fn principal(&self, login: &str, rename_from: Option<&str>) -> String {
+        let id = format!(
             "<id>{}{}{}</id>",
             el("domainId", &self.opts.security_domain),
             el("login", login),
             el("managedSysId", &self.opts.managed_sys_id)
         );
-        if let Some(o) = orig {
-            id.push_str(&el("origPrincipalName", o));
+        match rename_from {
+            Some(orig) => format!(
+                "<principalList>{id}{}{}</principalList>",
+                el("operation", "replace"),
+                el("origPrincipalName", orig)
+            ),
+            None => format!("<principalList>{id}</principalList>"),
         }
-        if let Some(op) = op {
-            id.push_str(&el("operation", op));
-        }
-        format!("<dto:principalList>{id}</dto:principalList>")
     }
 
     fn role(&self, role: &str, delete: bool) -> String {
         format!(
-            "<memberOfRoles><dto3:id>{}{}</dto3:id>{}</memberOfRoles>",
-            format_args!("<dto3:roleId>{}</dto3:roleId>", esc(role)),
-            format_args!(
-                "<dto3:serviceId>{}</dto3:serviceId>",
-                esc(&self.opts.security_domain)
-            ),
+            "<memberOfRoles><role:id>{}{}</role:id>{}</memberOfRoles>",
+            el("role:roleId", role),
+            el("role:serviceId", &self.opts.security_domain),
             if delete {
-                "<dto3:operation>delete</dto3:operation>"
+                el("role:operation", "delete")
             } else {
-                ""
+                String::new()
             }
         )
     }
 
     fn attribute(name: &str, value: &str, op: Op) -> String {
         format!(
-            "<dto:userAttributeEntry key=\"{k}\"><dto:userAttribute><dto:name>{k}</dto:name>\
-             <dto:value>{v}</dto:value><dto:operation>{o}</dto:operation></dto:userAttribute></dto:userAttributeEntry>",
+            "<dto:userAttributeEntry key=\"{k}\"><dto:userAttribute>{}{}{}</dto:userAttribute></dto:userAttributeEntry>",
+            dto("name", name),
+            dto("value", value),
+            dto("operation", op.as_str()),
             k = esc(name),
-            v = esc(value),
-            o = op.as_str()
         )
     }
 
-    /// Looks the principal up in the managed system: the OpenIAM userId.
-    fn target_user(&self, login: &str) -> Result<Option<String>, ConnectorError> {
+    /// A ProvisionUser: the DTO fields in declared order, then its own fields.
+    fn provision_user(
+        &self,
+        direct: &[(String, String)],
+        audit: (&str, &str),
+        user_id: Option<&str>,
+        attributes: &str,
+        own: &str,
+    ) -> String {
+        let mut out = String::from("<user>");
+        for (name, _) in DTO_FIELDS {
+            let value = match *name {
+                n if n == audit.0 => Some(audit.1.to_string()),
+                "status" if user_id.is_none() => Some("active".to_string()),
+                "userAttributes" if !attributes.is_empty() => {
+                    out.push_str(&format!(
+                        "<dto:userAttributes>{attributes}</dto:userAttributes>"
+                    ));
+                    None
+                }
+                "userId" => user_id.map(str::to_string),
+                n => direct.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
+            };
+            if let Some(v) = value {
+                out.push_str(&dto(name, &v));
+            }
+        }
+        out.push_str(own);
+        out.push_str(&el("securityDomain", &self.opts.security_domain));
+        out.push_str("</user>");
+        out
+    }
+
+    /// The OpenIAM userId owning this principal in the managed system.
+    fn login_owner(&self, login: &str) -> Result<Option<String>, ConnectorError> {
         let body = format!(
-            "{}{}",
-            el("principalName", login),
+            "{}{}{}",
+            el("domainId", &self.opts.security_domain),
+            el("principal", login),
             el("managedSysId", &self.opts.managed_sys_id)
         );
-        match self.call("getTargetSystemUser", &body) {
-            Ok(r) => Ok(r.user_id),
+        let reply = match self.call(&self.login_url, NS_AUTH, "getLoginByManagedSys", &body) {
+            Ok(r) => r,
             Err(ConnectorError::Permanent(m))
-                if m.contains("principalNotFound") || m.contains("userNotFound") =>
+                if m.ends_with(": principalNotFound")
+                    || m.ends_with(": objectNotFound")
+                    || m.ends_with(": userNotFound") =>
             {
-                Ok(None)
+                return Ok(None)
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        let doc = roxmltree::Document::parse(&reply.xml)
+            .map_err(|e| ConnectorError::retry(format!("getLoginByManagedSys: {e}")))?;
+        Ok(find(doc.root(), "principal")
+            .and_then(|p| {
+                p.children()
+                    .find(|c| c.is_element() && c.tag_name().name() == "userId")
+            })
+            .and_then(|u| u.text())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()))
     }
 }
 
@@ -248,37 +397,43 @@ impl Target for OpenIam {
         true
     }
 
-    /// addUser answers DUPLICATE_PRINCIPAL for a principal it has: the create adopts
-    /// then, so no lookup is made first.
-    fn lookup(&self, _principal: &str) -> Result<Option<String>, ConnectorError> {
-        Ok(None)
+    /// addUser answers DUPLICATE_PRINCIPAL for a principal OpenIAM has, and the create
+    /// then adopts it: no lookup is made before every create.
+    fn lookup_before_create(&self) -> bool {
+        false
+    }
+
+    fn lookup(&self, principal: &str) -> Result<Option<String>, ConnectorError> {
+        self.login_owner(principal)
     }
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {
-        let mut body = String::from("<user>");
+        let mut direct = Vec::new();
         let mut attrs = String::new();
         for (k, v) in &user.fields {
-            if DIRECT.contains(&k.as_str()) {
-                body.push_str(&el(&format!("dto:{k}"), &text(v)));
+            if is_direct(k) {
+                direct.push((k.clone(), text(v)));
             } else if k != "login" {
                 attrs.push_str(&Self::attribute(k, &text(v), Op::Add));
             }
         }
-        body.push_str(&el("dto:status", "active"));
-        body.push_str(&self.principal(&user.principal, None, None));
-        if !attrs.is_empty() {
-            body.push_str(&format!("<dto:userAttributes>{attrs}</dto:userAttributes>"));
-        }
+        let mut own = self.principal(&user.principal, None);
         for r in &user.roles {
-            body.push_str(&self.role(r, false));
+            own.push_str(&self.role(r, false));
         }
-        body.push_str(&el("securityDomain", &self.opts.security_domain));
-        body.push_str(&el("requestorId", &self.opts.requestor_id));
-        body.push_str("</user>");
-        match self.call("addUser", &body) {
+        let body = self.provision_user(&direct, ("createdBy", &self.requestor), None, &attrs, &own);
+        match self.provision("addUser", &body) {
             Ok(r) => {
-                let id = r
-                    .user_id
+                let doc = roxmltree::Document::parse(&r.xml)
+                    .map_err(|e| ConnectorError::retry(format!("addUser: {e}")))?;
+                let id = doc
+                    .descendants()
+                    .find(|n| {
+                        n.tag_name().name() == "userId" && n.tag_name().namespace() == Some(NS_USER)
+                    })
+                    .and_then(|n| n.text())
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
                     .ok_or_else(|| ConnectorError::retry("addUser: no userId in the reply"))?;
                 // A user created inactive is locked, as a deactivated one is.
                 if !user.active {
@@ -290,9 +445,9 @@ impl Target for OpenIam {
                 })
             }
             Err(ConnectorError::Conflict(m)) if m.contains("DUPLICATE_PRINCIPAL") => {
-                let id = self.target_user(&user.principal)?.ok_or_else(|| {
+                let id = self.login_owner(&user.principal)?.ok_or_else(|| {
                     ConnectorError::Permanent(format!(
-                        "addUser said DUPLICATE_PRINCIPAL but getTargetSystemUser does not find '{}'",
+                        "addUser said DUPLICATE_PRINCIPAL but getLoginByManagedSys does not find '{}'",
                         user.principal
                     ))
                 })?;
@@ -312,37 +467,38 @@ impl Target for OpenIam {
         changes: &[FieldChange],
         old_principal: Option<&str>,
     ) -> Result<(), ConnectorError> {
-        let mut body = format!("<user>{}", el("dto:userId", target_id));
+        let mut direct = Vec::new();
         let mut attrs = String::new();
-        let mut any = false;
         for c in changes {
-            let value = c.new.as_ref().map(text).unwrap_or_default();
-            if DIRECT.contains(&c.field.as_str()) {
-                body.push_str(&el(&format!("dto:{}", c.field), &value));
-                any = true;
+            if is_direct(&c.field) {
+                // OpenIAM clears a field given the literal string "null".
+                let value = match c.op {
+                    Op::Delete => "null".to_string(),
+                    _ => c.new.as_ref().map(text).unwrap_or_default(),
+                };
+                direct.push((c.field.clone(), value));
             } else if c.field != "login" {
                 let value = match c.op {
                     Op::Delete => c.old.as_ref().map(text).unwrap_or_default(),
-                    _ => value,
+                    _ => c.new.as_ref().map(text).unwrap_or_default(),
                 };
                 attrs.push_str(&Self::attribute(&c.field, &value, c.op));
-                any = true;
             }
         }
-        if let Some(orig) = old_principal {
-            body.push_str(&self.principal(&user.principal, Some("replace"), Some(orig)));
-            any = true;
-        }
-        if !any {
+        let own = old_principal
+            .map(|orig| self.principal(&user.principal, Some(orig)))
+            .unwrap_or_default();
+        if direct.is_empty() && attrs.is_empty() && own.is_empty() {
             return Ok(());
         }
-        if !attrs.is_empty() {
-            body.push_str(&format!("<dto:userAttributes>{attrs}</dto:userAttributes>"));
-        }
-        body.push_str(&el("securityDomain", &self.opts.security_domain));
-        body.push_str(&el("requestorId", &self.opts.requestor_id));
-        body.push_str("</user>");
-        self.call("modifyUser", &body).map(|_| ())
+        let body = self.provision_user(
+            &direct,
+            ("lastUpdatedBy", &self.requestor),
+            Some(target_id),
+            &attrs,
+            &own,
+        );
+        self.provision("modifyUser", &body).map(|_| ())
     }
 
     fn set_active(
@@ -351,22 +507,25 @@ impl Target for OpenIam {
         _user: &User<'_>,
         active: bool,
     ) -> Result<(), ConnectorError> {
-        if self.opts.deactivate == "disable" {
-            let body = format!(
+        let body = match self.opts.deactivate {
+            Deactivate::Disable => format!(
                 "{}{}{}",
                 el("userId", target_id),
                 el("operation", if active { "false" } else { "true" }),
-                el("requestorId", &self.opts.requestor_id)
-            );
-            return self.call("disableUser", &body).map(|_| ());
-        }
-        let body = format!(
-            "{}{}{}",
-            el("userId", target_id),
-            el("operation", if active { "unlock" } else { "locked" }),
-            el("requestorId", &self.opts.requestor_id)
-        );
-        self.call("lockUser", &body).map(|_| ())
+                el("requestor", &self.requestor)
+            ),
+            Deactivate::Lock => format!(
+                "{}{}{}",
+                el("userId", target_id),
+                el("operation", if active { "unlock" } else { "locked" }),
+                el("requestorId", &self.requestor)
+            ),
+        };
+        let op = match self.opts.deactivate {
+            Deactivate::Disable => "disableUser",
+            Deactivate::Lock => "lockUser",
+        };
+        self.provision(op, &body).map(|_| ())
     }
 
     fn delete(&self, _target_id: &str, user: &User<'_>) -> Result<(), ConnectorError> {
@@ -376,11 +535,11 @@ impl Target for OpenIam {
             el("managedSystemId", &self.opts.managed_sys_id),
             el("principal", &user.principal),
             el("status", "deleted"),
-            el("requestorId", &self.opts.requestor_id)
+            el("requestorId", &self.requestor)
         );
-        match self.call("deleteUser", &body) {
+        match self.provision("deleteUser", &body) {
             Err(ConnectorError::Permanent(m))
-                if m.contains("principalNotFound") || m.contains("userNotFound") =>
+                if m.ends_with("principalNotFound") || m.ends_with("userNotFound") =>
             {
                 Ok(())
             }
@@ -395,14 +554,15 @@ impl Target for OpenIam {
         password: &str,
     ) -> Result<(), ConnectorError> {
         let body = format!(
-            "<passwordSync>{}{}{}{}{}</passwordSync>",
+            "<passwordSync>{}{}{}{}{}{}</passwordSync>",
             el("securityDomain", &self.opts.security_domain),
             el("managedSystemId", &self.opts.managed_sys_id),
             el("principal", &user.principal),
             el("password", password),
-            el("requestorId", &self.opts.requestor_id)
+            el("validateRequest", "true"),
+            el("requestorId", &self.requestor)
         );
-        self.call("setPassword", &body).map(|_| ())
+        self.provision("setPassword", &body).map(|_| ())
     }
 
     fn change_roles(
@@ -412,16 +572,40 @@ impl Target for OpenIam {
         add: &[String],
         remove: &[String],
     ) -> Result<(), ConnectorError> {
-        let mut body = format!("<user>{}", el("dto:userId", target_id));
+        let mut own = String::new();
         for r in add {
-            body.push_str(&self.role(r, false));
+            own.push_str(&self.role(r, false));
         }
         for r in remove {
-            body.push_str(&self.role(r, true));
+            own.push_str(&self.role(r, true));
         }
-        body.push_str(&el("securityDomain", &self.opts.security_domain));
-        body.push_str(&el("requestorId", &self.opts.requestor_id));
-        body.push_str("</user>");
-        self.call("modifyUser", &body).map(|_| ())
+        let body = self.provision_user(
+            &[],
+            ("lastUpdatedBy", &self.requestor),
+            Some(target_id),
+            "",
+            &own,
+        );
+        self.provision("modifyUser", &body).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_service_defaults_beside_the_provisioning_service() {
+        assert_eq!(
+            login_url_beside("http://h:8080/openiam-idm-esb/idmsrvc/ProvisioningService"),
+            "http://h:8080/openiam-idm-esb/idmsrvc/LoginDataWebService"
+        );
+    }
+
+    #[test]
+    fn connection_failures_are_transient_and_policy_failures_are_not() {
+        assert!(transient_code("FAIL_CONNECTION"));
+        assert!(!transient_code("FAIL_LENGTH_RULE"));
+        assert!(!transient_code("principalNotFound"));
     }
 }

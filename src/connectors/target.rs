@@ -49,6 +49,11 @@ pub trait Target: Send + Sync {
     fn supports_roles(&self) -> bool {
         false
     }
+    /// Whether a create is preceded by a lookup; a target whose create answers a
+    /// duplicate (and adopts the user then) can save the call.
+    fn lookup_before_create(&self) -> bool {
+        true
+    }
     /// Finds a user by principal; None where the target cannot look up (then `create`
     /// must itself be safe to repeat).
     fn lookup(&self, principal: &str) -> Result<Option<String>, ConnectorError>;
@@ -165,7 +170,11 @@ impl<T: Target> Adapter<T> {
 
     /// Puts the user in the target: adopts one found by principal, else creates it.
     fn ensure(&self, user: &User<'_>) -> Result<Outcome, ConnectorError> {
-        let found = self.target.lookup(&user.principal)?;
+        let found = if self.target.lookup_before_create() {
+            self.target.lookup(&user.principal)?
+        } else {
+            None
+        };
         let (target_id, adopted) = match found {
             Some(t) => (t, true),
             None => {

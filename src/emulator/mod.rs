@@ -8,6 +8,7 @@ pub mod itron;
 pub mod openiam;
 pub mod pyramid;
 pub mod webhook;
+pub mod wsdl;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -1,71 +1,146 @@
-//! The `openiam` emulator: ProvisioningService over SOAP 1.1 as OpenIAM 2.x answers it.
-//! addUser (DUPLICATE_PRINCIPAL for a login it has), modifyUser (direct fields, user
-//! attributes by operation, roles added or deleted, a principal `replace` with
-//! origPrincipalName), lockUser, disableUser, deleteUser, setPassword (a password policy:
-//! at least 8 characters, not the current one), getTargetSystemUser. Replies carry
-//! `<return status="success|failure">` with an errorCode. HTTP Basic is required only when
-//! it was started with credentials.
+//! The `openiam` emulator: OpenIAM 2.x's ProvisioningService and LoginDataWebService over
+//! SOAP 1.1, as its CXF server reads them. Every body is checked against the published WSDL
+//! (`contracts/openiam-2x/`, read by [`super::wsdl`]): an element a bean does not declare is
+//! CXF's "Unmarshalling Error" fault; an unknown wrapper parameter or an unreadable enum is
+//! dropped silently, and recorded as such in `requests` so tests can see it. A SOAPAction
+//! other than the binding's `""` is refused as a CXF with the CVE-2012-3451 fix refuses it.
+//!
+//! What the service does with what it reads (from `DefaultProvisioningService`): addUser
+//! and modifyUser read ProvisionUser's own unqualified `principalList` and ignore the
+//! inherited `dto:principalList` (addUser then builds its own login from the names, and a
+//! rename sent that way is dropped while the reply says success); lockUser looks its
+//! `requestorId` up as a user and faults when there is none; disableUser's audit reads
+//! `requestor`; setPassword checks the password policy only when `validateRequest` is
+//! true; a field set to the literal `null` is cleared. getTargetSystemUser (in the seed,
+//! not in this WSDL) answers a LookupUserResponse, which has no OpenIAM userId;
+//! `getLoginByManagedSys` on the login service answers the Login with its userId.
+//! A service account (`sysadmin`, userId `3000`) exists from the start.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::wsdl::{Problem, Schema, Severity};
 use super::{enter, lock, password_digest, Credentials, Emulator, Injected, Shared};
-use crate::connectors::openiam::{DIRECT, NS_PROVISION, NS_USER};
-use crate::connectors::xml::{children, el, esc, find, text_of};
+
+/// The types of ProvisioningService, as OpenIAM published them.
+pub const PROVISIONING_WSDL: &str =
+    include_str!("../../contracts/openiam-2x/ProvisionControllerService.wsdl");
+/// Its binding (the soapAction of each operation).
+pub const BINDING_WSDL: &str = include_str!("../../contracts/openiam-2x/ProvisioningService.wsdl");
+/// The login service's SoapUI project, with its WSDL inside.
+pub const LOGIN_PROJECT: &str =
+    include_str!("../../contracts/openiam-2x/LoginDataWebService-soapui-project.xml");
+
+const SOAP: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const PROV: &str = "http://www.openiam.org/service/provision";
+const DTO: &str = "urn:idm.openiam.org/srvc/user/dto";
+const ROLE: &str = "urn:idm.openiam.org/srvc/role/dto";
+const AUTH: &str = "urn:idm.openiam.org/srvc/auth/service";
+
+/// The service account every OpenIAM install has.
+pub const SERVICE_ACCOUNT_ID: &str = "3000";
+pub const SERVICE_ACCOUNT_LOGIN: &str = "sysadmin";
+
+/// The provisioning and login schemas, read once.
+pub fn provisioning_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        Schema::from_documents(&[PROVISIONING_WSDL])
+            .unwrap_or_else(|e| panic!("the embedded ProvisioningService WSDL does not read: {e}"))
+    })
+}
+
+pub fn login_schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        Schema::from_documents(&[LOGIN_PROJECT])
+            .unwrap_or_else(|e| panic!("the embedded LoginDataWebService WSDL does not read: {e}"))
+    })
+}
+
+/// The soapAction the binding declares for each operation.
+pub fn binding_actions() -> &'static HashMap<String, String> {
+    static A: OnceLock<HashMap<String, String>> = OnceLock::new();
+    A.get_or_init(|| {
+        let mut out = HashMap::new();
+        for text in [BINDING_WSDL, LOGIN_PROJECT] {
+            let Ok(doc) = roxmltree::Document::parse(text) else {
+                continue;
+            };
+            let mut docs = vec![text.to_string()];
+            docs.extend(
+                doc.descendants()
+                    .filter(|n| n.tag_name().name() == "content")
+                    .filter_map(|n| n.text().map(str::to_string)),
+            );
+            for d in docs {
+                let Ok(doc) = roxmltree::Document::parse(&d) else {
+                    continue;
+                };
+                for op in doc.descendants().filter(|n| {
+                    n.tag_name().name() == "operation"
+                        && n.parent().is_some_and(|p| p.tag_name().name() == "binding")
+                }) {
+                    if let (Some(name), Some(action)) = (
+                        op.attribute("name"),
+                        op.children()
+                            .find(|c| c.tag_name().name() == "operation")
+                            .and_then(|c| c.attribute("soapAction")),
+                    ) {
+                        out.insert(name.to_string(), action.to_string());
+                    }
+                }
+            }
+        }
+        out
+    })
+}
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct EmUser {
     user_id: String,
+    /// The User DTO's simple fields, by local name.
     fields: BTreeMap<String, String>,
     status: String,
     secondary_status: Option<String>,
     login: String,
     managed_sys_id: String,
+    domain_id: String,
     attributes: BTreeMap<String, String>,
     roles: BTreeSet<String>,
     password_sha256: Option<String>,
 }
 
+/// One request as received, with what the real server would refuse or not read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Received {
+    service: &'static str,
+    op: String,
+    soap_action: Option<String>,
+    problems: Vec<Problem>,
+    body: String,
+}
+
 #[derive(Debug, Default)]
 struct Data {
     users: BTreeMap<String, EmUser>,
+    accounts: BTreeMap<String, String>,
     next: u64,
     deleted: Vec<String>,
     /// Each call, as the operations it asked for (for tests and the curious).
     log: Vec<Value>,
+    requests: Vec<Received>,
+    /// Who each audited call names as its requestor (null when it named nobody).
+    audit: Vec<Value>,
 }
 
-/// What a call asked for: its user attribute and role operations and principal change.
-fn summary(op: &str, body: roxmltree::Node<'_, '_>) -> Value {
-    let attrs: Vec<Value> = body
-        .descendants()
-        .filter(|n| n.tag_name().name() == "userAttribute")
-        .map(|a| json!({"name": text_of(a, "name"), "value": text_of(a, "value"), "operation": text_of(a, "operation")}))
-        .collect();
-    let roles: Vec<Value> = body
-        .descendants()
-        .filter(|n| n.tag_name().name() == "memberOfRoles")
-        .map(|r| json!({"roleId": text_of(r, "roleId"),
-                        "operation": children(r, "operation").next().and_then(|o| o.text()).unwrap_or("add")}))
-        .collect();
-    let principal = find(body, "principalList").map(|p| {
-        json!({"login": text_of(p, "login"), "origPrincipalName": text_of(p, "origPrincipalName"),
-               "operation": text_of(p, "operation")})
-    });
-    let direct: serde_json::Map<String, Value> = DIRECT
-        .iter()
-        .filter_map(|f| text_of(body, f).map(|v| (f.to_string(), json!(v))))
-        .collect();
-    json!({"op": op, "userId": text_of(body, "userId"), "fields": direct, "attributes": attrs,
-           "roles": roles, "principal": principal, "operation": text_of(body, "operation")})
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OpenIamEmulator {
     creds: Credentials,
     shared: Mutex<Shared>,
@@ -74,78 +149,192 @@ pub struct OpenIamEmulator {
 
 impl OpenIamEmulator {
     pub fn new(creds: Credentials) -> OpenIamEmulator {
+        let mut data = Data::default();
+        data.accounts
+            .insert(SERVICE_ACCOUNT_ID.into(), SERVICE_ACCOUNT_LOGIN.into());
         OpenIamEmulator {
             creds,
-            ..Default::default()
+            shared: Mutex::new(Shared::default()),
+            data: Mutex::new(data),
         }
     }
 }
 
-fn envelope(op: &str, inner: &str) -> HttpResponse {
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn kid<'a, 'i>(
+    n: roxmltree::Node<'a, 'i>,
+    ns: &str,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children().find(|c| {
+        c.is_element()
+            && c.tag_name().name() == name
+            && c.tag_name().namespace().unwrap_or_default() == ns
+    })
+}
+
+fn kids<'a, 'i: 'a>(
+    n: roxmltree::Node<'a, 'i>,
+    ns: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> + 'a {
+    n.children().filter(move |c| {
+        c.is_element()
+            && c.tag_name().name() == name
+            && c.tag_name().namespace().unwrap_or_default() == ns
+    })
+}
+
+fn txt(n: roxmltree::Node<'_, '_>, ns: &str, name: &str) -> Option<String> {
+    kid(n, ns, name).map(|c| c.text().unwrap_or("").trim().to_string())
+}
+
+fn envelope(ns: &str, op: &str, inner: &str) -> HttpResponse {
     HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\">\
-         <soap:Body><ns2:{op}Response xmlns:ns2=\"{NS_PROVISION}\" xmlns:dto=\"{NS_USER}\">{inner}</ns2:{op}Response></soap:Body></soap:Envelope>"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"{SOAP}\">\
+         <soap:Body><ns2:{op}Response xmlns:ns2=\"{ns}\" xmlns:ns3=\"{DTO}\">{inner}</ns2:{op}Response></soap:Body></soap:Envelope>"
     ))
 }
 
 fn success(op: &str, inner: &str) -> HttpResponse {
-    envelope(op, &format!("<return status=\"success\">{inner}</return>"))
+    envelope(
+        PROV,
+        op,
+        &format!("<return status=\"success\">{inner}</return>"),
+    )
 }
 
 fn failure(op: &str, code: &str) -> HttpResponse {
     envelope(
+        PROV,
         op,
         &format!(
-            "<return status=\"failure\">{}</return>",
-            el("errorCode", code)
+            "<return status=\"failure\"><errorCode>{}</errorCode></return>",
+            esc(code)
         ),
     )
 }
 
-fn soap_fault(message: &str) -> HttpResponse {
+fn soap_fault(code: &str, message: &str) -> HttpResponse {
     HttpResponse::InternalServerError()
         .content_type("text/xml; charset=utf-8")
         .body(format!(
-            "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><soap:Fault>\
-             <faultcode>soap:Server</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>",
+            "<soap:Envelope xmlns:soap=\"{SOAP}\"><soap:Body><soap:Fault>\
+             <faultcode>soap:{code}</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>",
             esc(message)
         ))
 }
 
 fn user_xml(u: &EmUser) -> String {
-    let mut s = format!("<user>{}", el("dto:userId", &u.user_id));
+    let mut s = String::from("<user>");
     for (k, v) in &u.fields {
-        s.push_str(&el(&format!("dto:{k}"), v));
+        s.push_str(&format!("<ns3:{k}>{}</ns3:{k}>", esc(v)));
     }
-    s.push_str(&el("dto:status", &u.status));
-    s.push_str("</user>");
+    s.push_str(&format!(
+        "<ns3:status>{}</ns3:status><ns3:userId>{}</ns3:userId>",
+        esc(&u.status),
+        esc(&u.user_id)
+    ));
+    s.push_str(&format!(
+        "<principalList><id><domainId>{}</domainId><login>{}</login><managedSysId>{}</managedSysId></id></principalList></user>",
+        esc(&u.domain_id),
+        esc(&u.login),
+        esc(&u.managed_sys_id)
+    ));
     s
 }
 
-fn by_login<'a>(data: &'a mut Data, login: &str) -> Option<&'a mut EmUser> {
-    data.users
-        .values_mut()
-        .find(|u| u.login.eq_ignore_ascii_case(login))
+/// The User DTO's children that are not simple fields.
+const STRUCTURED: &[&str] = &[
+    "addresses",
+    "emailAddresses",
+    "phones",
+    "userAttributes",
+    "userNotes",
+    "supervisor",
+    "principalList",
+    "userId",
+    "status",
+    "secondaryStatus",
+];
+
+/// What a call asked for: its fields, user attribute and role operations and principal.
+fn summary(op: &str, wrapper: roxmltree::Node<'_, '_>) -> Value {
+    let user = kid(wrapper, "", "user");
+    let attrs: Vec<Value> = user
+        .and_then(|u| kid(u, DTO, "userAttributes"))
+        .map(|a| {
+            kids(a, DTO, "userAttributeEntry")
+                .filter_map(|e| kid(e, DTO, "userAttribute"))
+                .map(|a| json!({"name": txt(a, DTO, "name"), "value": txt(a, DTO, "value"), "operation": txt(a, DTO, "operation")}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let roles: Vec<Value> = user
+        .map(|u| {
+            kids(u, "", "memberOfRoles")
+                .map(|r| json!({"roleId": kid(r, ROLE, "id").and_then(|i| txt(i, ROLE, "roleId")),
+                                "operation": txt(r, ROLE, "operation").unwrap_or_else(|| "add".into())}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let principal = user.and_then(|u| kid(u, "", "principalList")).map(|p| {
+        json!({"login": kid(p, "", "id").and_then(|i| txt(i, "", "login")),
+               "origPrincipalName": txt(p, "", "origPrincipalName"), "operation": txt(p, "", "operation")})
+    });
+    let fields: serde_json::Map<String, Value> = user
+        .map(|u| {
+            u.children()
+                .filter(|c| c.is_element() && c.tag_name().namespace() == Some(DTO))
+                .filter(|c| !STRUCTURED.contains(&c.tag_name().name()))
+                .map(|c| {
+                    (
+                        c.tag_name().name().to_string(),
+                        json!(c.text().unwrap_or("").trim()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"op": op, "userId": user.and_then(|u| txt(u, DTO, "userId")).or_else(|| txt(wrapper, "", "userId")),
+           "fields": fields, "attributes": attrs, "roles": roles, "principal": principal,
+           "operation": txt(wrapper, "", "operation")})
 }
 
+fn find_login<'a>(data: &'a mut Data, login: &str, managed_sys: &str) -> Option<&'a mut EmUser> {
+    data.users.values_mut().find(|u| {
+        u.login.eq_ignore_ascii_case(login)
+            && (managed_sys.is_empty() || u.managed_sys_id == managed_sys)
+    })
+}
+
+/// Applies a ProvisionUser's fields, attributes and roles to a user.
 fn apply_user(u: &mut EmUser, user: roxmltree::Node<'_, '_>) {
-    for f in DIRECT {
-        if let Some(v) = text_of(user, f) {
-            if v.is_empty() {
-                u.fields.remove(*f);
-            } else {
-                u.fields.insert(f.to_string(), v);
-            }
+    for c in user
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().namespace() == Some(DTO))
+        .filter(|c| !STRUCTURED.contains(&c.tag_name().name()))
+    {
+        let name = c.tag_name().name().to_string();
+        let value = c.text().unwrap_or("").trim().to_string();
+        if value == "null" {
+            u.fields.remove(&name);
+        } else {
+            u.fields.insert(name, value);
         }
     }
-    if let Some(attrs) = find(user, "userAttributes") {
-        for a in attrs
-            .descendants()
-            .filter(|n| n.tag_name().name() == "userAttribute")
+    if let Some(attrs) = kid(user, DTO, "userAttributes") {
+        for a in kids(attrs, DTO, "userAttributeEntry").filter_map(|e| kid(e, DTO, "userAttribute"))
         {
-            let name = text_of(a, "name").unwrap_or_default();
-            let value = text_of(a, "value").unwrap_or_default();
-            match text_of(a, "operation").as_deref() {
+            let name = txt(a, DTO, "name").unwrap_or_default();
+            let value = txt(a, DTO, "value").unwrap_or_default();
+            match txt(a, DTO, "operation").as_deref() {
                 Some("delete") => {
                     u.attributes.remove(&name);
                 }
@@ -156,10 +345,14 @@ fn apply_user(u: &mut EmUser, user: roxmltree::Node<'_, '_>) {
             }
         }
     }
-    for r in children(user, "memberOfRoles") {
-        let role = text_of(r, "roleId").unwrap_or_default();
-        let delete = children(r, "operation").any(|o| o.text() == Some("delete"));
-        if delete {
+    for r in kids(user, "", "memberOfRoles") {
+        let role = kid(r, ROLE, "id")
+            .and_then(|i| txt(i, ROLE, "roleId"))
+            .unwrap_or_default();
+        if role.is_empty() {
+            continue;
+        }
+        if txt(r, ROLE, "operation").as_deref() == Some("delete") {
             u.roles.remove(&role);
         } else {
             u.roles.insert(role);
@@ -167,31 +360,46 @@ fn apply_user(u: &mut EmUser, user: roxmltree::Node<'_, '_>) {
     }
 }
 
-fn handle(e: &OpenIamEmulator, op: &str, body: roxmltree::Node<'_, '_>) -> HttpResponse {
-    let mut data = lock(&e.data);
-    data.log.push(summary(op, body));
-    let arg = |name: &str| text_of(body, name).unwrap_or_default();
+fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpResponse {
+    let arg = |name: &str| txt(w, "", name).unwrap_or_default();
     match op {
         "addUser" => {
-            let Some(user) = find(body, "user") else {
-                return soap_fault("addUser: no user");
+            let Some(user) = kid(w, "", "user") else {
+                return soap_fault("Server", "java.lang.NullPointerException");
             };
-            let Some(principal) = find(user, "principalList") else {
-                return failure(op, "principalNotFound");
+            // ProvisionUser's own principalList; the inherited dto:principalList is ignored.
+            let principal = kid(user, "", "principalList");
+            let id = principal.and_then(|p| kid(p, "", "id"));
+            let managed = id
+                .and_then(|i| txt(i, "", "managedSysId"))
+                .unwrap_or_else(|| "0".into());
+            let domain = id
+                .and_then(|i| txt(i, "", "domainId"))
+                .or_else(|| txt(user, "", "securityDomain"))
+                .unwrap_or_default();
+            let login = match id
+                .and_then(|i| txt(i, "", "login"))
+                .filter(|l| !l.is_empty())
+            {
+                Some(l) => l,
+                // No principal: the service builds its own from the names.
+                None => format!(
+                    "{}.{}",
+                    txt(user, DTO, "firstName").unwrap_or_default(),
+                    txt(user, DTO, "lastName").unwrap_or_default()
+                )
+                .to_lowercase(),
             };
-            let login = text_of(principal, "login").unwrap_or_default();
-            if login.is_empty() {
-                return failure(op, "principalNotFound");
-            }
-            if by_login(&mut data, &login).is_some() {
+            if find_login(data, &login, &managed).is_some() {
                 return failure(op, "DUPLICATE_PRINCIPAL");
             }
             data.next += 1;
             let mut u = EmUser {
                 user_id: format!("U{:06}", data.next),
-                status: text_of(user, "status").unwrap_or_else(|| "active".into()),
+                status: txt(user, DTO, "status").unwrap_or_else(|| "active".into()),
                 login,
-                managed_sys_id: text_of(principal, "managedSysId").unwrap_or_default(),
+                managed_sys_id: managed,
+                domain_id: domain,
                 ..Default::default()
             };
             apply_user(&mut u, user);
@@ -200,24 +408,30 @@ fn handle(e: &OpenIamEmulator, op: &str, body: roxmltree::Node<'_, '_>) -> HttpR
             success(op, &xml)
         }
         "modifyUser" => {
-            let Some(user) = find(body, "user") else {
-                return soap_fault("modifyUser: no user");
+            let Some(user) = kid(w, "", "user") else {
+                return soap_fault("Server", "java.lang.NullPointerException");
             };
-            let id = text_of(user, "userId").unwrap_or_default();
-            let rename = find(user, "principalList").and_then(|p| {
-                (text_of(p, "operation").as_deref() == Some("replace")).then(|| {
+            let id = txt(user, DTO, "userId").unwrap_or_default();
+            let rename = kid(user, "", "principalList").and_then(|p| {
+                (txt(p, "", "operation").as_deref() == Some("replace")).then(|| {
                     (
-                        text_of(p, "login").unwrap_or_default(),
-                        text_of(p, "origPrincipalName").unwrap_or_default(),
+                        kid(p, "", "id")
+                            .and_then(|i| txt(i, "", "login"))
+                            .unwrap_or_default(),
+                        txt(p, "", "origPrincipalName").unwrap_or_default(),
                     )
                 })
             });
+            let managed = data.users.get(&id).map(|u| u.managed_sys_id.clone());
+            let Some(managed) = managed else {
+                return failure(op, "userNotFound");
+            };
             if let Some((new, _)) = &rename {
-                if data
-                    .users
-                    .values()
-                    .any(|u| u.login.eq_ignore_ascii_case(new) && u.user_id != id)
-                {
+                if data.users.values().any(|u| {
+                    u.login.eq_ignore_ascii_case(new)
+                        && u.managed_sys_id == managed
+                        && u.user_id != id
+                }) {
                     return failure(op, "DUPLICATE_PRINCIPAL");
                 }
             }
@@ -235,74 +449,126 @@ fn handle(e: &OpenIamEmulator, op: &str, body: roxmltree::Node<'_, '_>) -> HttpR
             success(op, &xml)
         }
         "lockUser" => {
+            let requestor = arg("requestorId");
+            let known =
+                data.users.contains_key(&requestor) || data.accounts.contains_key(&requestor);
+            if !known {
+                // getPrimaryIdentity(requestorId) is null for an unknown id.
+                return soap_fault("Server", "java.lang.NullPointerException");
+            }
+            data.audit.push(json!({"op": op, "requestor": requestor}));
+            let operation = arg("operation");
             let Some(u) = data.users.get_mut(&arg("userId")) else {
                 return failure(op, "userNotFound");
             };
-            match arg("operation").as_str() {
-                "locked" | "locked_admin" => {
-                    u.secondary_status = Some(arg("operation"));
-                }
+            match operation.as_str() {
+                "locked" | "locked_admin" => u.secondary_status = Some(operation),
                 "unlock" => u.secondary_status = None,
-                _ => return soap_fault("lockUser: operation is locked, locked_admin or unlock"),
+                _ => return soap_fault("Server", "java.lang.NullPointerException"),
             }
             success(op, "")
         }
         "disableUser" => {
+            let requestor = txt(w, "", "requestor");
+            data.audit.push(json!({"op": op, "requestor": requestor}));
+            let disable = matches!(arg("operation").as_str(), "true" | "1");
             let Some(u) = data.users.get_mut(&arg("userId")) else {
                 return failure(op, "userNotFound");
             };
-            u.secondary_status = (arg("operation") == "true").then(|| "disabled".to_string());
+            u.secondary_status = disable.then(|| "disabled".to_string());
             success(op, "")
         }
         "deleteUser" => {
-            let login = arg("principal");
-            let Some(id) = by_login(&mut data, &login).map(|u| u.user_id.clone()) else {
+            data.audit
+                .push(json!({"op": op, "requestor": txt(w, "", "requestorId")}));
+            let Some(id) = find_login(data, &arg("principal"), &arg("managedSystemId"))
+                .map(|u| u.user_id.clone())
+            else {
                 return failure(op, "principalNotFound");
             };
             data.users.remove(&id);
             data.deleted.push(id);
-            success(op, "")
+            success(op, "<user/>")
         }
         "setPassword" | "resetPassword" => {
-            let login = arg("principal");
-            let password = arg("password");
-            let Some(u) = by_login(&mut data, &login) else {
+            let Some(sync) = kid(w, "", "passwordSync") else {
+                return soap_fault("Server", "java.lang.NullPointerException");
+            };
+            let p = |n: &str| txt(sync, "", n).unwrap_or_default();
+            let validate = matches!(p("validateRequest").as_str(), "true" | "1");
+            let password = p("password");
+            let Some(u) = find_login(data, &p("principal"), &p("managedSystemId")) else {
                 return failure(op, "principalNotFound");
             };
-            if password.chars().count() < 8 {
-                return failure(op, "FAIL_LENGTH_RULE");
-            }
             let digest = password_digest(&password);
-            if u.password_sha256.as_deref() == Some(digest.as_str()) {
-                return failure(op, "FAIL_HISTORY_RULE");
+            if validate {
+                if password.chars().count() < 8 {
+                    return failure(op, "FAIL_LENGTH_RULE");
+                }
+                if u.password_sha256.as_deref() == Some(digest.as_str()) {
+                    return failure(op, "FAIL_HISTORY_RULE");
+                }
             }
             u.password_sha256 = Some(digest);
             success(op, "")
         }
-        "getTargetSystemUser" => {
-            let login = arg("principalName");
-            let Some(u) = by_login(&mut data, &login) else {
-                return failure(op, "principalNotFound");
-            };
-            let mut attrs = String::new();
-            for (k, v) in u.fields.iter().chain(u.attributes.iter()) {
-                attrs.push_str(&format!(
-                    "<attrList>{}{}</attrList>",
-                    el("name", k),
-                    el("value", v)
-                ));
-            }
-            success(
-                op,
-                &format!(
-                    "{}{}{}{attrs}",
-                    el("userId", &u.user_id),
-                    el("principalName", &u.login),
-                    el("managedSysId", &u.managed_sys_id)
-                ),
+        other => soap_fault("Client", &format!("no operation {other}")),
+    }
+}
+
+/// getTargetSystemUser, from the seed: asks the managed system for the principal and
+/// answers a LookupUserResponse, which carries no OpenIAM userId.
+fn target_system_user(data: &mut Data, w: roxmltree::Node<'_, '_>) -> HttpResponse {
+    let principal = txt(w, "", "principalName").unwrap_or_default();
+    let managed = txt(w, "", "managedSysId").unwrap_or_default();
+    let Some(u) = find_login(data, &principal, &managed) else {
+        return failure("getTargetSystemUser", "principalNotFound");
+    };
+    let attrs: String = u
+        .fields
+        .iter()
+        .chain(u.attributes.iter())
+        .map(|(k, v)| {
+            format!(
+                "<attrList><ns3:name>{}</ns3:name><ns3:value>{}</ns3:value></attrList>",
+                esc(k),
+                esc(v)
             )
+        })
+        .collect();
+    success(
+        "getTargetSystemUser",
+        &format!(
+            "{attrs}<principalName>{}</principalName><managedSysId>{}</managedSysId>",
+            esc(&u.login),
+            esc(&u.managed_sys_id)
+        ),
+    )
+}
+
+fn login_service(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpResponse {
+    let arg = |name: &str| txt(w, "", name).unwrap_or_default();
+    match op {
+        "getLoginByManagedSys" => {
+            let (domain, principal, managed) =
+                (arg("domainId"), arg("principal"), arg("managedSysId"));
+            let found = find_login(data, &principal, &managed)
+                .filter(|u| domain.is_empty() || u.domain_id.is_empty() || u.domain_id == domain);
+            let inner = match found {
+                Some(u) => format!(
+                    "<return status=\"success\"><principal><id><domainId>{}</domainId><login>{}</login>\
+                     <managedSysId>{}</managedSysId></id><userId>{}</userId><firstTimeLogin>0</firstTimeLogin>\
+                     <resetPassword>0</resetPassword><isLocked>0</isLocked><selected>false</selected></principal></return>",
+                    esc(&u.domain_id),
+                    esc(&u.login),
+                    esc(&u.managed_sys_id),
+                    esc(&u.user_id)
+                ),
+                None => "<return status=\"failure\"><errorCode>principalNotFound</errorCode></return>".into(),
+            };
+            envelope(AUTH, op, &inner)
         }
-        other => soap_fault(&format!("unknown operation {other}")),
+        other => soap_fault("Client", &format!("no operation {other} in this emulator")),
     }
 }
 
@@ -313,22 +579,86 @@ async fn endpoint(e: web::Data<OpenIamEmulator>, req: HttpRequest, body: String)
             .finish();
     }
     let Ok(doc) = roxmltree::Document::parse(&body) else {
-        return soap_fault("the request is not XML");
+        return soap_fault("Client", "Unmarshalling Error: the request is not XML");
     };
-    let Some(call) = find(doc.root(), "Body").and_then(|b| b.children().find(|n| n.is_element()))
+    let Some(wrapper) = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "Body" && n.tag_name().namespace() == Some(SOAP))
+        .and_then(|b| b.first_element_child())
     else {
-        return soap_fault("no SOAP Body");
+        return soap_fault("Client", "no SOAP 1.1 Body");
     };
-    let op = call.tag_name().name().to_string();
-    match enter(&e.shared, &op).await {
+    let op = wrapper.tag_name().name().to_string();
+    let login = req
+        .path()
+        .trim_end_matches('/')
+        .ends_with("LoginDataWebService");
+    let action = req
+        .headers()
+        .get("SOAPAction")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_matches('"').to_string());
+    let fault = enter(&e.shared, &op).await;
+    let mut data = lock(&e.data);
+    let seed_only = !login && op == "getTargetSystemUser";
+    let problems = if seed_only {
+        Vec::new()
+    } else if login {
+        login_schema().check(wrapper)
+    } else {
+        provisioning_schema().check(wrapper)
+    };
+    data.requests.push(Received {
+        service: if login {
+            "LoginDataWebService"
+        } else {
+            "ProvisioningService"
+        },
+        op: op.clone(),
+        soap_action: action.clone(),
+        problems: problems.clone(),
+        body: body.clone(),
+    });
+    data.log.push(summary(&op, wrapper));
+    // The binding declares soapAction="" for every operation.
+    if let Some(a) = action.filter(|a| !a.is_empty()) {
+        let declared = binding_actions().get(&op).map(String::as_str);
+        if declared != Some(a.as_str()) {
+            return soap_fault(
+                "Client",
+                &format!("The given SOAPAction {a} does not match an operation."),
+            );
+        }
+    }
+    match fault {
         Some(Injected::Down) => return HttpResponse::ServiceUnavailable().body("down"),
         Some(Injected::Fail {
             error: Some(code), ..
         }) => return failure(&op, &code),
-        Some(Injected::Fail { .. }) => return soap_fault("injected failure"),
+        Some(Injected::Fail { .. }) => return soap_fault("Server", "injected failure"),
         None => {}
     }
-    handle(&e, &op, call)
+    if let Some(p) = problems.iter().find(|p| p.severity == Severity::Refused) {
+        return soap_fault("Client", &p.message);
+    }
+    let expected_ns = if login { AUTH } else { PROV };
+    if wrapper.tag_name().namespace() != Some(expected_ns) {
+        return soap_fault(
+            "Client",
+            &format!(
+                "Message part {{{}}}{op} was not recognized.  (Does it exist in service WSDL?)",
+                wrapper.tag_name().namespace().unwrap_or_default()
+            ),
+        );
+    }
+    if seed_only {
+        return target_system_user(&mut data, wrapper);
+    }
+    if login {
+        login_service(&mut data, &op, wrapper)
+    } else {
+        provisioning(&mut data, &op, wrapper)
+    }
 }
 
 impl Emulator for OpenIamEmulator {
@@ -338,7 +668,9 @@ impl Emulator for OpenIamEmulator {
 
     fn state(&self) -> Value {
         let data = lock(&self.data);
-        json!({"kind": "openiam", "users": data.users.values().collect::<Vec<_>>(), "deleted": data.deleted, "log": data.log})
+        json!({"kind": "openiam", "users": data.users.values().collect::<Vec<_>>(),
+               "serviceAccounts": data.accounts, "deleted": data.deleted, "log": data.log,
+               "requests": data.requests, "audit": data.audit})
     }
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use scim_bridge::emulator::openiam::OpenIamEmulator;
-use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
+use scim_bridge::emulator::{serve, webhook::WebhookEmulator, Credentials};
 
 use crate::helpers::*;
 
@@ -202,7 +202,7 @@ async fn two_bridges_on_one_postgres_deliver_each_job_once() {
 
 /// OpenIAM has no idempotency key: after a kill, a create may be sent again for a user it
 /// already made. The connector must adopt that user (DUPLICATE_PRINCIPAL, then
-/// getTargetSystemUser), never make a second one.
+/// getLoginByManagedSys), never make a second one.
 async fn kill_mid_openiam_burst(kind: Db) {
     let dir = tempfile::tempdir().expect("dir");
     let Some(app) = spawn_app(kind).await else {
@@ -210,7 +210,11 @@ async fn kill_mid_openiam_burst(kind: Db) {
     };
     let db = app.stop().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let (server, port) = serve(Arc::new(OpenIamEmulator::default()), listener).expect("emulator");
+    let (server, port) = serve(
+        Arc::new(OpenIamEmulator::new(Credentials::default())),
+        listener,
+    )
+    .expect("emulator");
     tokio::spawn(server);
     let base = format!("http://127.0.0.1:{port}");
     reqwest::Client::new()
@@ -220,7 +224,7 @@ async fn kill_mid_openiam_burst(kind: Db) {
         .await
         .expect("faults");
     let connector =
-        format!("name = \"iam\"\nkind = \"openiam\"\nurl = \"{base}/ProvisioningService\"\n");
+        format!("name = \"iam\"\nkind = \"openiam\"\nurl = \"{base}/ProvisioningService\"\noptions = {{ requestor_id = \"3000\" }}\n");
     let mut bridge = start_bridge_with(dir.path(), &db.url(), &connector, "a");
     create_users(bridge.port, "iam", 40).await;
     let started = Instant::now();

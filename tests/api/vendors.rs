@@ -25,6 +25,8 @@ const ADMIN: &str = "admin-token-vendors";
 const SVC_USER: &str = "restws_bridge";
 const SVC_PASS: &str = "s3rvice-pass";
 const CALLBACK_TOKEN: &str = "callback-token-0123";
+/// The userId of the service account the OpenIAM emulator starts with.
+const OPENIAM_SERVICE_ACCOUNT: &str = "3000";
 const ITRON_EXT: &str = "urn:scim-bridge:schemas:extension:itron:2.0:User";
 
 /// The app with one connector wired to an in-process emulator.
@@ -54,6 +56,10 @@ async fn rig<E: Emulator>(
     let mut c = ConnectorConfig::new(kind, kind, &format!("http://127.0.0.1:{port}{path}"))
         .with_credentials(SVC_USER, SVC_PASS);
     c.timeout_secs = 5;
+    if kind == "openiam" {
+        c.options
+            .insert("requestor_id".into(), OPENIAM_SERVICE_ACCOUNT.into());
+    }
     tweak(&mut c);
     settings.connectors = vec![c];
     let app = spawn_with(db, settings).await;
@@ -146,6 +152,29 @@ impl Rig {
         let res = self.app.post("/Users", body).await;
         assert_eq!(res.status(), 201);
         json(res).await["id"].as_str().expect("id").to_string()
+    }
+}
+
+/// Every request an OpenIAM emulator received, held against OpenIAM's WSDL (the emulator
+/// checks each body with code that reads it): nothing the real server would refuse, drop,
+/// misread or read out of order; `SOAPAction: ""` as the binding declares; setPassword
+/// asks for validation; every audited call names the service account.
+fn assert_openiam_contract(state: &Value) {
+    let requests = state["requests"].as_array().expect("requests");
+    assert!(!requests.is_empty(), "no request to check");
+    for r in requests {
+        assert_eq!(r["problems"], json!([]), "{}", r["body"]);
+        assert_eq!(r["soapAction"], "", "{}", r["body"]);
+        if r["op"] == "setPassword" {
+            let body = r["body"].as_str().expect("body");
+            assert!(
+                body.contains("<validateRequest>true</validateRequest>"),
+                "{body}"
+            );
+        }
+    }
+    for a in state["audit"].as_array().expect("audit") {
+        assert_eq!(a["requestor"], OPENIAM_SERVICE_ACCOUNT, "{a}");
     }
 }
 
@@ -245,7 +274,7 @@ on_both! {
             .map(|a| (a["name"].as_str().unwrap_or("").to_string(), a["operation"].as_str().unwrap_or("").to_string())).collect();
         ops.sort();
         assert_eq!(ops, vec![("department".into(), "replace".into()), ("nick".into(), "add".into())]);
-        assert_eq!(m["fields"], json!({}), "unchanged fields are not sent");
+        assert_eq!(m["fields"], json!({"lastUpdatedBy": OPENIAM_SERVICE_ACCOUNT}), "unchanged fields are not sent");
         assert_eq!(s["users"][0]["attributes"]["nick"], "Andy");
 
         assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "remove", "path": "nickName"}])).await.status(), 200);
@@ -283,13 +312,14 @@ on_both! {
         assert_eq!(r.app.delete(&format!("/Users/{id}")).await.status(), 204);
         let s = r.wait("deleted", |s| s["users"] == json!([])).await;
         assert_eq!(s["deleted"], json!([user_id]));
+        assert_openiam_contract(&s);
     }
 
     async fn openiam_adopts_a_user_whose_principal_exists_instead_of_failing_on_duplicate_principal(db) {
         let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await else { return };
         // The user already exists in OpenIAM (made there by hand).
-        let soap = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\"><soapenv:Body><prov:addUser><user><dto:firstName>Old</dto:firstName><dto:principalList><id><domainId>USR_SEC_DOMAIN</domainId><login>dup@example.com</login><managedSysId>0</managedSysId></id></dto:principalList></user></prov:addUser></soapenv:Body></soapenv:Envelope>";
-        let res = r.http.post(format!("{}/ProvisioningService", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS)).body(soap).send().await.expect("sent");
+        let soap = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\"><soapenv:Body><prov:addUser><user><dto:firstName>Old</dto:firstName><principalList><id><domainId>USR_SEC_DOMAIN</domainId><login>dup@example.com</login><managedSysId>0</managedSysId></id></principalList></user></prov:addUser></soapenv:Body></soapenv:Envelope>";
+        let res = r.http.post(format!("{}/ProvisioningService", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS)).header("SOAPAction", "\"\"").body(soap).send().await.expect("sent");
         assert!(res.text().await.expect("text").contains("status=\"success\""));
         r.create(full_user("dup@example.com")).await;
         let standing = r.wait_admin("adopted", "/users/dup@example.com", |v| v["connectors"][0]["state"] == "synced").await;
@@ -299,8 +329,10 @@ on_both! {
         let s = r.state().await;
         assert_eq!(s["users"].as_array().expect("users").len(), 1, "no second user");
         assert_eq!(calls(&s, "addUser"), 2);
-        assert_eq!(calls(&s, "getTargetSystemUser"), 1);
+        assert_eq!(calls(&s, "getLoginByManagedSys"), 1, "found through the login service");
+        assert_eq!(calls(&s, "getTargetSystemUser"), 0);
         assert_eq!(s["users"][0]["fields"]["firstName"], "Barbara", "the adopted user is brought up to date");
+        assert_openiam_contract(&s);
     }
 
     async fn openiam_password_policy_failures_are_permanent_and_in_sync_mode_a_scim_400(db) {
@@ -321,14 +353,15 @@ on_both! {
         assert_eq!(r.state().await["users"][0]["passwordSha256"], password_digest("Better-Passw0rd!"));
         // OpenIAM has the new name already (made there, not through the bridge): the rename is
         // refused with DUPLICATE_PRINCIPAL, answered 409, and undone in the bridge.
-        let soap = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\"><soapenv:Body><prov:addUser><user><dto:principalList><id><login>elsewhere@example.com</login></id></dto:principalList></user></prov:addUser></soapenv:Body></soapenv:Envelope>";
-        r.http.post(format!("{}/ProvisioningService", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS)).body(soap).send().await.expect("sent");
+        let soap = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\"><soapenv:Body><prov:addUser><user><principalList><id><login>elsewhere@example.com</login><managedSysId>0</managedSysId></id></principalList></user></prov:addUser></soapenv:Body></soapenv:Envelope>";
+        r.http.post(format!("{}/ProvisioningService", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS)).header("SOAPAction", "\"\"").body(soap).send().await.expect("sent");
         let res = r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "elsewhere@example.com"}])).await;
         let err = assert_scim_error(res, 409, Some("uniqueness")).await;
         assert!(err["detail"].as_str().expect("detail").contains("DUPLICATE_PRINCIPAL"), "{err}");
         let now = json(r.app.get(&format!("/Users/{id}")).await).await;
         assert_eq!(now["userName"], "pw@example.com");
         assert!(outbox_rows(&r.app.db.url()).is_empty(), "nothing left in the outbox");
+        assert_openiam_contract(&r.state().await);
     }
 
     async fn a_password_waits_in_the_outbox_sealed_and_is_erased_when_its_job_dies(db) {
@@ -594,7 +627,8 @@ on_both! {
         let res = r.app.send(Method::PATCH, &format!("/Groups/{gid}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "remove", "path": "members"}]}))).await;
         assert_eq!(res.status(), 204);
-        r.wait("locked on leaving", |s| s["users"][0]["secondaryStatus"] == "locked").await;
+        let s = r.wait("locked on leaving", |s| s["users"][0]["secondaryStatus"] == "locked").await;
+        assert_openiam_contract(&s);
     }
 }
 
@@ -629,9 +663,7 @@ attributes = { Accounts = "urn:scim-bridge:schemas:extension:itron:2.0:User:acco
     let problems = scim_bridge::config::check_file(text);
     let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
     assert_eq!(lines, vec![6, 12, 18], "{problems:?}");
-    assert!(problems[0]
-        .message
-        .contains("deactivate is lock or disable"));
+    assert!(problems[0].message.contains("expected `lock` or `disable`"));
     assert!(problems[1].message.contains("only [attribute eq value]"));
 }
 
@@ -683,6 +715,9 @@ on_both! {
             ("entsso", format!("{entsso}/SendNotification"), None),
         ] {
             let mut c = ConnectorConfig::new(kind, kind, &url).with_credentials(SVC_USER, SVC_PASS);
+            if kind == "openiam" {
+                c.options.insert("requestor_id".into(), OPENIAM_SERVICE_ACCOUNT.into());
+            }
             if let Some(r) = role {
                 c.roles.insert("Analysts".into(), r.into());
             }
@@ -703,6 +738,7 @@ on_both! {
         assert_eq!(s["users"][0]["login"], "five@example.com");
         assert_eq!(s["users"][0]["fields"]["lastName"], "Jensen");
         assert_eq!(s["users"][0]["passwordSha256"], password_digest("Five-Targets-1"));
+        assert_openiam_contract(&s);
         let s = wait_state(&http, &pyramid, "pyramid", |s| s["users"][0]["roleIds"] == json!(["role-analyst"])).await;
         assert_eq!(s["users"][0]["principalName"], "five@example.com");
         assert_eq!(s["users"][0]["email"], "five@example.com");
