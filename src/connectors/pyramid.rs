@@ -1,8 +1,10 @@
 //! `pyramid`: Pyramid Analytics API 2.0 (JSON, POST only, the `auth` token in the body).
 //! authenticateUser gives a token, cached and renewed when refused; getUserBySamlPrincipalName
-//! finds a user before a create; createSamlUser (or createUserSaml) with the SCIM id as the
-//! Pyramid id, so a repeated create is recognised; updateUsersSaml for changes and the
-//! enabled status; updateUserRoles for groups; deleteUser.
+//! finds a user before a create; createSamlUser (`newSamlUser` with samlPrincipleName) or
+//! createUserSaml (`createUserSaml` with userName and principalName) with the SCIM id as the
+//! Pyramid id, so a repeated create is recognised; updateUsersSaml with UpdateUserSamlObject's
+//! own `principalName` for changes; toggleEnableUser for the enabled state; updateUserRoles
+//! for groups; deleteUser.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,10 +29,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Options {
-    /// `createSamlUser` (with `newSamlUser`) or `createUserSaml` (with `newUserSaml`).
+    /// `createSamlUser` (with `newSamlUser`) or `createUserSaml` (with `createUserSaml`).
     pub create_method: String,
-    /// The JSON name of the SAML principal: `samlPrincipleName` or `principalName`.
-    pub principal_key: String,
     /// `updateUsersSaml` (with `updateUserSamlArr`) or `updateSamlUsers` (with `updateUser`).
     pub update_method: String,
     /// AdminType for new users: 0 none, 1, 2.
@@ -47,7 +47,6 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             create_method: "createSamlUser".into(),
-            principal_key: "samlPrincipleName".into(),
             update_method: "updateUsersSaml".into(),
             admin_type: 0,
             client_license_type: 100,
@@ -61,9 +60,6 @@ impl Options {
     pub fn check(&self) -> Result<(), String> {
         if !["createSamlUser", "createUserSaml"].contains(&self.create_method.as_str()) {
             return Err("create_method is createSamlUser or createUserSaml".into());
-        }
-        if !["samlPrincipleName", "principalName"].contains(&self.principal_key.as_str()) {
-            return Err("principal_key is samlPrincipleName or principalName".into());
         }
         if !["updateUsersSaml", "updateSamlUsers"].contains(&self.update_method.as_str()) {
             return Err("update_method is updateUsersSaml or updateSamlUsers".into());
@@ -250,9 +246,17 @@ impl Target for Pyramid {
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {
         let (admin, license) = self.license(user);
+        let modern = self.opts.create_method == "createUserSaml";
         let mut u = Map::new();
         u.insert("id".into(), json!(user.scim_id));
-        u.insert(self.opts.principal_key.clone(), json!(user.principal));
+        // The seed's newSamlUser names the principal samlPrincipleName; CreateUserSamlObject
+        // has principalName and a required userName.
+        if modern {
+            u.insert("userName".into(), json!(user.principal));
+            u.insert("principalName".into(), json!(user.principal));
+        } else {
+            u.insert("samlPrincipleName".into(), json!(user.principal));
+        }
         for (k, v) in &user.fields {
             if k != "principalName" {
                 u.insert(k.clone(), v.clone());
@@ -260,12 +264,11 @@ impl Target for Pyramid {
         }
         u.insert("adminType".into(), json!(admin));
         u.insert("clientLicenseType".into(), json!(license));
-        let key = if self.opts.create_method == "createUserSaml" {
-            u.insert("statusID".into(), json!(if user.active { 1 } else { 0 }));
-            if !user.roles.is_empty() {
-                u.insert("roleIds".into(), json!(user.roles));
-            }
-            "newUserSaml"
+        if modern && !user.roles.is_empty() {
+            u.insert("roleIds".into(), json!(user.roles));
+        }
+        let key = if modern {
+            "createUserSaml"
         } else {
             "newSamlUser"
         };
@@ -274,13 +277,11 @@ impl Target for Pyramid {
             .as_str()
             .unwrap_or(user.scim_id)
             .to_string();
-        if self.opts.create_method == "createSamlUser" {
-            if !user.active {
-                self.set_active(&id, user, false)?;
-            }
-            if !user.roles.is_empty() {
-                self.change_roles(&id, user, &user.roles, &[])?;
-            }
+        if !user.active {
+            self.set_active(&id, user, false)?;
+        }
+        if !modern && !user.roles.is_empty() {
+            self.change_roles(&id, user, &user.roles, &[])?;
         }
         Ok(Created {
             target_id: id,
@@ -302,14 +303,14 @@ impl Target for Pyramid {
                 Op::Delete => json!(""),
                 _ => c.new.clone().unwrap_or(Value::Null),
             };
-            if c.field == "principalName" {
-                u.insert(self.opts.principal_key.clone(), value);
-            } else {
-                u.insert(c.field.clone(), value);
-            }
+            u.insert(c.field.clone(), value);
         }
+        // UpdateUserSamlObject's principal is principalName (samlPrincipleName is dropped).
         if old_principal.is_some() {
-            u.insert(self.opts.principal_key.clone(), json!(user.principal));
+            u.insert("principalName".into(), json!(user.principal));
+            if self.opts.create_method == "createUserSaml" {
+                u.insert("userName".into(), json!(user.principal));
+            }
         }
         self.update_list(vec![Value::Object(u)])
     }
@@ -320,9 +321,11 @@ impl Target for Pyramid {
         _user: &User<'_>,
         active: bool,
     ) -> Result<(), ConnectorError> {
-        self.update_list(vec![
-            json!({"id": target_id, "statusID": if active { 1 } else { 0 }}),
-        ])
+        self.call(
+            "toggleEnableUser",
+            json!({"toggleUserApiData": {"userId": target_id, "isEnable": active}}),
+        )
+        .map(|_| ())
     }
 
     fn delete(&self, target_id: &str, _user: &User<'_>) -> Result<(), ConnectorError> {

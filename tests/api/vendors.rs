@@ -178,6 +178,16 @@ fn assert_openiam_contract(state: &Value) {
     }
 }
 
+/// Every request a JSON emulator received, held against the vendor's documented objects
+/// (the emulator binds each body as the real server does): nothing it would drop unread.
+fn assert_nothing_ignored(state: &Value) {
+    let requests = state["requests"].as_array().expect("requests");
+    assert!(!requests.is_empty(), "no request to check");
+    for r in requests {
+        assert_eq!(r["ignored"], json!([]), "{r}");
+    }
+}
+
 fn calls(state: &Value, op: &str) -> u64 {
     state["calls"][op].as_u64().unwrap_or(0)
 }
@@ -397,7 +407,7 @@ on_both! {
         let ua = s["users"].as_array().expect("users").iter().find(|u| u["principalName"] == "a@saml.example").expect("a").clone();
         assert_eq!(ua["id"], a.as_str(), "the SCIM id is the Pyramid id");
         assert_eq!(ua["clientLicenseType"], 100);
-        assert_eq!(ua["statusID"], 1);
+        assert_eq!(ua["enabled"], true);
         r.settle().await;
         // The token expires: the next call is refused, a new token is taken, the call made.
         r.faults(json!({"fail_next": {"count": 1, "status": 401, "error": "token_expired"}})).await;
@@ -407,7 +417,11 @@ on_both! {
         r.app.create_group("Pros", &[&b]).await;
         r.wait("the role", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == b.as_str() && u["roleIds"] == json!(["role-pro"])))).await;
         assert_eq!(r.patch(&format!("/Users/{b}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
-        r.wait("disabled", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == b.as_str() && u["statusID"] == 0))).await;
+        let s = r.wait("disabled", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == b.as_str() && u["enabled"] == false))).await;
+        assert_eq!(calls(&s, "toggleenableuser"), 1, "the documented call for the enabled state");
+        // A rename reaches Pyramid as UpdateUserSamlObject's principalName.
+        assert_eq!(r.patch(&format!("/Users/{a}"), json!([{"op": "replace", "path": "userName", "value": "a2@saml.example"}])).await.status(), 200);
+        r.wait("renamed", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == a.as_str() && u["principalName"] == "a2@saml.example"))).await;
         assert_eq!(r.app.delete(&format!("/Users/{b}")).await.status(), 204);
         r.wait("deleted", |s| s["deleted"] == json!([b])).await;
         // A user that joins Pros before its create reaches Pyramid is created with the
@@ -422,12 +436,12 @@ on_both! {
         let s = r.wait("c", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == c.as_str() && u["roleIds"] == json!(["role-pro"])))).await;
         let uc = s["users"].as_array().expect("users").iter().find(|u| u["id"] == c.as_str()).expect("c").clone();
         assert_eq!(uc["clientLicenseType"], 200);
+        assert_nothing_ignored(&r.state().await);
     }
 
     async fn pyramid_looks_a_user_up_by_principal_before_creating_and_speaks_the_documented_variants(db) {
         let Some(r) = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
             c.options.insert("create_method".into(), "createUserSaml".into());
-            c.options.insert("principal_key".into(), "principalName".into());
             c.options.insert("update_method".into(), "updateSamlUsers".into());
         }).await else { return };
         // A user made in Pyramid before the bridge knew it.
@@ -444,8 +458,15 @@ on_both! {
         assert!(calls(&s, "updatesamlusers") >= 1, "brought up to date with the configured method name");
         assert_eq!(s["users"][0]["firstName"], "Barbara");
         r.create(full_user("new@saml.example")).await;
-        let s = r.wait("created", |s| s["users"].as_array().is_some_and(|u| u.len() == 2)).await;
-        assert_eq!(calls(&s, "createusersaml"), 1);
+        let mut inactive = full_user("off@saml.example");
+        inactive["active"] = json!(false);
+        r.create(inactive).await;
+        let s = r.wait("created", |s| s["users"].as_array().is_some_and(|u| u.len() == 3)).await;
+        assert_eq!(calls(&s, "createusersaml"), 2);
+        let made = s["users"].as_array().expect("users").iter().find(|u| u["principalName"] == "new@saml.example").expect("new").clone();
+        assert_eq!(made["userName"], "new@saml.example", "CreateUserSamlObject's required userName");
+        let s = r.wait("disabled after create", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["principalName"] == "off@saml.example" && u["enabled"] == false))).await;
+        assert_nothing_ignored(&s);
     }
 
     async fn ethosce_creates_the_user_its_profile_and_saml_authmap_and_blocks_on_deactivation(db) {
@@ -741,6 +762,7 @@ on_both! {
         assert_openiam_contract(&s);
         let s = wait_state(&http, &pyramid, "pyramid", |s| s["users"][0]["roleIds"] == json!(["role-analyst"])).await;
         assert_eq!(s["users"][0]["principalName"], "five@example.com");
+        assert_nothing_ignored(&s);
         assert_eq!(s["users"][0]["email"], "five@example.com");
         let s = wait_state(&http, &ethosce, "ethosce", |s| s["users"][0]["roles"] == json!([{"id": 175031666}])).await;
         assert_eq!(s["profiles"][0]["field_profile_location"]["city"], "Philadelphia");
