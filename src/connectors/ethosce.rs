@@ -1,8 +1,11 @@
 //! `ethosce`: EthosCE on Drupal restws, HTTP Basic as a `restws...` service user. A user
 //! is looked up by name first; a create is POST /user, POST /profile2 (names and the work
 //! address), then the SAML authmap when GET /authmap.json?uid= shows none. Changes are
-//! PUT /user/{uid} (status 0 to block, 1 to unblock; roles from the group mapping) and the
-//! profile's own PUT. Errors come as plain text (`406 Not Acceptable: ...`).
+//! PUT /user/{uid} (status 0 to block, 1 to unblock; roles from the group mapping as
+//! `{"id": rid}` objects) and the profile's own PUT. A new authname gets a new authmap by
+//! POST /authmap (nothing documents changing one in place). Errors come as plain text
+//! (`406 Not Acceptable: ...`); a duplicate name is Drupal's uncaught PDOException, a 500
+//! saying "Duplicate entry", on which a create adopts the user that has the name.
 
 use std::time::Duration;
 
@@ -119,7 +122,9 @@ impl EthosCe {
         }
         // restws answers plain text: "406 Not Acceptable: Unknown data properties: x."
         let message = format!("{method} /{path}: {}", text.trim());
-        if status.as_u16() == 422 && text.contains("already taken") {
+        // Drupal's unique key on the user name (or authname) surfaces as an uncaught
+        // PDOException, a 500 that a retry cannot get past.
+        if status.is_server_error() && text.contains("Duplicate entry") {
             return Err(ConnectorError::Conflict(message));
         }
         Err(match super::classify_status(status, &headers, &text) {
@@ -179,26 +184,18 @@ impl EthosCe {
             None,
         )?;
         let existing = list["list"].as_array().cloned().unwrap_or_default();
-        let mine = existing
-            .iter()
-            .find(|a| a["module"] == json!(self.opts.module));
-        match mine {
-            None => {
-                self.send(
-                    reqwest::Method::POST,
-                    "authmap",
-                    Some(&json!({"uid": role_id(uid), "authname": authname, "module": self.opts.module})),
-                )?;
-            }
-            Some(a) if a["authname"].as_str() != Some(authname) => {
-                let aid = a.get("aid").map(text).unwrap_or_default();
-                self.send(
-                    reqwest::Method::PUT,
-                    &format!("authmap/{aid}"),
-                    Some(&json!({"authname": authname})),
-                )?;
-            }
-            Some(_) => {}
+        // Nothing documents changing an authmap in place: a new authname gets its own row.
+        let has = existing.iter().any(|a| {
+            a["module"] == json!(self.opts.module) && a["authname"].as_str() == Some(authname)
+        });
+        if !has {
+            self.send(
+                reqwest::Method::POST,
+                "authmap",
+                Some(
+                    &json!({"uid": role_id(uid), "authname": authname, "module": self.opts.module}),
+                ),
+            )?;
         }
         Ok(())
     }
@@ -239,7 +236,21 @@ impl Target for EthosCe {
             "status": if user.active { 1 } else { 0 },
             "roles": roles,
         });
-        let made = self.send(reqwest::Method::POST, "user", Some(&body))?;
+        let made = match self.send(reqwest::Method::POST, "user", Some(&body)) {
+            Ok(made) => made,
+            // The name was taken between the lookup and the create (or by a create whose
+            // answer was lost): adopt the user that has it.
+            Err(ConnectorError::Conflict(m)) => {
+                let uid = self.lookup(&user.principal)?.ok_or_else(|| {
+                    ConnectorError::Permanent(format!("{m} (and no user has that name)"))
+                })?;
+                return Ok(Created {
+                    target_id: uid,
+                    adopted: true,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let uid = made
             .get("id")
             .map(text)

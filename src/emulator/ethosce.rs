@@ -1,8 +1,12 @@
 //! The `ethosce` emulator: Drupal 7 restws as EthosCE runs it. HTTP Basic with a user
-//! whose name begins with `restws`; /user, /profile2 and /authmap resources with `.json`
-//! reads and `?name=`, `?mail=`, `?user=`, `?uid=` queries; references
-//! `{"uri","id","resource"}` for creates; `[]` for updates; errors in plain text
-//! (`406 Not Acceptable: Unknown data properties: x.`, `422 Unprocessable Entity: ...`).
+//! whose name begins with `restws` and its password (anything else is an anonymous request:
+//! 403); /user, /profile2 and /authmap resources with `.json` reads and `?name=`, `?mail=`,
+//! `?user=`, `?uid=` queries; references `{"uri","id","resource"}` for creates; `[]` for
+//! updates; errors in plain text (`406 Not Acceptable: Unknown data properties: x.`).
+//! Drupal's `users` table is unique on `name` only: a duplicate name is an uncaught
+//! PDOException (500, "Duplicate entry"), a duplicate mail is accepted; roles that are not
+//! `{"id": rid}` objects are a PHP fatal error (500). An authmap is created and read, never
+//! changed in place (no documented call does that). Every call is kept in `requests`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +19,7 @@ use super::{basic_of, enter, fault_response, lock, Credentials, Emulator, Shared
 
 #[derive(Debug, Default)]
 struct Data {
+    requests: Vec<Value>,
     users: BTreeMap<u64, Map<String, Value>>,
     profiles: BTreeMap<u64, Map<String, Value>>,
     authmaps: BTreeMap<u64, Map<String, Value>>,
@@ -96,6 +101,29 @@ fn as_id(v: Option<&Value>) -> Option<u64> {
     }
 }
 
+/// Drupal's answer to a row its unique key refuses: an uncaught PDOException.
+fn duplicate_entry(value: &str, key: &str, table: &str) -> HttpResponse {
+    HttpResponse::InternalServerError()
+        .content_type("text/plain")
+        .body(format!(
+            "PDOException: SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry '{value}' for key '{key}': INSERT INTO {{{table}}} in drupal_write_record() (line 7239 of /var/www/html/includes/common.inc)."
+        ))
+}
+
+/// roles must be a list of `{"id": rid}` objects; anything else trips a type hint.
+fn roles_fatal(body: &Map<String, Value>) -> Option<HttpResponse> {
+    let roles = body.get("roles")?;
+    let ok = roles.as_array().is_some_and(|l| {
+        l.iter()
+            .all(|r| r.as_object().is_some_and(|o| o.contains_key("id")))
+    });
+    (!ok).then(|| {
+        HttpResponse::InternalServerError()
+            .content_type("text/plain")
+            .body("PHP Fatal error:  Argument 1 passed to RestWSEntityResourceController::propertyValue() must be of the type array, integer given in /var/www/html/sites/all/modules/restws/restws.entity.inc")
+    })
+}
+
 fn taken(data: &Data, field: &str, value: &Value, except: Option<u64>) -> bool {
     let want = value.as_str().unwrap_or_default().to_lowercase();
     !want.is_empty()
@@ -152,6 +180,9 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
             if let Some(r) = unknown(&body, USER_PROPS) {
                 return r;
             }
+            if let Some(r) = roles_fatal(&body) {
+                return r;
+            }
             for field in ["name", "mail"] {
                 if body
                     .get(field)
@@ -163,15 +194,9 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
                         &format!("Missing data property {field}."),
                     );
                 }
-                if taken(data, field, &body[field], None) {
-                    return plain(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        &format!(
-                            "The {field} '{}' is already taken.",
-                            body[field].as_str().unwrap_or_default()
-                        ),
-                    );
-                }
+            }
+            if taken(data, "name", &body["name"], None) {
+                return duplicate_entry(body["name"].as_str().unwrap_or_default(), "name", "users");
             }
             data.next += 1;
             let uid = data.next + 99;
@@ -194,17 +219,12 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
             else {
                 return plain(StatusCode::NOT_FOUND, "Not Found");
             };
-            for field in ["name", "mail"] {
-                if let Some(v) = body.get(field) {
-                    if taken(data, field, v, Some(uid)) {
-                        return plain(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            &format!(
-                                "The {field} '{}' is already taken.",
-                                v.as_str().unwrap_or_default()
-                            ),
-                        );
-                    }
+            if let Some(r) = roles_fatal(&body) {
+                return r;
+            }
+            if let Some(v) = body.get("name") {
+                if taken(data, "name", v, Some(uid)) {
+                    return duplicate_entry(v.as_str().unwrap_or_default(), "name", "users");
                 }
             }
             if let Some(u) = data.users.get_mut(&uid) {
@@ -303,12 +323,9 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
             if data
                 .authmaps
                 .values()
-                .any(|a| a["authname"] == json!(authname) && a["module"] == json!(module))
+                .any(|a| a["authname"] == json!(authname))
             {
-                return plain(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    &format!("The authname '{authname}' is already taken."),
-                );
+                return duplicate_entry(&authname, "authname", "authmap");
             }
             data.next += 1;
             let aid = data.next;
@@ -320,36 +337,23 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
             data.authmaps.insert(aid, a);
             reference(req, "authmap", aid)
         }
-        ("PUT", ["authmap", id]) => {
-            if let Some(r) = unknown(&body, AUTHMAP_PROPS) {
-                return r;
-            }
-            let Some(a) = id
-                .parse::<u64>()
-                .ok()
-                .and_then(|i| data.authmaps.get_mut(&i))
-            else {
-                return plain(StatusCode::NOT_FOUND, "Not Found");
-            };
-            for (k, v) in body {
-                a.insert(k, v);
-            }
-            HttpResponse::Ok().json(json!([]))
-        }
         _ => plain(StatusCode::NOT_FOUND, "Not Found"),
     }
 }
 
 async fn endpoint(e: web::Data<EthosCeEmulator>, req: HttpRequest, body: String) -> HttpResponse {
-    match basic_of(&req) {
-        Some((u, _)) if !u.starts_with("restws") => {
-            return plain(StatusCode::FORBIDDEN, "Access denied for user");
-        }
-        None => return plain(StatusCode::FORBIDDEN, "Access denied for user anonymous"),
-        _ if !e.creds.basic_ok(&req) => {
-            return plain(StatusCode::UNAUTHORIZED, "Unauthorized");
-        }
-        _ => {}
+    lock(&e.data).requests.push(json!({
+        "method": req.method().as_str(), "path": req.path(), "query": req.query_string(),
+        "body": serde_json::from_str::<Value>(&body).unwrap_or(Value::Null), "ignored": []
+    }));
+    // restws_basic_auth logs in only a `restws...` user with its password; anyone else is
+    // anonymous, and anonymous may do nothing here.
+    let signed_in =
+        basic_of(&req).is_some_and(|(u, _)| u.starts_with("restws")) && e.creds.basic_ok(&req);
+    if !signed_in {
+        return HttpResponse::Forbidden()
+            .content_type("text/plain")
+            .body("403 Access Denied");
     }
     let op = format!(
         "{} {}",
@@ -387,7 +391,7 @@ impl Emulator for EthosCeEmulator {
 
     fn state(&self) -> Value {
         let data = lock(&self.data);
-        json!({"kind": "ethosce",
+        json!({"kind": "ethosce", "requests": data.requests,
                "users": data.users.values().collect::<Vec<_>>(),
                "profiles": data.profiles.values().collect::<Vec<_>>(),
                "authmaps": data.authmaps.values().collect::<Vec<_>>()})

@@ -188,6 +188,41 @@ fn assert_nothing_ignored(state: &Value) {
     }
 }
 
+/// Every request an EthosCE emulator received is one of restws's documented calls, with
+/// roles as `{"id": rid}` objects.
+fn assert_ethosce_documented(state: &Value) {
+    let requests = state["requests"].as_array().expect("requests");
+    assert!(!requests.is_empty(), "no request to check");
+    for r in requests {
+        let method = r["method"].as_str().expect("method");
+        let path = r["path"].as_str().expect("path");
+        let query = r["query"].as_str().unwrap_or_default();
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let numeric = |p: &str| p.trim_end_matches(".json").parse::<u64>().is_ok();
+        let documented = match (method, parts.as_slice()) {
+            ("POST", ["user" | "profile2" | "authmap"]) => true,
+            ("PUT", ["user" | "profile2", id]) | ("DELETE", ["user", id]) => numeric(id),
+            ("GET", ["user", id]) => id.ends_with(".json") && numeric(id),
+            ("GET", ["user.json"]) => query.starts_with("name=") || query.starts_with("mail="),
+            ("GET", ["profile2.json"]) => query.starts_with("user="),
+            ("GET", ["authmap.json"]) => query.starts_with("uid="),
+            _ => false,
+        };
+        assert!(
+            documented,
+            "not a documented restws call: {method} {path}?{query}"
+        );
+        if let Some(roles) = r["body"].get("roles") {
+            assert!(
+                roles
+                    .as_array()
+                    .is_some_and(|l| l.iter().all(|x| x.get("id").is_some())),
+                "{r}"
+            );
+        }
+    }
+}
+
 fn calls(state: &Value, op: &str) -> u64 {
     state["calls"][op].as_u64().unwrap_or(0)
 }
@@ -496,6 +531,31 @@ on_both! {
         let s = r.wait("unblocked and renamed", |s| s["users"][0]["status"] == 1 && s["profiles"][0]["field_last_name"] == "Smith").await;
         assert_eq!(s["profiles"].as_array().expect("p").len(), 1, "the profile is updated, not added");
         assert_eq!(s["authmaps"].as_array().expect("a").len(), 1);
+        // A new userName renames the Drupal user and gives it an authmap for the new SAML
+        // name; the old one stays, as no documented call changes or removes it.
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "TU06504"}])).await.status(), 200);
+        let s = r.wait("renamed", |s| s["users"][0]["name"] == "TU06504" && s["authmaps"].as_array().is_some_and(|a| a.len() == 2)).await;
+        assert!(s["authmaps"].as_array().expect("a").iter().any(|a| a["authname"] == "TU06504" && a["uid"] == s["users"][0]["uid"]));
+        r.settle().await;
+        assert_eq!(r.admin("/jobs?state=dead").await["jobs"], json!([]));
+        assert_ethosce_documented(&r.state().await);
+    }
+
+    async fn ethosce_adopts_the_user_drupal_answers_duplicate_entry_for(db) {
+        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await else { return };
+        let res = r.http.post(format!("{}/user", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS))
+            .json(&json!({"name": "racer", "mail": "racer@example.com", "status": 1})).send().await.expect("sent");
+        assert_eq!(res.status(), 201);
+        // The bridge's lookup comes back empty, as when the name is taken a moment after it:
+        // the create then meets Drupal's unique key.
+        r.faults(json!({"fail_next": {"count": 1, "status": 200, "error": "{\"list\": []}"}})).await;
+        r.create(full_user("racer")).await;
+        let standing = r.wait_admin("adopted", "/users/racer", |v| v["connectors"][0]["state"] == "synced").await;
+        assert!(standing["connectors"][0]["note"].as_str().expect("note").starts_with("adopted the existing user"), "{standing}");
+        let s = r.state().await;
+        assert_eq!(s["users"].as_array().expect("users").len(), 1);
+        assert_eq!(calls(&s, "POST user"), 2, "the set-up's create and the bridge's refused one");
+        assert_ethosce_documented(&s);
     }
 
     async fn ethosce_plain_text_errors_are_recorded_and_a_user_it_has_is_adopted(db) {
@@ -780,4 +840,91 @@ on_both! {
         let itron_note = standing["connectors"].as_array().expect("c").iter().find(|c| c["connector"] == "itron").expect("itron")["note"].clone();
         assert_eq!(itron_note, "itron does not support user.password_set: skipped", "a skip is a note, not an error");
     }
+}
+
+/// POSTs JSON to an emulator, with or without HTTP Basic.
+async fn post_as(
+    http: &reqwest::Client,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    body: Value,
+) -> (u16, String) {
+    let mut req = http.post(url).json(&body);
+    if let Some((u, p)) = auth {
+        req = req.basic_auth(u, Some(p));
+    }
+    let res = req.send().await.expect("sent");
+    (res.status().as_u16(), res.text().await.expect("text"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ethosce_emulator_answers_as_restws_does_to_what_it_does_not_take() {
+    let http = reqwest::Client::new();
+    let base = start(Arc::new(EthosCeEmulator::new(creds())));
+    let user = format!("{base}/user");
+    let me = Some((SVC_USER, SVC_PASS));
+    let (status, text) = post_as(&http, &user, None, json!({"name": "a", "mail": "a@x"})).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (403, "403 Access Denied"),
+        "anonymous"
+    );
+    let (status, _) = post_as(
+        &http,
+        &user,
+        Some((SVC_USER, "wrong")),
+        json!({"name": "a", "mail": "a@x"}),
+    )
+    .await;
+    assert_eq!(status, 403, "a wrong password is an anonymous request");
+    assert_eq!(
+        post_as(&http, &user, me, json!({"name": "a", "mail": "a@x"}))
+            .await
+            .0,
+        201
+    );
+    let (status, text) = post_as(&http, &user, me, json!({"name": "a", "mail": "b@x"})).await;
+    assert_eq!(status, 500);
+    assert!(
+        text.contains("Integrity constraint violation: 1062 Duplicate entry 'a' for key 'name'"),
+        "{text}"
+    );
+    assert_eq!(
+        post_as(&http, &user, me, json!({"name": "b", "mail": "a@x"}))
+            .await
+            .0,
+        201,
+        "a duplicate mail is accepted"
+    );
+    let (status, text) = post_as(
+        &http,
+        &user,
+        me,
+        json!({"name": "c", "mail": "c@x", "roles": [3]}),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert!(text.contains("PHP Fatal error"), "{text}");
+    let (status, text) = post_as(
+        &http,
+        &user,
+        me,
+        json!({"name": "d", "mail": "d@x", "nickname": "D"}),
+    )
+    .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (
+            406,
+            "406 Not Acceptable: Unknown data properties: nickname."
+        )
+    );
+    let res = http
+        .put(format!("{base}/authmap/1"))
+        .basic_auth(SVC_USER, Some(SVC_PASS))
+        .json(&json!({"authname": "x"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 404, "no documented call changes an authmap");
 }
