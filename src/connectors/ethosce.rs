@@ -206,7 +206,7 @@ impl Target for EthosCe {
         "ethosce"
     }
 
-    fn principal_field(&self) -> &'static str {
+    fn principal_field(&self) -> &str {
         "name"
     }
 

@@ -36,6 +36,9 @@ pub struct Options {
     pub accounts_field: String,
     /// Which mapped field is the username (the upsert key).
     pub username_field: String,
+    /// Which mapped field is the email (unique among portal users; cleared from a
+    /// username a rename gives up).
+    pub email_field: String,
 }
 
 impl Default for Options {
@@ -43,6 +46,7 @@ impl Default for Options {
         Options {
             accounts_field: "accountIds".into(),
             username_field: "username".into(),
+            email_field: "email".into(),
         }
     }
 }
@@ -83,6 +87,26 @@ impl Itron {
         for (k, v) in &user.fields {
             body.insert(k.clone(), v.clone());
         }
+        self.send(body, principal, with_accounts)
+    }
+
+    /// A username the user no longer has: it keeps no accounts and no email, so the email
+    /// is free for the new username (emails are unique among portal users).
+    fn give_up(&self, user: &User<'_>, old: &str) -> Result<(), ConnectorError> {
+        let mut body = Map::new();
+        for (k, v) in &user.fields {
+            body.insert(k.clone(), v.clone());
+        }
+        body.insert(self.opts.email_field.clone(), Value::Null);
+        self.send(body, old, false)
+    }
+
+    fn send(
+        &self,
+        mut body: Map<String, Value>,
+        principal: &str,
+        with_accounts: bool,
+    ) -> Result<(), ConnectorError> {
         body.insert(self.opts.username_field.clone(), json!(principal));
         let accounts = match body.get(&self.opts.accounts_field) {
             Some(Value::Array(a)) if with_accounts => Value::Array(a.clone()),
@@ -124,8 +148,8 @@ impl Target for Itron {
         "itron"
     }
 
-    fn principal_field(&self) -> &'static str {
-        "username"
+    fn principal_field(&self) -> &str {
+        &self.opts.username_field
     }
 
     /// UpdateSSOUser is an upsert: repeating it is safe, so no lookup is needed.
@@ -148,10 +172,10 @@ impl Target for Itron {
         _changes: &[FieldChange],
         old_principal: Option<&str>,
     ) -> Result<(), ConnectorError> {
-        // An upsert by username cannot rename: the old username loses its accounts and the
-        // new one is made.
+        // An upsert by username cannot rename: the old username first gives up its
+        // accounts and its email (which must stay unique), then the new one is upserted.
         if let Some(old) = old_principal {
-            self.upsert(user, old, false)?;
+            self.give_up(user, old)?;
         }
         self.upsert(user, &user.principal, user.active)
     }

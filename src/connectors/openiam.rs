@@ -385,7 +385,7 @@ impl Target for OpenIam {
         "openiam"
     }
 
-    fn principal_field(&self) -> &'static str {
+    fn principal_field(&self) -> &str {
         "login"
     }
 

@@ -224,7 +224,7 @@ impl Target for Pyramid {
         "pyramid"
     }
 
-    fn principal_field(&self) -> &'static str {
+    fn principal_field(&self) -> &str {
         "principalName"
     }
 

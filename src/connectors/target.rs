@@ -42,7 +42,7 @@ pub struct Created {
 pub trait Target: Send + Sync {
     fn kind(&self) -> &'static str;
     /// The mapped field that is the user's principal in the target.
-    fn principal_field(&self) -> &'static str;
+    fn principal_field(&self) -> &str;
     fn supports_passwords(&self) -> bool {
         false
     }

@@ -2,8 +2,11 @@
 //! application-level user. An upsert by username (created if new, overwritten where the
 //! values differ) with email, first and last name and the account ID list; an email must be
 //! unique among portal users. 200 on success, an error message otherwise. The exact JSON
-//! names are not public: it takes the connector's defaults (`username`, `email`,
-//! `firstName`, `lastName`, `accountIds`), in any letter case.
+//! names are not public: it takes `username`, `email`, `firstName`, `lastName` and
+//! `accountIds` (this project's assumption), bound without regard to case as ASP.NET Web
+//! API binds them; a property it does not know is dropped silently, and recorded in
+//! `requests` as such. An email given as null or empty is cleared (an assumption too: the
+//! portal's upsert overwrites what is sent).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +33,11 @@ pub struct ItronEmulator {
     creds: Credentials,
     shared: Mutex<Shared>,
     users: Mutex<BTreeMap<String, PortalUser>>,
+    requests: Mutex<Vec<Value>>,
 }
+
+/// The properties UpdateSSOUser binds (assumed names; any letter case).
+const PROPERTIES: &[&str] = &["username", "email", "firstName", "lastName", "accountIds"];
 
 impl ItronEmulator {
     pub fn new(creds: Credentials) -> ItronEmulator {
@@ -63,6 +70,11 @@ async fn update_sso_user(
     let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&body) else {
         return HttpResponse::BadRequest().json(json!({"Message": "The request is invalid."}));
     };
+    let ignored: Vec<&String> = body
+        .keys()
+        .filter(|k| !PROPERTIES.iter().any(|p| p.eq_ignore_ascii_case(k)))
+        .collect();
+    lock(&e.requests).push(json!({"body": body, "ignored": ignored}));
     let text = |n: &str| {
         field(&body, n)
             .and_then(Value::as_str)
@@ -104,8 +116,10 @@ async fn update_sso_user(
         username: username.clone(),
         ..Default::default()
     });
-    if let Some(v) = text("email") {
-        u.email = Some(v);
+    match field(&body, "email") {
+        Some(Value::String(v)) if !v.is_empty() => u.email = Some(v.clone()),
+        Some(Value::Null) | Some(Value::String(_)) => u.email = None,
+        _ => {}
     }
     if let Some(v) = text("firstName") {
         u.first_name = Some(v);
@@ -125,7 +139,8 @@ impl Emulator for ItronEmulator {
 
     fn state(&self) -> Value {
         let users = lock(&self.users);
-        json!({"kind": "itron", "users": users.values().collect::<Vec<_>>()})
+        json!({"kind": "itron", "users": users.values().collect::<Vec<_>>(),
+               "requests": *lock(&self.requests)})
     }
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {

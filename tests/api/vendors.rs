@@ -594,6 +594,39 @@ on_both! {
         assert_eq!(r.app.delete(&format!("/Users/{id}")).await.status(), 204);
         let s = r.wait("no accounts after delete", |s| s["users"][0]["accountIds"] == json!([])).await;
         assert_eq!(s["users"].as_array().expect("users").len(), 1, "the portal has no delete");
+        assert_nothing_ignored(&s);
+    }
+
+    async fn itron_renames_by_freeing_the_old_username_first_and_binds_names_in_any_case(db) {
+        let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
+            // Itron's services emit PascalCase: the portal binds names without regard to case.
+            for (from, to) in [("username", "UserName"), ("email", "Email"), ("firstName", "FirstName"),
+                               ("lastName", "LastName"), ("accountIds", "AccountIDs")] {
+                let path = scim_bridge::connectors::itron::DEFAULTS.iter().find(|(f, _)| *f == from).expect("default").1;
+                c.attributes.insert(from.into(), String::new());
+                c.attributes.insert(to.into(), path.into());
+            }
+            c.options.insert("username_field".into(), "UserName".into());
+            c.options.insert("accounts_field".into(), "AccountIDs".into());
+            c.options.insert("email_field".into(), "Email".into());
+        }).await else { return };
+        let mut body = full_user("old@example.com");
+        body["schemas"] = json!([USER, ITRON_EXT]);
+        body[ITRON_EXT] = json!({"accountIds": ["A-1"]});
+        let id = r.create(body).await;
+        r.wait("the user", |s| s["users"][0]["accountIds"] == json!(["A-1"])).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "new@example.com"}])).await.status(), 200);
+        let s = r.wait("renamed", |s| s["users"].as_array().is_some_and(|u| u.len() == 2)).await;
+        let by = |name: &str| s["users"].as_array().expect("users").iter().find(|u| u["username"] == name).expect(name).clone();
+        let (old, new) = (by("old@example.com"), by("new@example.com"));
+        assert_eq!(old["accountIds"], json!([]));
+        assert!(old["email"].is_null(), "the old username gives its email up: {old}");
+        assert_eq!(new["email"], "old@example.com");
+        assert_eq!(new["accountIds"], json!(["A-1"]));
+        assert_eq!(new["firstName"], "Barbara");
+        r.settle().await;
+        assert_eq!(r.admin("/jobs?state=dead").await["jobs"], json!([]));
+        assert_nothing_ignored(&r.state().await);
     }
 
     async fn itron_duplicate_email_is_permanent_and_a_sync_create_answers_409_keeping_nothing(db) {
