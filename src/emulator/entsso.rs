@@ -5,7 +5,15 @@
 //! `--callback-url` (or `POST /_emulator/callback {url, token, auto}`), sent by itself after
 //! acceptance when `auto`, or on demand with `POST /_emulator/complete {trackingId,
 //! errorCode, errorMessage}`. Wrong credentials get E_ACCESSDENIED; a `fail_next` error
-//! (ENTSSO_E_NO_SERVER, ENTSSO_E_WRONG_STATE, ...) is returned as the HRESULT.
+//! (ENTSSO_E_NO_SERVER, ENTSSO_E_WRONG_STATE, a number such as 0xC0002A0F, ...) is returned
+//! as the HRESULT.
+//!
+//! Checked as Microsoft documents SSendNotification: the type is PASSWORD_CHANGE (3),
+//! PASSWORD_CHANGE_COMPLETE (4) or PASSWORD_EXPIRED (5); the flags combine NONE, ADMIN_CHANGE
+//! (0x1), TEST (0x8) and AUDIT (0x10) only (WAIT 0x40 is ReceiveNotification's, SEND_ONLY
+//! 0x80 adapter initialisation's): anything else is E_INVALIDARG. The relay's JSON is this
+//! project's own contract. With `numeric`, HRESULTs are answered as numbers (signed 32-bit),
+//! as a relay that passes COM's values through would.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +22,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{enter, lock, password_digest, Credentials, Emulator, Injected, Shared};
-use crate::connectors::entsso::{PASSWORD_CHANGE, PASSWORD_CHANGE_COMPLETE};
+
+/// SSO_NOTIFICATION_TYPE values a sender may use.
+const PASSWORD_CHANGE: i64 = 3;
+const PASSWORD_CHANGE_COMPLETE: i64 = 4;
+const PASSWORD_EXPIRED: i64 = 5;
+/// SSO_NOTIFICATION_FLAG values valid when sending.
+const SEND_FLAGS: i64 = 0x1 | 0x8 | 0x10;
+/// The HRESULTs whose values Microsoft publishes.
+const KNOWN_VALUES: &[(&str, i32)] = &[
+    ("S_OK", 0),
+    ("E_ACCESSDENIED", 0x8007_0005_u32 as i32),
+    ("E_INVALIDARG", 0x8007_0057_u32 as i32),
+];
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,6 +65,8 @@ fn yes() -> bool {
 
 #[derive(Debug, Default)]
 pub struct EntSsoEmulator {
+    /// Answer HRESULTs whose value is public as numbers.
+    numeric: bool,
     creds: Credentials,
     shared: Mutex<Shared>,
     notifications: Mutex<Vec<Notification>>,
@@ -57,6 +79,30 @@ impl EntSsoEmulator {
             creds,
             callback: Mutex::new(callback),
             ..Default::default()
+        }
+    }
+
+    /// Answers HRESULTs as numbers where their value is public.
+    pub fn numeric(mut self) -> EntSsoEmulator {
+        self.numeric = true;
+        self
+    }
+
+    fn hresult(&self, h: &str) -> HttpResponse {
+        let number = KNOWN_VALUES
+            .iter()
+            .find(|(n, _)| *n == h)
+            .map(|(_, v)| *v)
+            .or_else(|| {
+                h.strip_prefix("0x")
+                    .and_then(|x| u32::from_str_radix(x, 16).ok())
+                    .map(|u| u as i32)
+            });
+        match number {
+            Some(v) if self.numeric => {
+                HttpResponse::Ok().json(json!({"hresult": v, "trackingId": null}))
+            }
+            _ => hresult(h),
         }
     }
 }
@@ -101,7 +147,7 @@ async fn send_notification(
 ) -> HttpResponse {
     match enter(&e.shared, "SendNotification").await {
         Some(Injected::Down) => return HttpResponse::ServiceUnavailable().body("down"),
-        Some(Injected::Fail { error: Some(h), .. }) => return hresult(&h),
+        Some(Injected::Fail { error: Some(h), .. }) => return e.hresult(&h),
         Some(Injected::Fail { status, .. }) => {
             return HttpResponse::build(
                 actix_web::http::StatusCode::from_u16(status)
@@ -112,18 +158,18 @@ async fn send_notification(
         None => {}
     }
     if !e.creds.basic_ok(&req) {
-        return hresult("E_ACCESSDENIED");
+        return e.hresult("E_ACCESSDENIED");
     }
     let Ok(v) = serde_json::from_str::<Value>(&body) else {
-        return hresult("ENTSSO_E_INVALID_NOTIFICATION");
+        return e.hresult("E_INVALIDARG");
     };
     let kind = v["NotificationType"].as_i64().unwrap_or(-1);
-    if !(3..=8).contains(&kind) || kind == PASSWORD_CHANGE_COMPLETE {
-        return hresult("ENTSSO_E_INVALID_NOTIFICATION");
+    if ![PASSWORD_CHANGE, PASSWORD_CHANGE_COMPLETE, PASSWORD_EXPIRED].contains(&kind) {
+        return e.hresult("E_INVALIDARG");
     }
-    let flags = v["ulNotificationFlags"].as_i64().unwrap_or(0);
-    if flags & !(0x1 | 0x40 | 0x80) != 0 {
-        return hresult("ENTSSO_E_INVALID_NOTIFICATION");
+    let flags = v["ulNotificationFlags"].as_i64().unwrap_or(-1);
+    if flags < 0 || flags & !SEND_FLAGS != 0 {
+        return e.hresult("E_INVALIDARG");
     }
     let pc = &v["PasswordChange"];
     let account = pc["externalAccount"]
@@ -132,7 +178,7 @@ async fn send_notification(
         .to_string();
     let password = pc["newPassword"].as_str().unwrap_or_default();
     if kind == PASSWORD_CHANGE && (account.is_empty() || password.is_empty()) {
-        return hresult("ENTSSO_E_INVALID_NOTIFICATION");
+        return e.hresult("E_INVALIDARG");
     }
     let tracking_id = format!("{{{}}}", uuid::Uuid::new_v4().hyphenated()).to_uppercase();
     lock(&e.notifications).push(Notification {

@@ -9,7 +9,26 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{latency, Emulator, Injected, Shared};
-use crate::connectors::webhook::{signature, SIGNATURE_HEADER};
+
+/// The header a signed delivery carries: `sha256=` and the hex HMAC-SHA256 of the body
+/// under the shared secret (the webhook contract README documents).
+const SIGNATURE_HEADER: &str = "X-Scim-Bridge-Signature";
+
+/// Whether `header` is the body's HMAC-SHA256 under `secret`, compared in constant time.
+fn signed(secret: &str, body: &[u8], header: &str) -> bool {
+    use hmac::Mac;
+    let Some(hex_mac) = header.trim().strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(given) = hex::decode(hex_mac) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&given).is_ok()
+}
 
 #[derive(Debug, Default)]
 struct Data {
@@ -60,7 +79,7 @@ async fn receive(
             .get(SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if given != signature(secret, &body) {
+        if !signed(secret, &body, given) {
             return HttpResponse::Unauthorized().body("bad signature");
         }
     }

@@ -380,6 +380,28 @@ on_both! {
         assert_openiam_contract(&s);
     }
 
+    async fn openiam_disables_with_its_requestor_clears_a_removed_field_with_null_and_retries_fail_connection(db) {
+        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/openiam-idm-esb/idmsrvc/ProvisioningService", |c| {
+            c.options.insert("deactivate".into(), "disable".into());
+        }).await else { return };
+        let id = r.create(full_user("dis@example.com")).await;
+        r.wait("the user", |s| s["users"][0]["fields"]["title"] == "Analyst").await;
+        r.settle().await;
+        // A connection failure inside OpenIAM is transient: the job is retried, not buried.
+        r.faults(json!({"fail_next": {"count": 1, "error": "FAIL_CONNECTION"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "remove", "path": "title"}])).await.status(), 200);
+        let s = r.wait("title cleared", |s| s["users"][0]["fields"].get("title").is_none()).await;
+        assert_eq!(calls(&s, "modifyUser"), 2, "refused once, then delivered");
+        let cleared = s["log"].as_array().expect("log").iter().rev().find(|l| l["op"] == "modifyUser").expect("modify");
+        assert_eq!(cleared["fields"]["title"], "null", "OpenIAM clears a field given the literal null");
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        let s = r.wait("disabled", |s| s["users"][0]["secondaryStatus"] == "disabled").await;
+        assert_eq!(s["audit"].as_array().expect("audit").last().expect("audit")["op"], "disableUser");
+        r.settle().await;
+        assert_eq!(r.admin("/jobs?state=dead").await["jobs"], json!([]));
+        assert_openiam_contract(&s);
+    }
+
     async fn openiam_password_policy_failures_are_permanent_and_in_sync_mode_a_scim_400(db) {
         let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
             c.mode = "sync".into();
@@ -705,6 +727,32 @@ on_both! {
         assert!(outbox_rows(&r.app.db.url()).iter().all(|j| j.secret.is_none()));
     }
 
+    async fn entsso_sends_documented_flags_and_takes_numeric_hresults_by_configuration(db) {
+        let emulator = Arc::new(EntSsoEmulator::new(creds(), None).numeric());
+        let Some(r) = rig(db, emulator, "entsso", "/SendNotification", |c| {
+            // TEST | AUDIT: valid when sending, as Microsoft documents them.
+            c.options.insert("flags".into(), toml::Value::Integer(0x18));
+            c.options.insert("hresults".into(), toml::Value::Table(
+                [("0xC0002A0F".to_string(), toml::Value::String("ENTSSO_E_NO_SERVER".into()))].into_iter().collect()));
+        }).await else { return };
+        let mut body = full_user("num@example.com");
+        body["password"] = json!("Numeric-Passw0rd");
+        let id = r.create(body).await;
+        let s = r.wait("accepted", |s| s["notifications"].as_array().is_some_and(|n| n.len() == 1)).await;
+        assert_eq!(s["notifications"][0]["flags"], 0x18);
+        // The adapter answers a number: configured as ENTSSO_E_NO_SERVER, it is retried.
+        r.faults(json!({"fail_next": {"count": 1, "error": "0xC0002A0F"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Second-Passw0rd"}])).await.status(), 200);
+        let s = r.wait("delivered after a retry", |s| s["notifications"].as_array().is_some_and(|n| n.len() == 2)).await;
+        assert_eq!(calls(&s, "SendNotification"), 3);
+        // E_ACCESSDENIED as a number (0x80070005) is still a refusal.
+        r.faults(json!({"fail_next": {"count": 1, "error": "E_ACCESSDENIED"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Third-Passw0rd"}])).await.status(), 200);
+        let dead = r.wait_admin("dead", "/jobs?state=dead", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        let error = dead["jobs"][0]["lastError"].as_str().expect("error");
+        assert!(error.contains("E_ACCESSDENIED") && error.contains("-2147024891"), "{error}");
+    }
+
     async fn a_sync_connector_that_refuses_a_change_fails_the_scim_write_and_leaves_nothing_behind(db) {
         let Some(r) = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
             c.mode = "sync".into();
@@ -960,4 +1008,171 @@ async fn the_ethosce_emulator_answers_as_restws_does_to_what_it_does_not_take() 
         .await
         .expect("sent");
     assert_eq!(res.status(), 404, "no documented call changes an authmap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_entsso_emulator_refuses_flags_and_types_microsoft_does_not_document_for_sending() {
+    let http = reqwest::Client::new();
+    let base = start(Arc::new(EntSsoEmulator::new(creds(), None)));
+    let url = format!("{base}/SendNotification");
+    let me = Some((SVC_USER, SVC_PASS));
+    let send = |kind: i64, flags: i64| {
+        json!({"NotificationType": kind, "ulNotificationFlags": flags,
+        "PasswordChange": {"externalAccount": "a", "newPassword": "p", "oldPassword": "", "timestamp": 0}})
+    };
+    for (kind, flags, answer) in [
+        (3, 0x1, "S_OK"),
+        (3, 0x8 | 0x10, "S_OK"),
+        (3, 0, "S_OK"),
+        (3, 0x40, "E_INVALIDARG"),
+        (3, 0x80, "E_INVALIDARG"),
+        (9, 0x1, "E_INVALIDARG"),
+    ] {
+        let (status, text) = post_as(&http, &url, me, send(kind, flags)).await;
+        assert_eq!(status, 200);
+        let v: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v["hresult"], answer, "type {kind} flags {flags:#x}");
+    }
+}
+
+/// A SOAP call to an emulator: (HTTP status, reply text).
+async fn soap(http: &reqwest::Client, url: &str, action: &str, body: &str) -> (u16, String) {
+    let envelope = format!(
+        "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" \
+         xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\" xmlns:auth=\"urn:idm.openiam.org/srvc/auth/service\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    );
+    let res = http
+        .post(url)
+        .header("SOAPAction", action)
+        .body(envelope)
+        .send()
+        .await
+        .expect("sent");
+    (res.status().as_u16(), res.text().await.expect("text"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openiam_emulator_refuses_and_misreads_what_openiams_cxf_server_does() {
+    let http = reqwest::Client::new();
+    let base = start(Arc::new(OpenIamEmulator::new(Credentials::default())));
+    let prov = format!("{base}/openiam-idm-esb/idmsrvc/ProvisioningService");
+    let login = format!("{base}/openiam-idm-esb/idmsrvc/LoginDataWebService");
+    // What the bridge used to send: requestorId inside <user> is not declared by ProvisionUser.
+    let (status, text) = soap(&http, &prov, "\"\"", "<prov:addUser><user><dto:firstName>A</dto:firstName><requestorId>x</requestorId></user></prov:addUser>").await;
+    assert_eq!(status, 500);
+    assert!(text.contains("Unmarshalling Error: unexpected element (uri:&quot;&quot;, local:&quot;requestorId&quot;)"), "{text}");
+    // A SOAPAction naming the operation, where the binding declares "".
+    let (status, text) = soap(
+        &http,
+        &prov,
+        "\"addUser\"",
+        "<prov:addUser><user/></prov:addUser>",
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert!(
+        text.contains("The given SOAPAction addUser does not match an operation."),
+        "{text}"
+    );
+    // dto:principalList is the User field the service ignores: it makes its own login.
+    let (_, text) = soap(&http, &prov, "\"\"", "<prov:addUser><user><dto:firstName>Ann</dto:firstName><dto:lastName>Lee</dto:lastName>\
+        <dto:principalList><id><login>ann@example.com</login></id></dto:principalList></user></prov:addUser>").await;
+    assert!(text.contains("status=\"success\""), "{text}");
+    let s = emulator_state(&http, &base).await;
+    assert_eq!(
+        s["users"][0]["login"], "ann.lee",
+        "the principal sent that way is not used"
+    );
+    let user_id = s["users"][0]["userId"].as_str().expect("id").to_string();
+    // lockUser with a requestorId that is no OpenIAM user: the service's NullPointerException.
+    let (status, text) = soap(&http, &prov, "\"\"", &format!("<prov:lockUser><userId>{user_id}</userId><operation>locked</operation><requestorId>scim-bridge</requestorId></prov:lockUser>")).await;
+    assert_eq!(status, 500);
+    assert!(text.contains("NullPointerException"), "{text}");
+    let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:lockUser><userId>{user_id}</userId><operation>locked</operation><requestorId>3000</requestorId></prov:lockUser>")).await;
+    assert!(text.contains("status=\"success\""), "{text}");
+    // disableUser reads `requestor`; a requestorId is skipped and the audit names nobody.
+    let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:disableUser><userId>{user_id}</userId><operation>true</operation><requestorId>3000</requestorId></prov:disableUser>")).await;
+    assert!(text.contains("status=\"success\""), "{text}");
+    let s = emulator_state(&http, &base).await;
+    assert_eq!(
+        s["audit"].as_array().expect("audit").last().expect("last")["requestor"],
+        Value::Null
+    );
+    assert_eq!(
+        s["requests"]
+            .as_array()
+            .expect("requests")
+            .last()
+            .expect("last")["problems"][0]["severity"],
+        "ignored"
+    );
+    // getTargetSystemUser's LookupUserResponse has no userId; getLoginByManagedSys's Login has.
+    let (_, text) = soap(&http, &prov, "\"\"", "<prov:getTargetSystemUser><principalName>ann.lee</principalName><managedSysId>0</managedSysId></prov:getTargetSystemUser>").await;
+    assert!(
+        text.contains("<principalName>ann.lee</principalName>") && !text.contains("userId"),
+        "{text}"
+    );
+    let (_, text) = soap(&http, &login, "\"\"", "<auth:getLoginByManagedSys><domainId></domainId><principal>ann.lee</principal><managedSysId>0</managedSysId></auth:getLoginByManagedSys>").await;
+    assert!(
+        text.contains(&format!("<userId>{user_id}</userId>")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pyramid_emulator_drops_undeclared_fields_and_refuses_missing_required_ones() {
+    let http = reqwest::Client::new();
+    let base = start(Arc::new(PyramidEmulator::new(creds())));
+    let token = http
+        .post(format!("{base}/API2/auth/authenticateUser"))
+        .json(&json!({"data": {"userName": SVC_USER, "password": SVC_PASS}}))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("token");
+    let call = |method: &str, mut body: Value| {
+        body["auth"] = json!(token);
+        let (http, url) = (http.clone(), format!("{base}/API2/access/{method}"));
+        async move { post_as(&http, &url, None, body).await }
+    };
+    // createUserSaml's parameter is createUserSaml, and userName is required in it.
+    let (_, text) = call("createUserSaml", json!({"createUserSaml": {"principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
+    assert!(text.contains("userName is required"), "{text}");
+    let (_, text) = call("createUserSaml", json!({"newSamlUser": {"userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
+    assert!(
+        text.contains("\"success\":false"),
+        "the page's example parameter is not bound: {text}"
+    );
+    let (_, text) = call("createUserSaml", json!({"createUserSaml": {"id": "u1", "userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
+    assert!(text.contains("\"success\":true"), "{text}");
+    // UpdateUserSamlObject has no samlPrincipleName: the rename is dropped, silently.
+    let (_, text) = call(
+        "updateUsersSaml",
+        json!({"updateUserSamlArr": [{"id": "u1", "samlPrincipleName": "q@x"}]}),
+    )
+    .await;
+    assert!(text.contains("\"success\":true"), "{text}");
+    let s = emulator_state(&http, &base).await;
+    assert_eq!(s["users"][0]["principalName"], "p@x");
+    assert_eq!(
+        s["requests"].as_array().expect("r").last().expect("last")["ignored"],
+        json!(["UpdateUserSamlObject.samlPrincipleName"])
+    );
+    let (_, text) = call(
+        "toggleEnableUser",
+        json!({"toggleUserApiData": {"userId": "u1", "isEnable": false}}),
+    )
+    .await;
+    assert!(text.contains("\"success\":true"), "{text}");
+    assert_eq!(
+        emulator_state(&http, &base).await["users"][0]["enabled"],
+        false
+    );
+    assert_eq!(
+        call("setUserStatus", json!({})).await.0,
+        404,
+        "an undocumented method"
+    );
 }
