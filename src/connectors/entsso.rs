@@ -152,32 +152,6 @@ pub fn classify_hresult(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_hresults_are_read_in_every_form_and_configured_names_apply() {
-        assert_eq!(parse_hresult("0x80070005"), Some(0x8007_0005));
-        assert_eq!(parse_hresult("-2147024891"), Some(0x8007_0005));
-        assert_eq!(parse_hresult("2147942405"), Some(0x8007_0005));
-        let mut names = std::collections::BTreeMap::new();
-        names.insert("0xC0002A0F".to_string(), "ENTSSO_E_NO_SERVER".to_string());
-        assert!(classify_hresult("0", &names).is_ok());
-        assert!(matches!(
-            classify_hresult("-2147024891", &names),
-            Err(ConnectorError::Permanent(_))
-        ));
-        assert!(matches!(
-            classify_hresult("3221236239", &names),
-            Err(ConnectorError::Retryable { .. })
-        ));
-        assert!(
-            matches!(classify_hresult("0xC0002A10", &names), Err(ConnectorError::Permanent(m)) if m.contains("0xC0002A10"))
-        );
-    }
-}
-
 impl EntSso {
     pub fn new(
         url: &str,
@@ -263,5 +237,31 @@ impl Connector for EntSso {
             tracking_id: tracking,
             note: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_hresults_are_read_in_every_form_and_configured_names_apply() {
+        assert_eq!(parse_hresult("0x80070005"), Some(0x8007_0005));
+        assert_eq!(parse_hresult("-2147024891"), Some(0x8007_0005));
+        assert_eq!(parse_hresult("2147942405"), Some(0x8007_0005));
+        let mut names = std::collections::BTreeMap::new();
+        names.insert("0xC0002A0F".to_string(), "ENTSSO_E_NO_SERVER".to_string());
+        assert!(classify_hresult("0", &names).is_ok());
+        assert!(matches!(
+            classify_hresult("-2147024891", &names),
+            Err(ConnectorError::Permanent(_))
+        ));
+        assert!(matches!(
+            classify_hresult("3221236239", &names),
+            Err(ConnectorError::Retryable { .. })
+        ));
+        assert!(
+            matches!(classify_hresult("0xC0002A10", &names), Err(ConnectorError::Permanent(m)) if m.contains("0xC0002A10"))
+        );
     }
 }
