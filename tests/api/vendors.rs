@@ -130,6 +130,12 @@ impl Rig {
         }
     }
 
+    /// Asserts that no job died.
+    async fn no_dead_jobs(&self) {
+        self.settle().await;
+        assert_eq!(self.admin("/jobs?state=dead").await["jobs"], json!([]));
+    }
+
     /// Waits until the outbox is empty (every job delivered or dead).
     async fn settle(&self) {
         self.wait_admin("an empty queue", "/connectors", |v| {
@@ -358,6 +364,7 @@ on_both! {
         let s = r.wait("deleted", |s| s["users"] == json!([])).await;
         assert_eq!(s["deleted"], json!([user_id]));
         assert_openiam_contract(&s);
+        r.no_dead_jobs().await;
     }
 
     async fn openiam_adopts_a_user_whose_principal_exists_instead_of_failing_on_duplicate_principal(db) {
@@ -493,7 +500,16 @@ on_both! {
         let s = r.wait("c", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == c.as_str() && u["roleIds"] == json!(["role-pro"])))).await;
         let uc = s["users"].as_array().expect("users").iter().find(|u| u["id"] == c.as_str()).expect("c").clone();
         assert_eq!(uc["clientLicenseType"], 200);
-        assert_nothing_ignored(&r.state().await);
+        // Leaving the group removes the role; a removed name is cleared; reactivation.
+        let pros = r.admin("/groups/Pros").await["id"].as_str().expect("gid").to_string();
+        assert_eq!(r.patch(&format!("/Groups/{pros}"), json!([{"op": "remove", "path": format!("members[value eq \"{c}\"]")}])).await.status(), 204);
+        assert_eq!(r.patch(&format!("/Users/{c}"), json!([{"op": "remove", "path": "name.familyName"}, {"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        r.wait("c disabled", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == c.as_str() && u["enabled"] == false))).await;
+        assert_eq!(r.patch(&format!("/Users/{c}"), json!([{"op": "replace", "path": "active", "value": true}])).await.status(), 200);
+        let s = r.wait("c", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["id"] == c.as_str()
+            && u["roleIds"] == json!([]) && u["lastName"].is_null() && u["enabled"] == true))).await;
+        assert_nothing_ignored(&s);
+        r.no_dead_jobs().await;
     }
 
     async fn pyramid_looks_a_user_up_by_principal_before_creating_and_speaks_the_documented_variants(db) {
@@ -558,9 +574,16 @@ on_both! {
         assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "TU06504"}])).await.status(), 200);
         let s = r.wait("renamed", |s| s["users"][0]["name"] == "TU06504" && s["authmaps"].as_array().is_some_and(|a| a.len() == 2)).await;
         assert!(s["authmaps"].as_array().expect("a").iter().any(|a| a["authname"] == "TU06504" && a["uid"] == s["users"][0]["uid"]));
-        r.settle().await;
-        assert_eq!(r.admin("/jobs?state=dead").await["jobs"], json!([]));
-        assert_ethosce_documented(&r.state().await);
+        // Leaving the group removes the role; a removed middle name is cleared; delete.
+        let authors = r.admin("/groups/Authors").await["id"].as_str().expect("gid").to_string();
+        assert_eq!(r.patch(&format!("/Groups/{authors}"), json!([{"op": "remove", "path": "members"}])).await.status(), 204);
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "remove", "path": "name.middleName"}])).await.status(), 200);
+        r.wait("role and middle name gone", |s| s["users"][0]["roles"] == json!([]) && s["profiles"][0]["field_middle_name"] == "").await;
+        r.no_dead_jobs().await;
+        assert_eq!(r.app.delete(&format!("/Users/{id}")).await.status(), 204);
+        let s = r.wait("deleted", |s| s["users"] == json!([])).await;
+        r.no_dead_jobs().await;
+        assert_ethosce_documented(&s);
     }
 
     async fn ethosce_adopts_the_user_drupal_answers_duplicate_entry_for(db) {
