@@ -96,6 +96,120 @@ pub struct Settings {
     /// Target systems, as `[[connector]]` tables.
     #[serde(rename = "connector")]
     pub connectors: Vec<ConnectorConfig>,
+    /// Outside issuers whose JWT bearer tokens are accepted, as `[[jwt_issuer]]` tables.
+    #[serde(rename = "jwt_issuer")]
+    pub jwt_issuers: Vec<JwtIssuerConfig>,
+    /// The request budget of each credential, in requests per second; 0 (the default)
+    /// turns budgets off (SCIM_BRIDGE_RATE_LIMIT_PER_SEC).
+    pub rate_limit_per_sec: f64,
+    /// How many requests a credential may make at once beyond its rate
+    /// (SCIM_BRIDGE_RATE_LIMIT_BURST).
+    pub rate_limit_burst: u32,
+}
+
+/// Microsoft Entra ID's audience for the tokens it presents to SCIM apps.
+pub const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
+
+/// One `[[jwt_issuer]]` table: an outside issuer whose tokens are accepted.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuerConfig {
+    /// The `iss` its tokens carry (Entra's is filled in from `entra_tenant_id`).
+    pub issuer: Option<String>,
+    /// The `aud` its tokens must carry.
+    pub audience: Option<String>,
+    /// Where its keys are published (JWKS); fetched, cached, and fetched again when a token
+    /// names a key not in the cache, at most once per `jwks_min_refresh_secs`.
+    pub jwks_url: Option<String>,
+    /// Its keys from a JWKS file instead.
+    pub jwks_file: Option<PathBuf>,
+    /// Signature algorithms accepted (default RS256); never `none` nor an HMAC one.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on exp and nbf, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    /// The scopes its tokens get.
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// An Entra ID tenant: fills in issuer, audience and jwks_url (each overridable).
+    pub entra_tenant_id: Option<String>,
+    #[serde(default = "default_refresh_floor")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into()]
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+
+fn default_scope() -> String {
+    "scim:read scim:write".into()
+}
+
+fn default_refresh_floor() -> u64 {
+    60
+}
+
+/// The asymmetric algorithms an outside issuer may use.
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+impl JwtIssuerConfig {
+    /// The issuer with Entra's values filled in, checked: issuer, audience, one key source,
+    /// algorithms and scope.
+    pub fn resolved(&self) -> Result<JwtIssuerConfig, String> {
+        let mut c = self.clone();
+        if let Some(t) = &self.entra_tenant_id {
+            let t = t.trim();
+            if t.is_empty()
+                || !t
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.')
+            {
+                return Err("entra_tenant_id is a tenant id (a GUID) or domain".into());
+            }
+            c.issuer
+                .get_or_insert_with(|| format!("https://sts.windows.net/{t}/"));
+            c.audience.get_or_insert_with(|| ENTRA_AUDIENCE.to_string());
+            if c.jwks_file.is_none() {
+                c.jwks_url.get_or_insert_with(|| {
+                    format!("https://login.microsoftonline.com/{t}/discovery/keys")
+                });
+            }
+        }
+        if c.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err("issuer is required (or entra_tenant_id)".into());
+        }
+        if c.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            return Err("audience is required (or entra_tenant_id)".into());
+        }
+        match (&c.jwks_url, &c.jwks_file) {
+            (Some(_), Some(_)) => return Err("give jwks_url or jwks_file, not both".into()),
+            (None, None) => return Err("jwks_url or jwks_file is required".into()),
+            (Some(u), None) => {
+                url::Url::parse(u).map_err(|e| format!("jwks_url: {e}"))?;
+            }
+            (None, Some(_)) => {}
+        }
+        if c.algorithms.is_empty() {
+            return Err("algorithms is empty".into());
+        }
+        for a in &c.algorithms {
+            if !JWT_ALGORITHMS.contains(&a.as_str()) {
+                return Err(format!(
+                    "algorithm '{a}' is not accepted (an outside issuer signs with a private key: {})",
+                    JWT_ALGORITHMS.join(", ")
+                ));
+            }
+        }
+        crate::bridge::tokens::Scopes::parse(&c.scope).map_err(|e| format!("scope: {e}"))?;
+        Ok(c)
+    }
 }
 
 /// One `[[connector]]` table.
@@ -223,6 +337,9 @@ impl Default for Settings {
             outbox_lease_secs: 30,
             outbox_key: None,
             connectors: Vec::new(),
+            jwt_issuers: Vec::new(),
+            rate_limit_per_sec: 0.0,
+            rate_limit_burst: 20,
         }
     }
 }
@@ -275,6 +392,26 @@ impl Settings {
         if let Some(v) = get("SCIM_BRIDGE_OUTBOX_KEY").filter(|v| !v.is_empty()) {
             self.outbox_key = Some(Secret::new(v));
         }
+        if let Some(v) = get("SCIM_BRIDGE_RATE_LIMIT_PER_SEC") {
+            self.rate_limit_per_sec = v
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r >= 0.0)
+                .ok_or_else(|| ConfigError::Env {
+                    name: "SCIM_BRIDGE_RATE_LIMIT_PER_SEC".into(),
+                    value: v.clone(),
+                    why: "a number of requests per second, 0 or more".into(),
+                })?;
+        }
+        if let Some(v) = get("SCIM_BRIDGE_RATE_LIMIT_BURST") {
+            self.rate_limit_burst =
+                v.parse()
+                    .map_err(|e: std::num::ParseIntError| ConfigError::Env {
+                        name: "SCIM_BRIDGE_RATE_LIMIT_BURST".into(),
+                        value: v.clone(),
+                        why: e.to_string(),
+                    })?;
+        }
         Ok(())
     }
 }
@@ -310,6 +447,8 @@ pub struct Problem {
 struct CheckFile {
     #[serde(default)]
     connector: Vec<CheckConnector>,
+    #[serde(default)]
+    jwt_issuer: Vec<toml::Spanned<JwtIssuerConfig>>,
     #[serde(default)]
     outbox_key: Option<toml::Spanned<String>>,
 }
@@ -372,6 +511,14 @@ pub fn check_file(text: &str) -> Vec<Problem> {
             problems.push(Problem {
                 line: line_of(k.span().start),
                 message: format!("outbox_key: {why}"),
+            });
+        }
+    }
+    for i in &file.jwt_issuer {
+        if let Err(why) = i.get_ref().resolved() {
+            problems.push(Problem {
+                line: line_of(i.span().start),
+                message: format!("jwt_issuer: {why}"),
             });
         }
     }

@@ -104,6 +104,45 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Manage OAuth 2.0 clients (client credentials grant at POST /oauth/token).
+    Client {
+        #[command(subcommand)]
+        action: ClientAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Create a client; prints {"client_id", "client_secret"} once (only a hash is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Space-separated: scim:read, scim:write.
+        #[arg(long, default_value = "scim:read scim:write")]
+        scope: String,
+        /// Access-token lifetime, 60 to 360 minutes.
+        #[arg(long, default_value_t = 60)]
+        token_lifetime_mins: i32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List clients: name, id, scopes, created, last used, revoked; never a secret.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a client; its access tokens stop working at once.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Sign access tokens with a new key; tokens already issued stay valid until they expire.
+    RotateKey {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,9 +178,45 @@ enum TokenAction {
         /// An admin API token instead of a SCIM token.
         #[arg(long)]
         admin: bool,
+        /// Space-separated: scim:read, scim:write.
+        #[arg(long, default_value = "scim:read scim:write")]
+        scope: String,
         #[command(flatten)]
         common: Common,
     },
+    /// List tokens: name, kind, scopes, created, last used, revoked; never a token.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke every token with this name, at once on every instance.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Prints credentials as a table: one a line, tab-separated.
+fn print_credentials(list: &[scim_bridge::bridge::tokens::CredentialView], kinds: &[&str]) {
+    println!("kind\tname\tclient_id\tscopes\tcreated\tlast_used\trevoked");
+    for c in list.iter().filter(|c| kinds.contains(&c.kind)) {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            c.kind,
+            c.name,
+            c.client_id.as_deref().unwrap_or("-"),
+            c.scopes,
+            c.created,
+            c.last_used.as_deref().unwrap_or("never"),
+            c.revoked.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+fn scopes(text: &str) -> anyhow::Result<scim_bridge::bridge::Scopes> {
+    scim_bridge::bridge::Scopes::parse(text).map_err(|e| anyhow::anyhow!("--scope: {e}"))
 }
 
 fn settings(common: &Common) -> anyhow::Result<Settings> {
@@ -269,9 +344,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 TokenAction::Create {
                     name,
                     admin,
+                    scope,
                     common,
                 },
         } => {
+            let scopes = scopes(&scope)?;
             let s = settings(&common)?;
             let core = Core::build(&s, Arc::new(SystemClock))?;
             let kind = if admin {
@@ -279,8 +356,67 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 TokenKind::Scim
             };
-            let token = core.tokens.create(&name, kind)?;
+            let token = core.tokens.create_scoped(&name, kind, scopes)?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Token {
+            action: TokenAction::List { common },
+        } => {
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            print_credentials(&core.tokens.list()?, &["token", "adminToken"]);
+            Ok(())
+        }
+        Command::Token {
+            action: TokenAction::Revoke { name, common },
+        } => {
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            match core.tokens.revoke(&name)? {
+                0 => anyhow::bail!("no live token is named '{name}'"),
+                n => println!("{n} token(s) named '{name}' revoked"),
+            }
+            Ok(())
+        }
+        Command::Client {
+            action:
+                ClientAction::Create {
+                    name,
+                    scope,
+                    token_lifetime_mins,
+                    common,
+                },
+        } => {
+            let scopes = scopes(&scope)?;
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let made = core
+                .tokens
+                .create_client(&name, scopes, token_lifetime_mins)?;
+            println!("{}", serde_json::to_string(&made)?);
+            Ok(())
+        }
+        Command::Client {
+            action: ClientAction::List { common },
+        } => {
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            print_credentials(&core.tokens.list()?, &["client"]);
+            Ok(())
+        }
+        Command::Client {
+            action: ClientAction::Revoke { name, common },
+        } => {
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            match core.tokens.revoke_client(&name)? {
+                0 => anyhow::bail!("no live client is named '{name}'"),
+                _ => println!("client '{name}' revoked; its access tokens no longer work"),
+            }
+            Ok(())
+        }
+        Command::Client {
+            action: ClientAction::RotateKey { common },
+        } => {
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let kid = core.tokens.rotate_key()?;
+            println!("access tokens are now signed with key {kid}");
             Ok(())
         }
     }

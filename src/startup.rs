@@ -29,6 +29,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("connector '{name}': {why}")]
     Connector { name: String, why: String },
+    #[error("jwt_issuer: {0}")]
+    JwtIssuer(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -48,6 +50,8 @@ pub struct Core {
     /// token the callback presents.
     pub callbacks: HashMap<String, crate::config::Secret>,
     pub clock: Arc<dyn Clock>,
+    /// Outside JWT issuers (`[[jwt_issuer]]`).
+    pub issuers: Arc<crate::bridge::jwt::Issuers>,
 }
 
 fn build_connector(c: &ConnectorConfig) -> Result<Arc<dyn Connector>, StartupError> {
@@ -147,6 +151,8 @@ impl Core {
         if let Some(t) = &settings.admin_token {
             tokens.allow_fixed(TokenKind::Admin, t.expose());
         }
+        let issuers = crate::bridge::jwt::Issuers::new(&settings.jwt_issuers)
+            .map_err(StartupError::JwtIssuer)?;
         Ok(Core {
             store,
             resources,
@@ -155,6 +161,7 @@ impl Core {
             connectors: names,
             callbacks,
             clock,
+            issuers: Arc::new(issuers),
         })
     }
 }
@@ -190,6 +197,12 @@ impl Application {
             connectors: core.connectors.clone(),
             callbacks: core.callbacks.clone(),
             clock: core.clock.clone(),
+            issuers: core.issuers.clone(),
+            budget: crate::http::budget::Budget::new(
+                settings.rate_limit_per_sec,
+                settings.rate_limit_burst,
+            )
+            .map(Arc::new),
         });
         if !core.connectors.is_empty() {
             core.dispatcher.spawn(settings.outbox_workers.max(1));

@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod error;
 pub mod etag;
+pub mod jwt;
 pub mod resources;
 pub mod schemas;
 pub mod seed;
@@ -11,4 +12,4 @@ pub mod tokens;
 
 pub use error::{BridgeError, BridgeResult};
 pub use resources::{Rendered, Resources};
-pub use tokens::{TokenKind, Tokens};
+pub use tokens::{Caller, Scope, Scopes, TokenKind, Tokens};

@@ -194,3 +194,104 @@ pub async fn connectors(state: web::Data<AppState>) -> Result<HttpResponse, Http
     .await?;
     Ok(HttpResponse::Ok().json(json!({"connectors": list})))
 }
+
+/// `GET /admin/v1/credentials`: every token and client with its scopes, creation, last use
+/// and revocation; never a secret.
+pub async fn credentials(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let tokens = state.tokens.clone();
+    let list = blocking(move || tokens.list()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "credentials": list })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCredential {
+    name: String,
+    #[serde(default)]
+    scope: Option<String>,
+    /// Tokens only: an admin API token.
+    #[serde(default)]
+    admin: bool,
+    /// Clients only.
+    #[serde(default)]
+    token_lifetime_mins: Option<i32>,
+}
+
+fn scopes_of(scope: Option<&str>) -> Result<crate::bridge::Scopes, HttpError> {
+    match scope {
+        None => Ok(crate::bridge::Scopes::FULL),
+        Some(s) => crate::bridge::Scopes::parse(s)
+            .map_err(|e| HttpError(ScimError::InvalidValue(format!("scope: {e}")))),
+    }
+}
+
+fn named(body: &NewCredential) -> Result<String, HttpError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(HttpError(ScimError::InvalidValue(
+            "name is 1 to 200 characters".into(),
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// `POST /admin/v1/credentials/tokens {name, scope, admin}`: the token, shown this once.
+pub async fn create_token(
+    state: web::Data<AppState>,
+    body: web::Json<NewCredential>,
+) -> Result<HttpResponse, HttpError> {
+    let name = named(&body)?;
+    let scopes = scopes_of(body.scope.as_deref())?;
+    let kind = if body.admin {
+        crate::bridge::TokenKind::Admin
+    } else {
+        crate::bridge::TokenKind::Scim
+    };
+    let tokens = state.tokens.clone();
+    let n = name.clone();
+    let token = blocking(move || tokens.create_scoped(&n, kind, scopes)).await?;
+    Ok(HttpResponse::Created()
+        .json(json!({"name": name, "token": token, "scopes": scopes.to_string()})))
+}
+
+/// `POST /admin/v1/credentials/clients {name, scope, tokenLifetimeMins}`: the client id and
+/// secret, the secret shown this once.
+pub async fn create_client(
+    state: web::Data<AppState>,
+    body: web::Json<NewCredential>,
+) -> Result<HttpResponse, HttpError> {
+    let name = named(&body)?;
+    let scopes = scopes_of(body.scope.as_deref())?;
+    let lifetime = body.token_lifetime_mins.unwrap_or(60);
+    let tokens = state.tokens.clone();
+    let made = blocking(move || tokens.create_client(&name, scopes, lifetime)).await?;
+    Ok(HttpResponse::Created().json(made))
+}
+
+/// `DELETE /admin/v1/credentials/{tokens|clients}/{name}`: revoked at once everywhere.
+pub async fn revoke(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, HttpError> {
+    let (kind, name) = path.into_inner();
+    let tokens = state.tokens.clone();
+    let n = match kind.as_str() {
+        "tokens" => blocking(move || tokens.revoke(&name)).await?,
+        "clients" => blocking(move || tokens.revoke_client(&name)).await?,
+        _ => return Err(HttpError(ScimError::NotFound("no such endpoint".into()))),
+    };
+    if n == 0 {
+        return Err(HttpError(ScimError::NotFound(
+            "no live credential has that name".into(),
+        )));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /admin/v1/credentials/signing-key`: access tokens are signed with a new key from
+/// now on; those already issued stay valid until they expire.
+pub async fn rotate_signing_key(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
+    let tokens = state.tokens.clone();
+    let kid = blocking(move || tokens.rotate_key()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "kid": kid })))
+}

@@ -4,9 +4,11 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod budget;
 pub mod callbacks;
 pub mod discovery;
 pub mod error;
+pub mod oauth;
 pub mod resources;
 
 use std::sync::Arc;
@@ -33,6 +35,10 @@ pub struct AppState {
     /// Connectors that call back, with the token their callback presents.
     pub callbacks: std::collections::HashMap<String, crate::config::Secret>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// Outside JWT issuers.
+    pub issuers: Arc<crate::bridge::jwt::Issuers>,
+    /// Each credential's request budget, when budgets are on.
+    pub budget: Option<Arc<budget::Budget>>,
 }
 
 impl AppState {
@@ -127,12 +133,24 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                 .route("/jobs", web::get().to(admin::jobs))
                 .route("/jobs/{id}/retry", web::post().to(admin::retry_job))
                 .route("/connectors", web::get().to(admin::connectors))
+                .route("/credentials", web::get().to(admin::credentials))
+                .route("/credentials/tokens", web::post().to(admin::create_token))
+                .route("/credentials/clients", web::post().to(admin::create_client))
+                .route(
+                    "/credentials/signing-key",
+                    web::post().to(admin::rotate_signing_key),
+                )
+                .route(
+                    "/credentials/{kind}/{name}",
+                    web::delete().to(admin::revoke),
+                )
                 .route(
                     "/connectors/{name}/retry",
                     web::post().to(admin::retry_connector),
                 )
                 .default_service(web::to(error::not_found)),
         );
+        cfg.route("/oauth/token", web::post().to(oauth::token));
         cfg.route(
             "/callbacks/entsso/{connector}",
             web::post().to(callbacks::entsso_complete),

@@ -52,6 +52,9 @@ pub enum ScimError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// The caller is over its request budget.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -79,6 +82,7 @@ impl ScimError {
             ScimError::PreconditionFailed(_) => 412,
             ScimError::PayloadTooLarge(_) => 413,
             ScimError::UnsupportedMediaType(_) => 415,
+            ScimError::TooManyRequests(_) => 429,
             ScimError::Internal(_) => 500,
             ScimError::NotImplemented(_) => 501,
             ScimError::Unavailable(_) => 503,

@@ -1,6 +1,7 @@
 //! Storage: SCIM resources, group membership and tokens, in SQLite or PostgreSQL through
 //! one diesel codebase. Traits are cut by capability; all SQL stays in this module.
 
+mod credentials;
 pub mod db;
 pub mod error;
 pub mod filter_sql;
@@ -149,17 +150,74 @@ pub trait ResourceStore: Send + Sync {
     }
 }
 
-/// Bearer tokens, stored as hashes.
+/// A stored bearer token (its hash stays in the store).
+#[derive(Debug, Clone, PartialEq, diesel::Queryable)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub created: String,
+    pub scopes: String,
+    pub last_used: Option<String>,
+    pub revoked: Option<String>,
+}
+
+/// An OAuth client (client credentials grant).
+#[derive(Debug, Clone, PartialEq, diesel::Queryable, diesel::Insertable)]
+#[diesel(table_name = schema::oauth_clients)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: String,
+    pub scopes: String,
+    pub token_lifetime_mins: i32,
+    pub created: String,
+    pub last_used: Option<String>,
+    pub revoked: Option<String>,
+}
+
+/// A key the bridge signs its access tokens with.
+#[derive(Clone, PartialEq, diesel::Queryable, diesel::Insertable)]
+#[diesel(table_name = schema::signing_keys)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub secret: String,
+    pub created: String,
+    pub retired: Option<String>,
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("secret", &"***")
+            .field("created", &self.created)
+            .field("retired", &self.retired)
+            .finish()
+    }
+}
+
+/// Credentials: bearer tokens (as hashes), OAuth clients and the bridge's signing keys.
 pub trait TokenStore: Send + Sync {
-    fn add_token(
-        &self,
-        id: &str,
-        name: &str,
-        hash: &str,
-        kind: &str,
-        created: &str,
-    ) -> StoreResult<()>;
-    /// The kind of the token with this hash, if there is one.
-    fn token_kind(&self, hash: &str) -> StoreResult<Option<String>>;
+    fn add_token(&self, row: &TokenRow, hash: &str) -> StoreResult<()>;
+    /// The token with this hash, revoked or not.
+    fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRow>>;
+    /// Tokens of `kind` that are not revoked.
     fn count_tokens(&self, kind: &str) -> StoreResult<u64>;
+    fn list_tokens(&self) -> StoreResult<Vec<TokenRow>>;
+    /// Revokes every token with this name; returns how many were live.
+    fn revoke_tokens(&self, name: &str, now: &str) -> StoreResult<usize>;
+    fn touch_token(&self, id: &str, now: &str) -> StoreResult<()>;
+    /// Adds a client; a taken name is [`StoreError::Conflict`].
+    fn add_client(&self, row: &ClientRow) -> StoreResult<()>;
+    fn client(&self, client_id: &str) -> StoreResult<Option<ClientRow>>;
+    fn list_clients(&self) -> StoreResult<Vec<ClientRow>>;
+    fn revoke_client(&self, name: &str, now: &str) -> StoreResult<usize>;
+    fn touch_client(&self, client_id: &str, now: &str) -> StoreResult<()>;
+    fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
+    fn add_signing_key(&self, row: &SigningKeyRow) -> StoreResult<()>;
+    /// Retires every key but `keep`.
+    fn retire_signing_keys(&self, keep: &str, now: &str) -> StoreResult<()>;
+    /// Removes keys retired before `before` (their tokens have expired).
+    fn drop_signing_keys(&self, before: &str) -> StoreResult<usize>;
 }

@@ -32,6 +32,31 @@ diesel::table! {
         token_hash -> Text,
         kind -> Text,
         created -> Text,
+        scopes -> Text,
+        last_used -> Nullable<Text>,
+        revoked -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        token_lifetime_mins -> Integer,
+        created -> Text,
+        last_used -> Nullable<Text>,
+        revoked -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        secret -> Text,
+        created -> Text,
+        retired -> Nullable<Text>,
     }
 }
 

@@ -10,11 +10,9 @@ use super::error::{classify, StoreError, StoreResult};
 use super::filter_sql;
 use super::outbox::NewJob;
 use super::raw::Frag;
-use super::schema::{group_members, resources, tokens};
+use super::schema::{group_members, resources};
 use super::Page;
-use super::{
-    GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore, TokenStore,
-};
+use super::{GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore};
 use crate::scim::schema::Registry;
 use diesel::sql_types::{Bool, Nullable, Text};
 
@@ -575,48 +573,5 @@ impl ResourceStore for SqlStore {
             );
         }
         Ok(out)
-    }
-}
-
-impl TokenStore for SqlStore {
-    fn add_token(
-        &self,
-        id: &str,
-        name: &str,
-        hash: &str,
-        kind: &str,
-        created: &str,
-    ) -> StoreResult<()> {
-        self.write(|conn| {
-            diesel::insert_into(tokens::table)
-                .values((
-                    tokens::id.eq(id),
-                    tokens::name.eq(name),
-                    tokens::token_hash.eq(hash),
-                    tokens::kind.eq(kind),
-                    tokens::created.eq(created),
-                ))
-                .execute(conn)
-                .map_err(classify)?;
-            Ok(())
-        })
-    }
-
-    fn token_kind(&self, hash: &str) -> StoreResult<Option<String>> {
-        let mut conn = self.conn()?;
-        Ok(tokens::table
-            .filter(tokens::token_hash.eq(hash))
-            .select(tokens::kind)
-            .first(&mut *conn)
-            .optional()?)
-    }
-
-    fn count_tokens(&self, kind: &str) -> StoreResult<u64> {
-        let mut conn = self.conn()?;
-        let n: i64 = tokens::table
-            .filter(tokens::kind.eq(kind))
-            .count()
-            .get_result(&mut *conn)?;
-        Ok(n as u64)
     }
 }

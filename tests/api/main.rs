@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod bulk;
 mod crash;
+mod credentials;
 mod discovery;
 mod errors;
 mod filter_property;

@@ -1,0 +1,189 @@
+//! JWT bearer tokens from outside issuers (`[[jwt_issuer]]`): Entra ID's own tokens, or
+//! any issuer that publishes its keys as a JWKS. A token is taken by the issuer its `iss`
+//! names, then checked: an algorithm the issuer is configured for (asymmetric only, so
+//! neither `none` nor an HMAC signed with a public key gets through), a key the JWKS has by
+//! `kid` (fetched again for an unknown kid, at most once per `jwks_min_refresh_secs`), the
+//! signature, issuer, audience, exp and nbf with the configured leeway. Each refusal says
+//! which check failed; the token itself is never logged.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::tokens::{describe, AuthError, Caller, CallerKind, Scopes};
+use crate::config::JwtIssuerConfig;
+
+enum KeySource {
+    Url(String),
+    File(std::path::PathBuf),
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched: Option<Instant>,
+}
+
+struct Issuer {
+    iss: String,
+    aud: String,
+    source: KeySource,
+    algorithms: Vec<Algorithm>,
+    leeway: u64,
+    scopes: Scopes,
+    floor: Duration,
+    cache: tokio::sync::Mutex<KeyCache>,
+}
+
+/// The configured outside issuers.
+pub struct Issuers {
+    list: Vec<Issuer>,
+    http: reqwest::Client,
+}
+
+impl Issuers {
+    pub fn new(configs: &[JwtIssuerConfig]) -> Result<Issuers, String> {
+        let mut list = Vec::new();
+        for raw in configs {
+            let c = raw.resolved()?;
+            let algorithms = c
+                .algorithms
+                .iter()
+                .map(|a| Algorithm::from_str(a).map_err(|e| format!("algorithm {a}: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            list.push(Issuer {
+                iss: c.issuer.clone().unwrap_or_default(),
+                aud: c.audience.clone().unwrap_or_default(),
+                source: match (&c.jwks_url, &c.jwks_file) {
+                    (Some(u), _) => KeySource::Url(u.clone()),
+                    (None, Some(f)) => KeySource::File(f.clone()),
+                    (None, None) => return Err("jwks_url or jwks_file is required".into()),
+                },
+                algorithms,
+                leeway: c.leeway_secs,
+                scopes: Scopes::parse(&c.scope)?,
+                floor: Duration::from_secs(c.jwks_min_refresh_secs),
+                cache: tokio::sync::Mutex::new(KeyCache::default()),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Issuers { list, http })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Whether a configured issuer has this `iss`.
+    pub fn knows(&self, iss: &str) -> bool {
+        self.list.iter().any(|i| i.iss == iss)
+    }
+
+    /// Verifies a token from the issuer its (unverified) `iss` names.
+    pub async fn verify(&self, token: &str, iss: &str) -> Result<Caller, AuthError> {
+        let issuer = self
+            .list
+            .iter()
+            .find(|i| i.iss == iss)
+            .ok_or_else(|| AuthError::Invalid("the token's issuer is not configured".into()))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| AuthError::Invalid(format!("malformed token header: {e}")))?;
+        if !issuer.algorithms.contains(&header.alg) {
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted from this issuer",
+                header.alg
+            )));
+        }
+        let key = self.key(issuer, header.kid.as_deref()).await?;
+        let mut v = Validation::new(header.alg);
+        v.algorithms = issuer.algorithms.clone();
+        v.set_issuer(&[&issuer.iss]);
+        v.set_audience(&[&issuer.aud]);
+        v.leeway = issuer.leeway;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data =
+            jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &v)
+                .map_err(|e| AuthError::Invalid(describe(&e)))?;
+        let claim = |k: &str| data.claims.get(k).and_then(|x| x.as_str());
+        // Entra's app-only tokens name the client in appid/azp; sub is its service principal.
+        let subject = claim("sub")
+            .or_else(|| claim("appid"))
+            .or_else(|| claim("azp"))
+            .unwrap_or("unknown")
+            .to_string();
+        Ok(Caller {
+            kind: CallerKind::Jwt,
+            key: format!("jwt:{}:{subject}", issuer.iss),
+            name: format!("{} {subject}", issuer.iss),
+            scopes: issuer.scopes,
+        })
+    }
+
+    async fn key(&self, issuer: &Issuer, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
+        let mut cache = issuer.cache.lock().await;
+        let pick = |c: &KeyCache| match kid {
+            Some(k) => c.keys.get(k).cloned(),
+            // No kid: only a set of one key says which.
+            None if c.keys.len() == 1 => c.keys.values().next().cloned(),
+            None => None,
+        };
+        if let Some(k) = pick(&cache) {
+            return Ok(k);
+        }
+        let may_fetch = cache.fetched.is_none_or(|t| t.elapsed() >= issuer.floor);
+        if !may_fetch {
+            return Err(AuthError::Invalid(
+                "unknown signing key (the issuer's keys were fetched moments ago)".into(),
+            ));
+        }
+        match self.fetch(issuer).await {
+            Ok(keys) => {
+                cache.keys = keys;
+                cache.fetched = Some(Instant::now());
+            }
+            Err(why) => {
+                log::warn!("jwt issuer {}: cannot read its keys: {why}", issuer.iss);
+                cache.fetched = Some(Instant::now());
+            }
+        }
+        pick(&cache).ok_or_else(|| AuthError::Invalid("unknown signing key".into()))
+    }
+
+    async fn fetch(&self, issuer: &Issuer) -> Result<HashMap<String, DecodingKey>, String> {
+        let text = match &issuer.source {
+            KeySource::Url(u) => {
+                let res = self.http.get(u).send().await.map_err(|e| e.to_string())?;
+                if !res.status().is_success() {
+                    return Err(format!("{u} answered {}", res.status()));
+                }
+                res.text().await.map_err(|e| e.to_string())?
+            }
+            // A small file read once in a while: no need to leave the async thread.
+            KeySource::File(p) => {
+                std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+        };
+        let set: JwkSet = serde_json::from_str(&text).map_err(|e| format!("not a JWKS: {e}"))?;
+        let mut out = HashMap::new();
+        for jwk in &set.keys {
+            // A symmetric key in a JWKS is refused: only keys that verify, never sign.
+            if matches!(
+                jwk.algorithm,
+                jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)
+            ) {
+                continue;
+            }
+            if let Ok(k) = DecodingKey::from_jwk(jwk) {
+                out.insert(jwk.common.key_id.clone().unwrap_or_default(), k);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,54 @@
+//! A request budget per credential: a token bucket (GCRA, the governor crate) with a rate
+//! and a burst, kept in this process's memory. Beyond it a request gets 429 with
+//! Retry-After, which Okta and Entra both honour.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+pub struct Budget {
+    limiter: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+}
+
+impl Budget {
+    /// A budget of `per_sec` requests a second with `burst` at once; None when `per_sec`
+    /// is 0 (budgets off).
+    pub fn new(per_sec: f64, burst: u32) -> Option<Budget> {
+        if !(per_sec.is_finite() && per_sec > 0.0) {
+            return None;
+        }
+        let period = Duration::from_secs_f64(1.0 / per_sec).max(Duration::from_nanos(1));
+        let quota = Quota::with_period(period)?
+            .allow_burst(NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN));
+        Some(Budget {
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        })
+    }
+
+    /// Takes one request from `key`'s bucket, or says how long until one is there.
+    pub fn take(&self, key: &str) -> Result<(), Duration> {
+        match self.limiter.check_key(&key.to_string()) {
+            Ok(()) => Ok(()),
+            Err(not_until) => Err(not_until.wait_time_from(self.clock.now())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_over_its_burst_waits_and_others_do_not() {
+        let b = Budget::new(1.0, 2).expect("on");
+        assert!(b.take("a").is_ok() && b.take("a").is_ok());
+        let wait = b.take("a").expect_err("over");
+        assert!(wait <= Duration::from_secs(1));
+        assert!(b.take("b").is_ok(), "each credential has its own bucket");
+        assert!(Budget::new(0.0, 5).is_none(), "0 turns budgets off");
+    }
+}
