@@ -135,6 +135,14 @@ async fn post_user(app: &TestApp, token: &str, name: &str) -> reqwest::Response 
         .expect("sent")
 }
 
+/// A token request (form, HTTP Basic) and the status and RFC 6749 error it must get.
+type TokenCase<'a> = (
+    Vec<(&'a str, &'a str)>,
+    Option<(&'a str, &'a str)>,
+    u16,
+    &'a str,
+);
+
 fn www(res: &reqwest::Response) -> String {
     res.headers()
         .get("www-authenticate")
@@ -186,7 +194,7 @@ on_both! {
     async fn the_token_endpoint_refuses_with_rfc_6749_errors(db) {
         let Some(app) = app_with(db, |_| {}).await else { return };
         let (id, secret) = new_client(&app, "reader", "scim:read").await;
-        let cases: Vec<(Vec<(&str, &str)>, Option<(&str, &str)>, u16, &str)> = vec![
+        let cases: Vec<TokenCase> = vec![
             (vec![], Some((&id, &secret)), 400, "invalid_request"),
             (vec![("grant_type", "password")], Some((&id, &secret)), 400, "unsupported_grant_type"),
             (vec![("grant_type", "client_credentials")], Some((&id, "wrong")), 401, "invalid_client"),
