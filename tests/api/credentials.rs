@@ -330,21 +330,42 @@ on_both! {
 
 // --- Outside issuers -------------------------------------------------------------------
 
-fn key(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/keys/{name}.pem",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("test key")
+/// A signing key of the outside issuer, made by the test: its private PEM, public PEM and
+/// JWK (kid `test-key-{name}`).
+struct TestKey {
+    private_pem: String,
+    public_pem: String,
+    jwk: Value,
+}
+
+/// The issuer's keys `a` and `b` (b for a rotation), made once for the whole test binary.
+fn test_key(name: &str) -> &'static TestKey {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use rsa::traits::PublicKeyParts;
+    static KEYS: std::sync::OnceLock<std::collections::HashMap<&'static str, TestKey>> =
+        std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        ["a", "b"]
+            .into_iter()
+            .map(|n| {
+                let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("key");
+                let public = private.to_public_key();
+                let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+                let key = TestKey {
+                    private_pem: private.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+                    public_pem: public.to_public_key_pem(LineEnding::LF).expect("pem"),
+                    jwk: json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": format!("test-key-{n}"),
+                                "n": b64(public.n().to_bytes_be()), "e": b64(public.e().to_bytes_be())}),
+                };
+                (n, key)
+            })
+            .collect()
+    });
+    &keys[name]
 }
 
 fn jwk(name: &str) -> Value {
-    let text = std::fs::read_to_string(format!(
-        "{}/tests/keys/{name}.jwk.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("jwk");
-    serde_json::from_str(&text).expect("json")
+    test_key(name).jwk.clone()
 }
 
 fn now() -> i64 {
@@ -365,7 +386,7 @@ fn mint(key_name: &str, kid: &str, claims: Value) -> String {
     jsonwebtoken::encode(
         &header,
         &c,
-        &EncodingKey::from_rsa_pem(&key(key_name)).expect("pem"),
+        &EncodingKey::from_rsa_pem(test_key(key_name).private_pem.as_bytes()).expect("pem"),
     )
     .expect("signed")
 }
@@ -435,7 +456,7 @@ on_both! {
         let good = mint("a", "test-key-a", json!({}));
         assert_eq!(get_users(&app, &good).await.status(), 200);
         assert_eq!(post_user(&app, &good, "jwt@example.com").await.status(), 201);
-        let public_pem = std::fs::read(format!("{}/tests/keys/a.pub.pem", env!("CARGO_MANIFEST_DIR"))).expect("pub");
+        let public_pem = test_key("a").public_pem.as_bytes().to_vec();
         let hs_with_public_key = {
             let mut h = Header::new(Algorithm::HS256);
             h.kid = Some("test-key-a".into());
