@@ -276,10 +276,17 @@ impl Resources {
         ids: &HashMap<String, String>,
         base: &str,
     ) -> Result<Value, ScimError> {
-        let mut path = op.path.clone();
-        for (b, id) in ids {
-            path = path.replace(&format!("bulkId:{b}"), id);
-        }
+        // Whole path segments only: `bulkId:u1` is not the start of `bulkId:u10`.
+        let path = op
+            .path
+            .split('/')
+            .map(|seg| {
+                seg.strip_prefix("bulkId:")
+                    .and_then(|b| ids.get(b))
+                    .map_or(seg, String::as_str)
+            })
+            .collect::<Vec<_>>()
+            .join("/");
         let mut data = op.data.clone();
         if let Some(d) = &mut data {
             substitute(d, ids);

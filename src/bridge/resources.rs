@@ -397,6 +397,10 @@ impl Resources {
     }
 
     fn load(&self, rt: &ResourceType, id: &str) -> BridgeResult<ResourceRow> {
+        // No stored id holds U+0000 (and PostgreSQL cannot even compare one).
+        if id.contains('\0') {
+            return Err(ScimError::NotFound(format!("{} does not exist", rt.name)).into());
+        }
         self.store
             .get(&rt.name, id)?
             .ok_or_else(|| ScimError::NotFound(format!("{} '{id}' does not exist", rt.name)).into())
@@ -426,6 +430,9 @@ impl Resources {
                 }
             }
             let members = take_members(rt, &mut data)?;
+            if let Some(m) = &members {
+                not_self(id, m)?;
+            }
             let members = match (members, rt.schema == GROUP_SCHEMA) {
                 (Some(m), _) => Some(m),
                 (None, true) => Some(vec![]),
@@ -616,8 +623,16 @@ impl Resources {
         let mut out = Vec::with_capacity(changes.len());
         for change in changes {
             out.push(match change {
-                MemberChange::Add(list) => MemberDelta::Add(members_of(list)?),
-                MemberChange::ReplaceAll(list) => MemberDelta::ReplaceAll(members_of(list)?),
+                MemberChange::Add(list) => {
+                    let m = members_of(list)?;
+                    not_self(group_id, &m)?;
+                    MemberDelta::Add(m)
+                }
+                MemberChange::ReplaceAll(list) => {
+                    let m = members_of(list)?;
+                    not_self(group_id, &m)?;
+                    MemberDelta::ReplaceAll(m)
+                }
                 MemberChange::RemoveAll => MemberDelta::RemoveAll,
                 MemberChange::Remove(ids) => MemberDelta::Remove(ids),
                 MemberChange::RemoveWhere(filter) => match value_equalities(&filter) {
@@ -873,6 +888,9 @@ fn decode_cursor(cursor: &str) -> BridgeResult<(String, String)> {
         .decode(cursor)
         .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    if text.contains('\0') {
+        return Err(invalid().into());
+    }
     let (created, id) = text.split_once('\n').ok_or_else(invalid)?;
     Ok((created.to_string(), id.to_string()))
 }
@@ -957,6 +975,23 @@ pub fn member_from_json(v: Value) -> BridgeResult<NewMember> {
     Ok(NewMember { id, kind })
 }
 
+/// The most bytes (UTF-8) of userName, externalId and displayName, and of their folded
+/// forms: they are indexed, and an index entry has a size limit (PostgreSQL's btree).
+pub const MAX_INDEXED_BYTES: usize = 1024;
+
+/// How identity systems compare names: Unicode NFC, then full case folding.
+pub fn fold(s: &str) -> String {
+    crate::scim::fold::fold(s)
+}
+
+/// A group may not be its own member.
+fn not_self(group_id: &str, members: &[NewMember]) -> BridgeResult<()> {
+    if members.iter().any(|m| m.id == group_id) {
+        return Err(ScimError::InvalidValue("a group cannot be a member of itself".into()).into());
+    }
+    Ok(())
+}
+
 /// Builds the stored row: the document plus its indexed columns.
 pub(crate) fn to_row(
     rt: &ResourceType,
@@ -970,13 +1005,39 @@ pub(crate) fn to_row(
     let is_user = rt.schema == USER_SCHEMA;
     let user_name = if is_user { text("userName") } else { None };
     let display_name = text("displayName");
+    let external_id = text("externalId");
+    if is_user && user_name.as_deref().is_some_and(|u| u.trim().is_empty()) {
+        return Err(ScimError::InvalidValue("userName may not be empty or blank".into()).into());
+    }
+    if rt.schema == GROUP_SCHEMA && display_name.as_deref().is_none_or(|d| d.trim().is_empty()) {
+        return Err(ScimError::InvalidValue(
+            "a group's displayName may not be empty or blank".into(),
+        )
+        .into());
+    }
+    let user_name_ci = user_name.as_deref().map(fold);
+    let display_name_ci = display_name.as_deref().map(fold);
+    for (name, value) in [
+        ("userName", &user_name),
+        ("userName", &user_name_ci),
+        ("externalId", &external_id),
+        ("displayName", &display_name),
+        ("displayName", &display_name_ci),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > MAX_INDEXED_BYTES) {
+            return Err(ScimError::InvalidValue(format!(
+                "{name} is longer than {MAX_INDEXED_BYTES} bytes (UTF-8), the most an indexed attribute holds"
+            ))
+            .into());
+        }
+    }
     Ok(ResourceRow {
         id,
         resource_type: rt.name.clone(),
-        user_name_ci: user_name.as_deref().map(str::to_lowercase),
+        user_name_ci,
         user_name,
-        external_id: text("externalId"),
-        display_name_ci: display_name.as_deref().map(str::to_lowercase),
+        external_id,
+        display_name_ci,
         display_name,
         active: data.get("active").and_then(Value::as_bool),
         data: serde_json::to_string(&data).map_err(|e| ScimError::Internal(e.to_string()))?,

@@ -175,6 +175,9 @@ impl<'a> Lexer<'a> {
                     let lit = &lx.src[start..=i];
                     let s: String = serde_json::from_str(lit)
                         .map_err(|_| invalid(start, "a string has an invalid escape"))?;
+                    if s.contains('\0') {
+                        return Err(invalid(start, "a string holds U+0000, which no value can"));
+                    }
                     lx.toks.push((start, Tok::Str(s)));
                     i += 1;
                 }
@@ -700,7 +703,7 @@ fn string_cmp(case_exact: bool, s: &str, op: CompareOp, t: &str) -> bool {
     let (s, t) = if case_exact {
         (s.to_string(), t.to_string())
     } else {
-        (s.to_lowercase(), t.to_lowercase())
+        (super::fold::fold(s), super::fold::fold(t))
     };
     match op {
         CompareOp::Co => s.contains(&t),

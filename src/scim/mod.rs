@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod fold;
 pub mod list;
 pub mod patch;
 pub mod path;

@@ -174,6 +174,14 @@ pub fn check_single(def: &AttrDef, value: Value, path: &str) -> ScimResult<Optio
     let wrong = |what: &str| Err(ScimError::InvalidValue(format!("'{path}' must be {what}")));
     match (def.kind, value) {
         (_, Value::Null) => Ok(None),
+        // PostgreSQL's jsonb cannot hold U+0000: refused everywhere, on both databases.
+        (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(s))
+            if s.contains('\0') =>
+        {
+            Err(ScimError::InvalidValue(format!(
+                "'{path}' contains U+0000, which no attribute may hold"
+            )))
+        }
         (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(s)) => {
             Ok(Some(Value::String(s)))
         }

@@ -291,7 +291,12 @@ impl Sql {
                     x.wrapped()
                 };
                 if ci {
-                    v = v.to_lowercase();
+                    // A `_ci` column holds the folded form (NFC, full case folding).
+                    v = if lowered {
+                        crate::scim::fold::fold(&v)
+                    } else {
+                        v.to_lowercase()
+                    };
                 }
                 let like = |pattern: String, lhs: Frag| {
                     let mut f = lhs;

@@ -60,6 +60,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    data_migrations (name) {
+        name -> Text,
+        done -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(resources, group_members, tokens);
 
 diesel::table! {

@@ -43,11 +43,84 @@ impl SqlStore {
         }
         let pool = db::connect(&url, pool_size)?;
         db::migrate(&pool)?;
-        Ok(SqlStore {
+        let store = SqlStore {
             pool,
             backend: url.backend,
             sqlite_writer: Mutex::new(()),
-        })
+        };
+        store.refold_names()?;
+        Ok(store)
+    }
+
+    /// Once per database: the case-insensitive columns rewritten in the folded form (NFC
+    /// and full case folding) where an earlier version kept them only lowercased. ASCII
+    /// names are the same either way, so only the others are written.
+    fn refold_names(&self) -> StoreResult<()> {
+        use super::schema::data_migrations as dm;
+        const NAME: &str = "fold_names_v1";
+        let mut conn = self.conn()?;
+        let done: Option<String> = dm::table
+            .filter(dm::name.eq(NAME))
+            .select(dm::done)
+            .first(&mut *conn)
+            .optional()?;
+        if done.is_some() {
+            return Ok(());
+        }
+        let fold = crate::scim::fold::fold;
+        let mut after = String::new();
+        let mut changed = 0u64;
+        loop {
+            let batch: Vec<(
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            )> = resources::table
+                .filter(resources::id.gt(&after))
+                .order(resources::id)
+                .select((
+                    resources::id,
+                    resources::user_name,
+                    resources::user_name_ci,
+                    resources::display_name,
+                    resources::display_name_ci,
+                ))
+                .limit(2000)
+                .load(&mut *conn)?;
+            let Some(last) = batch.last() else { break };
+            after = last.0.clone();
+            for (id, un, un_ci, dn, dn_ci) in batch {
+                let new_un = un.as_deref().map(fold);
+                let new_dn = dn.as_deref().map(fold);
+                if new_un == un_ci && new_dn == dn_ci {
+                    continue;
+                }
+                let r = diesel::update(resources::table.find(&id))
+                    .set((
+                        resources::user_name_ci.eq(&new_un),
+                        resources::display_name_ci.eq(&new_dn),
+                    ))
+                    .execute(&mut *conn);
+                match r {
+                    Ok(_) => changed += 1,
+                    // Two names that now fold alike: the first keeps its place.
+                    Err(e) => log::error!("resource {id}: its folded name collides with another's ({e}); left as it was"),
+                }
+            }
+        }
+        // Two instances starting together may both get here: the second insert is refused.
+        let _ = diesel::insert_into(dm::table)
+            .values((
+                dm::name.eq(NAME),
+                dm::done.eq(crate::clock::format_time(chrono::Utc::now())),
+            ))
+            .execute(&mut *conn);
+        if changed > 0 {
+            log::info!("{changed} names rewritten in their folded form");
+        }
+        Ok(())
     }
 
     /// Inserts many rows in large batches, one transaction each (benchmark seeding).

@@ -1,0 +1,120 @@
+//! Hostile input, as an attacker or a careless client sends it: U+0000, overlong indexed
+//! values, blank names, a group in itself, names that differ only as Unicode allows, bulk
+//! references that prefix each other. Each answers a SCIM error, never a 500, on both
+//! databases.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_databases;
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+fn patch(ops: Value) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": ops})
+}
+
+both_databases! {
+    async fn u0000_in_any_string_is_refused_and_in_a_filter_an_id_or_a_cursor_is_never_a_500(app) {
+        let mut u = user("nul@example.com");
+        u["name"]["givenName"] = json!("Bar\u{0}bara");
+        assert_scim_error(app.post("/Users", u).await, 400, Some("invalidValue")).await;
+        assert_scim_error(app.post("/Users", user("nul\u{0}@example.com")).await, 400, Some("invalidValue")).await;
+        let id = app.create_user("clean@example.com").await;
+        let res = app.send(Method::PATCH, &format!("/Users/{id}"), Some(patch(json!([{"op": "add", "path": "nickName", "value": "x\u{0}"}])))).await;
+        assert_scim_error(res, 400, Some("invalidValue")).await;
+        // In a filter, escaped or raw; in an id; in a cursor.
+        for filter in ["userName eq \"a\\u0000b\"", "title eq \"a\u{0}b\""] {
+            let res = app.request(Method::GET, "/Users").query(&[("filter", filter)]).send().await.expect("sent");
+            assert_scim_error(res, 400, Some("invalidFilter")).await;
+        }
+        assert_scim_error(app.get("/Users/abc%00def").await, 404, None).await;
+        use base64::Engine;
+        let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("2026-01-01T00:00:00.000Z\n\u{0}");
+        let res = app.request(Method::GET, "/Users").query(&[("cursor", cursor.as_str())]).send().await.expect("sent");
+        assert_scim_error(res, 400, Some("invalidCursor")).await;
+        // And a filter on the JSON document still works for everyone.
+        let res = app.request(Method::GET, "/Users").query(&[("filter", "name.givenName eq \"Barbara\"")]).send().await.expect("sent");
+        assert_eq!(json(res).await["totalResults"], 1);
+    }
+
+    async fn indexed_values_longer_than_the_limit_are_400_not_500(app) {
+        let long: String = (0..3000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let wide: String = "é".repeat(600);
+        for name in [long.as_str(), wide.as_str()] {
+            assert_scim_error(app.post("/Users", user(name)).await, 400, Some("invalidValue")).await;
+        }
+        let mut u = user("ext@example.com");
+        u["externalId"] = json!(long);
+        assert_scim_error(app.post("/Users", u).await, 400, Some("invalidValue")).await;
+        let res = app.post("/Groups", json!({"schemas": [GROUP], "displayName": long})).await;
+        assert_scim_error(res, 400, Some("invalidValue")).await;
+        let fits = "a".repeat(1024);
+        assert_eq!(app.post("/Users", user(&fits)).await.status(), 201);
+    }
+
+    async fn blank_names_and_a_group_in_itself_are_refused(app) {
+        for blank in ["", "   "] {
+            assert_scim_error(app.post("/Users", user(blank)).await, 400, Some("invalidValue")).await;
+            let res = app.post("/Groups", json!({"schemas": [GROUP], "displayName": blank})).await;
+            assert_scim_error(res, 400, Some("invalidValue")).await;
+        }
+        let gid = app.create_group("Selfish", &[]).await;
+        let res = app.send(Method::PATCH, &format!("/Groups/{gid}"), Some(patch(json!([{"op": "add", "path": "members", "value": [{"value": gid}]}])))).await;
+        assert_scim_error(res, 400, Some("invalidValue")).await;
+        let res = app.put(&format!("/Groups/{gid}"), json!({"schemas": [GROUP], "displayName": "Selfish", "members": [{"value": gid}]})).await;
+        assert_scim_error(res, 400, Some("invalidValue")).await;
+        let group = json(app.get(&format!("/Groups/{gid}")).await).await;
+        assert!(group.get("members").is_none_or(|m| m == &json!([])), "{group}");
+    }
+
+    async fn user_names_that_fold_alike_are_one_name_even_when_created_at_once(app) {
+        let app = Arc::new(app);
+        let variants = ["STRASSE", "straße", "Strasse", "strasse", "STRAßE", "sTrAsSe", "STRASSE ", "strasse"];
+        let tasks: Vec<_> = variants.iter().map(|v| {
+            let (app, v) = (app.clone(), v.to_string());
+            tokio::spawn(async move { app.post("/Users", user(&v)).await.status().as_u16() })
+        }).collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.expect("joined"));
+        }
+        // "STRASSE " (with its space) is another name; the seven others are one.
+        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 2, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 6, "{statuses:?}");
+        for (a, b) in [("ΟΔΟΣ", "οδος"), ("caf\u{e9}@example.com", "cafe\u{301}@example.com")] {
+            assert_eq!(app.post("/Users", user(a)).await.status(), 201);
+            assert_scim_error(app.post("/Users", user(b)).await, 409, Some("uniqueness")).await;
+        }
+        let res = app.request(Method::GET, "/Users").query(&[("filter", "userName eq \"Straße\"")]).send().await.expect("sent");
+        assert_eq!(json(res).await["totalResults"], 1, "an eq filter folds as uniqueness does");
+        let res = app.request(Method::GET, "/Users").query(&[("filter", "userName eq \"CAFE\u{301}@EXAMPLE.COM\"")]).send().await.expect("sent");
+        assert_eq!(json(res).await["totalResults"], 1);
+    }
+
+    async fn bulk_references_are_substituted_whole_so_u1_is_not_the_start_of_u10(app) {
+        // The old substitution depended on the order ids came out of a map: three rounds.
+        for round in 0..3 {
+            let mut ops = Vec::new();
+            for i in 1..=12 {
+                ops.push(json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                                "data": {"schemas": [USER], "userName": format!("bulk{round}-{i}@example.com")}}));
+            }
+            for i in 1..=12 {
+                ops.push(json!({"method": "PATCH", "path": format!("/Users/bulkId:u{i}"),
+                                "data": {"Operations": [{"op": "replace", "path": "title", "value": format!("T{i}")}]}}));
+            }
+            let res = app.send(Method::POST, "/Bulk", Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}))).await;
+            assert_eq!(res.status(), 200);
+            let body = json(res).await;
+            let statuses: Vec<&str> = body["Operations"].as_array().expect("ops").iter().map(|o| o["status"].as_str().expect("status")).collect();
+            assert!(statuses[12..].iter().all(|s| *s == "200"), "{statuses:?}");
+            for i in [1, 10, 12] {
+                let res = app.request(Method::GET, "/Users").query(&[("filter", format!("userName eq \"bulk{round}-{i}@example.com\""))]).send().await.expect("sent");
+                assert_eq!(json(res).await["Resources"][0]["title"], format!("T{i}"));
+            }
+        }
+    }
+}
