@@ -27,6 +27,16 @@ pub struct SqlStore {
     sqlite_writer: Mutex<()>,
 }
 
+/// A resource's names and their case-insensitive forms: id, userName, its folded form,
+/// displayName, its folded form.
+type NameRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 impl SqlStore {
     /// Connects to `url` and applies pending migrations.
     pub fn open(url: &str, pool_size: u32) -> StoreResult<SqlStore> {
@@ -71,13 +81,7 @@ impl SqlStore {
         let mut after = String::new();
         let mut changed = 0u64;
         loop {
-            let batch: Vec<(
-                String,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-            )> = resources::table
+            let batch: Vec<NameRow> = resources::table
                 .filter(resources::id.gt(&after))
                 .order(resources::id)
                 .select((
