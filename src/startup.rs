@@ -217,6 +217,7 @@ impl Application {
                     access_log,
                     Logger::new("%a \"%r\" %s %b %Dms"),
                 ))
+                .wrap(actix_web::middleware::from_fn(http::paths::normalize))
                 .app_data(state.clone())
                 .configure(http::configure(&registry))
         })

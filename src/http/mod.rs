@@ -9,6 +9,7 @@ pub mod callbacks;
 pub mod discovery;
 pub mod error;
 pub mod oauth;
+pub mod paths;
 pub mod resources;
 
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::bridge::{Resources, Tokens};
 use crate::config::Settings;
 use crate::scim::schema::Registry;
+use crate::scim::ScimError;
+use actix_web::ResponseError;
 
 pub use error::{HttpError, SCIM_JSON};
 
@@ -114,6 +117,12 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                         .default_service(web::to(error::method_not_allowed)),
                 );
         }
+        scope = scope.service(web::resource("/Me").to(|| async {
+            HttpError(ScimError::NotImplemented(
+                "/Me is not supported: this server has no notion of the caller as a user".into(),
+            ))
+            .error_response()
+        }));
         scope = scope.service(
             web::resource("/Bulk")
                 .route(web::post().to(resources::bulk))

@@ -390,7 +390,11 @@ impl Filter {
     ) -> ScimResult<()> {
         let check_path = |p: &AttrPath| -> ScimResult<()> {
             let full = join(parent, p);
-            if is_meta_path(&full) || resolve(reg, rt, &full).is_some() {
+            let is_id = parent.is_none()
+                && full.urn.is_none()
+                && full.sub.is_none()
+                && full.attr.eq_ignore_ascii_case("id");
+            if is_id || is_meta_path(&full) || resolve(reg, rt, &full).is_some() {
                 Ok(())
             } else {
                 Err(ScimError::InvalidFilter(format!(

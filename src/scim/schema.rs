@@ -234,9 +234,12 @@ impl Registry {
                 ))
             }
         };
+        // User first, then Group, then any others by name (the order clients read them in).
+        let mut resource_types: Vec<ResourceType> = by_name.into_values().collect();
+        resource_types.sort_by_key(|r| (r.name != "User", r.name != "Group", r.name.clone()));
         Ok(Registry {
             schemas,
-            resource_types: by_name.into_values().collect(),
+            resource_types,
             service_provider_config,
         })
     }

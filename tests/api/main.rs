@@ -17,6 +17,7 @@ mod lifecycle;
 mod membership_cost;
 mod outbox;
 mod patch;
+mod paths;
 mod query;
 mod users;
 mod vendors;
