@@ -43,7 +43,30 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "***")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret::new(s)
+    }
+}
+
+/// A database URL with its password, if any, replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Address to listen on (SCIM_BRIDGE_LISTEN).
@@ -105,6 +128,42 @@ pub struct Settings {
     /// How many requests a credential may make at once beyond its rate
     /// (SCIM_BRIDGE_RATE_LIMIT_BURST).
     pub rate_limit_burst: u32,
+}
+
+/// Every setting, with secrets redacted (the database URL's password too).
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("pool_size", &self.pool_size)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_results", &self.max_results)
+            .field("schemas_dir", &self.schemas_dir)
+            .field("public_url", &self.public_url)
+            .field("token", &self.token)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("workers", &self.workers)
+            .field(
+                "group_patch_returns_resource",
+                &self.group_patch_returns_resource,
+            )
+            .field("bulk_max_operations", &self.bulk_max_operations)
+            .field("bulk_max_payload_bytes", &self.bulk_max_payload_bytes)
+            .field("admin_token", &self.admin_token)
+            .field("outbox_workers", &self.outbox_workers)
+            .field("outbox_max_attempts", &self.outbox_max_attempts)
+            .field("outbox_max_age_secs", &self.outbox_max_age_secs)
+            .field("outbox_base_delay_ms", &self.outbox_base_delay_ms)
+            .field("outbox_max_delay_ms", &self.outbox_max_delay_ms)
+            .field("outbox_lease_secs", &self.outbox_lease_secs)
+            .field("outbox_key", &self.outbox_key)
+            .field("connectors", &self.connectors)
+            .field("jwt_issuers", &self.jwt_issuers)
+            .field("rate_limit_per_sec", &self.rate_limit_per_sec)
+            .field("rate_limit_burst", &self.rate_limit_burst)
+            .finish()
+    }
 }
 
 /// Microsoft Entra ID's audience for the tokens it presents to SCIM apps.
@@ -213,7 +272,7 @@ impl JwtIssuerConfig {
 }
 
 /// One `[[connector]]` table.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorConfig {
     pub name: String,
@@ -221,12 +280,12 @@ pub struct ConnectorConfig {
     pub url: String,
     /// A shared secret (webhook HMAC): literal, `env:VAR` or `file:PATH`.
     #[serde(default)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     #[serde(default)]
     pub username: Option<String>,
     /// Literal, `env:VAR` or `file:PATH`.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// `async` (answer once committed) or `sync`.
     #[serde(default = "default_mode")]
     pub mode: String,
@@ -277,8 +336,29 @@ impl ConnectorConfig {
 
     pub fn with_credentials(mut self, username: &str, password: &str) -> ConnectorConfig {
         self.username = Some(username.into());
-        self.password = Some(password.into());
+        self.password = Some(Secret::new(password));
         self
+    }
+}
+
+/// A connector without its secrets: the password and secret redacted, and of its options
+/// (which may hold a callback token) only the names.
+impl fmt::Debug for ConnectorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectorConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &redacted_url(&self.url))
+            .field("secret", &self.secret)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("mode", &self.mode)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("attributes", &self.attributes)
+            .field("roles", &self.roles)
+            .field("scope_groups", &self.scope_groups)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -354,9 +434,19 @@ impl Settings {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string().trim().replace('\n', " "),
+        // toml's Display quotes the offending line, which may hold a secret: the line
+        // number and the message only.
+        toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError::Parse {
+                path: path.display().to_string(),
+                message: match line {
+                    Some(l) => format!("line {l}: {}", e.message().trim()),
+                    None => e.message().trim().to_string(),
+                },
+            }
         })
     }
 
@@ -450,6 +540,10 @@ struct CheckFile {
     #[serde(default)]
     jwt_issuer: Vec<toml::Spanned<JwtIssuerConfig>>,
     #[serde(default)]
+    token: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    admin_token: Option<toml::Spanned<String>>,
+    #[serde(default)]
     outbox_key: Option<toml::Spanned<String>>,
 }
 
@@ -476,6 +570,15 @@ struct CheckConnector {
 pub const CONNECTOR_KINDS: &[&str] = &[
     "webhook", "openiam", "pyramid", "ethosce", "itron", "entsso",
 ];
+
+/// Why a secret reference cannot be resolved, in words (never the secret).
+fn secret_problem(e: ConfigError) -> String {
+    match e {
+        ConfigError::Env { name, .. } => format!("the environment variable {name} is not set"),
+        ConfigError::Read { path, source } => format!("cannot read {path}: {source}"),
+        other => other.to_string(),
+    }
+}
 
 /// Checks a settings file: its syntax and types, then each connector. Secrets are
 /// resolved to prove they can be, and never shown.
@@ -512,6 +615,16 @@ pub fn check_file(text: &str) -> Vec<Problem> {
                 line: line_of(k.span().start),
                 message: format!("outbox_key: {why}"),
             });
+        }
+    }
+    for (name, value) in [("token", &file.token), ("admin_token", &file.admin_token)] {
+        if let Some(v) = value {
+            if let Err(e) = resolve_secret(v.get_ref()) {
+                problems.push(Problem {
+                    line: line_of(v.span().start),
+                    message: format!("{name}: {}", secret_problem(e)),
+                });
+            }
         }
     }
     for i in &file.jwt_issuer {
@@ -552,15 +665,7 @@ pub fn check_file(text: &str) -> Vec<Problem> {
         for (field, value) in [("secret", &c.secret), ("password", &c.password)] {
             if let Some(v) = value {
                 if let Err(e) = resolve_secret(v.get_ref()) {
-                    let why = match e {
-                        ConfigError::Env { name, .. } => {
-                            format!("the environment variable {name} is not set")
-                        }
-                        ConfigError::Read { path, source } => {
-                            format!("cannot read {path}: {source}")
-                        }
-                        other => other.to_string(),
-                    };
+                    let why = secret_problem(e);
                     problems.push(Problem {
                         line: at(v),
                         message: format!("connector '{name}': {field}: {why}"),

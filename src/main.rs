@@ -508,7 +508,7 @@ fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
                 &format!("http://127.0.0.1:{eport}{path}"),
             );
             match kind {
-                "webhook" => c.secret = Some(secret.clone()),
+                "webhook" => c.secret = Some(secret.as_str().into()),
                 "entsso" => {
                     c = c.with_credentials(user, pass);
                     c.options.insert("callback_token".into(), callback_token.clone().into());

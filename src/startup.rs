@@ -31,6 +31,8 @@ pub enum StartupError {
     Connector { name: String, why: String },
     #[error("jwt_issuer: {0}")]
     JwtIssuer(String),
+    #[error("{name}: {why}")]
+    Setting { name: &'static str, why: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -145,11 +147,27 @@ impl Core {
             sealer,
         ));
         let mut tokens = Tokens::new(store.clone(), clock.clone());
-        if let Some(t) = &settings.token {
-            tokens.allow_fixed(TokenKind::Scim, t.expose());
-        }
-        if let Some(t) = &settings.admin_token {
-            tokens.allow_fixed(TokenKind::Admin, t.expose());
+        // Literal, or `env:VAR` / `file:PATH` as connector secrets are; one that cannot be
+        // resolved stops the start, rather than become a token spelled `env:...`.
+        for (name, value, kind) in [
+            ("token", &settings.token, TokenKind::Scim),
+            ("admin_token", &settings.admin_token, TokenKind::Admin),
+        ] {
+            if let Some(t) = value {
+                let t = crate::config::resolve_secret(t.expose()).map_err(|e| {
+                    StartupError::Setting {
+                        name,
+                        why: e.to_string(),
+                    }
+                })?;
+                if t.expose().is_empty() {
+                    return Err(StartupError::Setting {
+                        name,
+                        why: "the token is empty".into(),
+                    });
+                }
+                tokens.allow_fixed(kind, t.expose());
+            }
         }
         let issuers = crate::bridge::jwt::Issuers::new(&settings.jwt_issuers)
             .map_err(StartupError::JwtIssuer)?;

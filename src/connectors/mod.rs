@@ -236,9 +236,9 @@ fn adapt<T: target::Target + 'static>(
 pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, String> {
     use crate::config::resolve_secret;
     use std::sync::Arc;
-    let secret = |v: &Option<String>| -> Result<Option<Secret>, String> {
-        v.as_deref()
-            .map(resolve_secret)
+    let secret = |v: &Option<Secret>| -> Result<Option<Secret>, String> {
+        v.as_ref()
+            .map(|s| resolve_secret(s.expose()))
             .transpose()
             .map_err(|e| e.to_string())
     };

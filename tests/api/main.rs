@@ -19,5 +19,6 @@ mod outbox;
 mod patch;
 mod paths;
 mod query;
+mod secrets;
 mod users;
 mod vendors;
