@@ -116,6 +116,12 @@ pub struct Settings {
     /// `env:VAR` or `file:PATH` (SCIM_BRIDGE_OUTBOX_KEY). Unset, a key is made at start and
     /// passwords still queued at a restart cannot be delivered.
     pub outbox_key: Option<Secret>,
+    /// Seconds a request's body may take to arrive after its headers; then 408
+    /// (SCIM_BRIDGE_BODY_TIMEOUT_SECS).
+    pub body_timeout_secs: u64,
+    /// Addresses of reverse proxies whose `Forwarded` and `X-Forwarded-*` headers are
+    /// believed (for `meta.location`); from anyone else they are ignored.
+    pub trusted_proxies: Vec<String>,
     /// Target systems, as `[[connector]]` tables.
     #[serde(rename = "connector")]
     pub connectors: Vec<ConnectorConfig>,
@@ -158,6 +164,8 @@ impl fmt::Debug for Settings {
             .field("outbox_max_delay_ms", &self.outbox_max_delay_ms)
             .field("outbox_lease_secs", &self.outbox_lease_secs)
             .field("outbox_key", &self.outbox_key)
+            .field("body_timeout_secs", &self.body_timeout_secs)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("connectors", &self.connectors)
             .field("jwt_issuers", &self.jwt_issuers)
             .field("rate_limit_per_sec", &self.rate_limit_per_sec)
@@ -416,6 +424,8 @@ impl Default for Settings {
             outbox_max_delay_ms: 600_000,
             outbox_lease_secs: 30,
             outbox_key: None,
+            body_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
             connectors: Vec::new(),
             jwt_issuers: Vec::new(),
             rate_limit_per_sec: 0.0,
@@ -492,6 +502,15 @@ impl Settings {
                     value: v.clone(),
                     why: "a number of requests per second, 0 or more".into(),
                 })?;
+        }
+        if let Some(v) = get("SCIM_BRIDGE_BODY_TIMEOUT_SECS") {
+            self.body_timeout_secs =
+                v.parse()
+                    .map_err(|e: std::num::ParseIntError| ConfigError::Env {
+                        name: "SCIM_BRIDGE_BODY_TIMEOUT_SECS".into(),
+                        value: v.clone(),
+                        why: e.to_string(),
+                    })?;
         }
         if let Some(v) = get("SCIM_BRIDGE_RATE_LIMIT_BURST") {
             self.rate_limit_burst =

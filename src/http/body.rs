@@ -14,12 +14,44 @@ fn too_large(limit: usize) -> HttpError {
     )))
 }
 
-/// Reads a JSON body of at most `limit` bytes, sent as application/scim+json or
-/// application/json.
-pub async fn read_json(
-    req: &HttpRequest,
+/// Reads a whole body of at most `limit` bytes, giving up with 408 when it has not all
+/// arrived within `timeout` (a client that stalls after its headers holds a connection).
+pub async fn read_bytes(
     mut payload: web::Payload,
     limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::BytesMut, HttpError> {
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                HttpError(ScimError::InvalidSyntax(format!(
+                    "the body could not be read: {e}"
+                )))
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(r) => r,
+        Err(_) => Err(HttpError(ScimError::RequestTimeout(format!(
+            "the body did not arrive within {} seconds",
+            timeout.as_secs()
+        )))),
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes, sent as application/scim+json or
+/// application/json, within `timeout`.
+pub async fn read_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Value, HttpError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let essence = ct
@@ -46,18 +78,7 @@ pub async fn read_json(
             return Err(too_large(limit));
         }
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            HttpError(ScimError::InvalidSyntax(format!(
-                "the body could not be read: {e}"
-            )))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_bytes(payload, limit, timeout).await?;
     if body.is_empty() {
         return Err(HttpError(ScimError::InvalidSyntax(
             "the body is empty".into(),

@@ -45,15 +45,39 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The base URL of the SCIM service as clients see it, for `meta.location`.
+    /// The base URL of the SCIM service as clients see it, for `meta.location` and
+    /// `Location`: `public_url` when set; else what a trusted proxy's `Forwarded` or
+    /// `X-Forwarded-*` headers say; else the request's own scheme and Host. Forwarding
+    /// headers from anyone else are ignored, so no client can point locations elsewhere.
     pub fn base_url(&self, req: &HttpRequest) -> String {
-        match &self.settings.public_url {
-            Some(u) => format!("{}{SCIM_BASE}", u.trim_end_matches('/')),
-            None => {
-                let info = req.connection_info();
-                format!("{}://{}{SCIM_BASE}", info.scheme(), info.host())
-            }
+        if let Some(u) = &self.settings.public_url {
+            return format!("{}{SCIM_BASE}", u.trim_end_matches('/'));
         }
+        let peer = req.peer_addr().map(|a| a.ip());
+        let trusted = peer.is_some_and(|ip| {
+            self.settings
+                .trusted_proxies
+                .iter()
+                .any(|p| p.trim().parse::<std::net::IpAddr>().ok() == Some(ip))
+        });
+        if trusted {
+            let info = req.connection_info();
+            return format!("{}://{}{SCIM_BASE}", info.scheme(), info.host());
+        }
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| self.settings.listen.clone());
+        let scheme = req.uri().scheme_str().unwrap_or("http");
+        format!("{scheme}://{host}{SCIM_BASE}")
+    }
+
+    /// How long a request's body may take to arrive.
+    pub fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.settings.body_timeout_secs.max(1))
     }
 }
 

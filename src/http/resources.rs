@@ -75,7 +75,13 @@ pub async fn search(
     payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
     let rt = req.app_data::<RtName>().map(|r| r.0.clone());
-    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let body = read_json(
+        &req,
+        payload,
+        state.settings.max_body_bytes,
+        state.body_timeout(),
+    )
+    .await?;
     let query = ListParams::from_search_body(&body)?.parse(state.settings.max_results)?;
     let base = state.base_url(&req);
     let resources = state.resources.clone();
@@ -93,7 +99,13 @@ pub async fn bulk(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
-    let body = read_json(&req, payload, state.settings.bulk_max_payload_bytes).await?;
+    let body = read_json(
+        &req,
+        payload,
+        state.settings.bulk_max_payload_bytes,
+        state.body_timeout(),
+    )
+    .await?;
     let base = state.base_url(&req);
     let max_ops = state.settings.bulk_max_operations;
     let resources = state.resources.clone();
@@ -107,7 +119,13 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
     let rt = rt_name(&req)?;
-    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let body = read_json(
+        &req,
+        payload,
+        state.settings.max_body_bytes,
+        state.body_timeout(),
+    )
+    .await?;
     let base = state.base_url(&req);
     let proj = projection(&req);
     let resources = state.resources.clone();
@@ -145,7 +163,13 @@ pub async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
     let rt = rt_name(&req)?;
-    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let body = read_json(
+        &req,
+        payload,
+        state.settings.max_body_bytes,
+        state.body_timeout(),
+    )
+    .await?;
     let base = state.base_url(&req);
     let proj = projection(&req);
     let pre = precondition(&req);
@@ -175,7 +199,13 @@ pub async fn patch(
     payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
     let rt = rt_name(&req)?;
-    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
+    let body = read_json(
+        &req,
+        payload,
+        state.settings.max_body_bytes,
+        state.body_timeout(),
+    )
+    .await?;
     let base = state.base_url(&req);
     let proj = projection(&req);
     let pre = precondition(&req);

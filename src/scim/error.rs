@@ -52,6 +52,9 @@ pub enum ScimError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// The request's body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The caller is over its request budget.
     #[error("{0}")]
     TooManyRequests(String),
@@ -79,6 +82,7 @@ impl ScimError {
             ScimError::NotFound(_) => 404,
             ScimError::MethodNotAllowed(_) => 405,
             ScimError::Uniqueness(_) | ScimError::Conflict(_) => 409,
+            ScimError::RequestTimeout(_) => 408,
             ScimError::PreconditionFailed(_) => 412,
             ScimError::PayloadTooLarge(_) => 413,
             ScimError::UnsupportedMediaType(_) => 415,

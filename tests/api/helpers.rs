@@ -265,3 +265,12 @@ pub async fn set_faults(http: &reqwest::Client, base: &str, faults: Value) {
         .expect("sent");
     assert_eq!(res.status(), 200);
 }
+
+/// Starts the app with these settings changed; `None` when the database kind is not asked
+/// for in this run.
+pub async fn spawn_tweaked(kind: Db, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let db = Arc::new(TestDb::create(kind)?);
+    let mut settings = settings_for(&db);
+    tweak(&mut settings);
+    Some(spawn_with(db, settings).await)
+}

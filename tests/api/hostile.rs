@@ -118,3 +118,119 @@ both_databases! {
         }
     }
 }
+
+mod slow_and_forged {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use crate::helpers::*;
+
+    /// Sends headers and half a body, then nothing: the answer must be 408, soon.
+    fn stall(port: u16) -> (String, Duration) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let started = Instant::now();
+        write!(s, "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+                   Content-Type: application/scim+json\r\nContent-Length: 200\r\n\r\n{{\"schemas\":").expect("write");
+        let mut buf = [0u8; 2048];
+        let n = s.read(&mut buf).unwrap_or(0);
+        (
+            String::from_utf8_lossy(&buf[..n]).to_string(),
+            started.elapsed(),
+        )
+    }
+
+    async fn stalled_body_is_cut_off_with_408_then(db: Db) {
+        let Some(app) = spawn_tweaked(db, |s| s.body_timeout_secs = 1).await else {
+            return;
+        };
+        let port = app.port;
+        let (answer, took) = tokio::task::spawn_blocking(move || stall(port))
+            .await
+            .expect("joined");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("urn:ietf:params:scim:api:messages:2.0:Error"),
+            "{answer}"
+        );
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert_eq!(
+            app.get("/Users").await.status(),
+            200,
+            "the server still answers"
+        );
+    }
+
+    async fn forwarding_headers_are_believed_only_from_a_trusted_proxy_then(db: Db) {
+        let forged = [
+            ("X-Forwarded-Host", "evil.example"),
+            ("Forwarded", "host=evil.example;proto=https"),
+        ];
+        let Some(app) = spawn_tweaked(db, |_| {}).await else {
+            return;
+        };
+        let mut req = app
+            .request(reqwest::Method::POST, "/Users")
+            .header("Content-Type", "application/scim+json")
+            .body(user("forged@example.com").to_string());
+        for (k, v) in forged {
+            req = req.header(k, v);
+        }
+        let res = req.send().await.expect("sent");
+        assert_eq!(res.status(), 201);
+        let location = res
+            .headers()
+            .get("location")
+            .expect("location")
+            .to_str()
+            .expect("text")
+            .to_string();
+        let body = json(res).await;
+        assert!(
+            location.starts_with(&format!("http://127.0.0.1:{}/scim/v2/Users/", app.port)),
+            "{location}"
+        );
+        assert_eq!(body["meta"]["location"], location.as_str());
+        let Some(proxied) =
+            spawn_tweaked(db, |s| s.trusted_proxies = vec!["127.0.0.1".into()]).await
+        else {
+            return;
+        };
+        let res = proxied
+            .request(reqwest::Method::GET, "/ServiceProviderConfig")
+            .header("X-Forwarded-Host", "scim.example.com")
+            .header("X-Forwarded-Proto", "https")
+            .send()
+            .await
+            .expect("sent");
+        let body = json(res).await;
+        assert_eq!(
+            body["meta"]["location"], "https://scim.example.com/scim/v2/ServiceProviderConfig",
+            "{body}"
+        );
+    }
+
+    macro_rules! on_both {
+        ($($name:ident => $f:ident;)*) => {
+            $(
+                mod $name {
+                    use super::*;
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn on_sqlite() {
+                        $f(Db::Sqlite).await;
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn on_postgres() {
+                        $f(Db::Postgres).await;
+                    }
+                }
+            )*
+        };
+    }
+
+    on_both! {
+        a_stalled_body_is_cut_off_with_408 => stalled_body_is_cut_off_with_408_then;
+        forwarding_headers_are_believed_only_from_a_trusted_proxy => forwarding_headers_are_believed_only_from_a_trusted_proxy_then;
+    }
+}
