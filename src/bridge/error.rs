@@ -41,6 +41,9 @@ impl BridgeError {
                 StoreError::MissingMember(id) => {
                     ScimError::InvalidValue(format!("member '{id}' does not exist"))
                 }
+                StoreError::MemberGone => ScimError::InvalidValue(
+                    "a member does not exist (it was deleted while being added)".into(),
+                ),
                 StoreError::Query(e) => e.clone(),
                 other => {
                     log::error!("storage failure: {other}");

@@ -18,11 +18,30 @@ use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
 use crate::store::outbox::WaitState;
 use crate::store::{
-    ListSpec, MemberDelta, NewJob, NewMember, Page, ResourceRow, ResourceStore, StoreError,
+    Applied, ListSpec, MemberDelta, NewJob, NewMember, Page, ResourceRow, ResourceStore, StoreError,
 };
 
-/// How often a write retries when another write changed the resource under it.
-const WRITE_RETRIES: usize = 8;
+/// How often a write without If-Match retries when another write changed the resource
+/// under it (with a short random pause, so that racing writers spread out).
+const WRITE_RETRIES: usize = 64;
+
+/// What a write without If-Match does on a version conflict: wait a moment and try again,
+/// or, past the retries, say the resource is too busy (503), never 412: the client set no
+/// precondition.
+fn conflict_retry(attempt: usize) -> BridgeResult<()> {
+    if attempt >= WRITE_RETRIES {
+        return Err(ScimError::Unavailable(
+            "the resource is being changed by many requests at once; try again".into(),
+        )
+        .into());
+    }
+    use rand::Rng;
+    let ceiling = 1 + (attempt as u64).min(10);
+    std::thread::sleep(std::time::Duration::from_micros(
+        rand::thread_rng().gen_range(0..ceiling * 500),
+    ));
+    Ok(())
+}
 
 /// A resource as the client sees it, and its version.
 #[derive(Debug, Clone)]
@@ -65,6 +84,24 @@ fn members_replaced(before: &[String], now: Vec<String>) -> (&'static str, Value
         .collect();
     let event = json!({"members": now, "added": added, "removed": removed});
     ("group.members_replaced", event)
+}
+
+/// The event of a member change as the store applied it: only members that really joined
+/// or left.
+fn member_event(a: &Applied) -> (&'static str, Value) {
+    match a {
+        Applied::Added(m) => ("group.members_added", json!({ "members": m })),
+        Applied::Removed(m) => ("group.members_removed", json!({ "members": m })),
+        Applied::RemovedAll(m) => ("group.members_removed_all", json!({ "members": m })),
+        Applied::Replaced {
+            members,
+            added,
+            removed,
+        } => (
+            "group.members_replaced",
+            json!({"members": members, "added": added, "removed": removed}),
+        ),
+    }
 }
 
 /// The SCIM resource service.
@@ -305,6 +342,47 @@ impl Resources {
     }
 
     /// Undoes a create a sync connector refused.
+    /// Puts a restored resource back in the groups it was in (those that still exist); the
+    /// other connectors hear of it, the one that refused does not.
+    fn rejoin(&self, id: &str, kind: &str, groups: &[String], except: &str) -> BridgeResult<()> {
+        let grt = self.rt("Group")?;
+        for gid in groups {
+            let Some(group) = self.store.get(&grt.name, gid)? else {
+                continue;
+            };
+            let group = ResourceRow {
+                last_modified: format_time(self.clock.now()),
+                ..group
+            };
+            let make_jobs = |version: i64, stored: &str, applied: &[Applied]| {
+                let doc: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
+                let w = Write {
+                    old: Some(&doc),
+                    new: Some(&doc),
+                    members: applied.iter().map(member_event).collect(),
+                    ..Write::default()
+                };
+                self.jobs_for(grt, gid, version, &w, None, Some(except))
+            };
+            let member = NewMember {
+                id: id.to_string(),
+                kind: Some(kind.to_string()),
+            };
+            match self.store.change_group(
+                &group,
+                None,
+                false,
+                &[MemberDelta::Add(vec![member])],
+                &make_jobs,
+            ) {
+                Ok(_) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.fanout.wake();
+        Ok(())
+    }
+
     fn unmake(&self, rt: &ResourceType, row: &ResourceRow, except: &str) -> BridgeResult<()> {
         let data: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
         let w = Write {
@@ -472,8 +550,9 @@ impl Resources {
                     })?;
                     return self.render(rt, row, base, projection);
                 }
-                Err(StoreError::VersionMismatch(_)) if pre.is_none() && attempt < WRITE_RETRIES => {
-                    continue
+                Err(StoreError::VersionMismatch(_)) if pre.is_none() => {
+                    conflict_retry(attempt)?;
+                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -526,44 +605,31 @@ impl Resources {
                     current.created.clone(),
                     now,
                 )?;
+                // A document built from the copy read is written only when it changed,
+                // and then only if nobody wrote in between; a membership change alone
+                // leaves the document as it is stored.
                 let base_version = (data_changed || !pre.is_none()).then_some(current.version);
-                // The members before are read only when an event must name them (all
-                // removed, or the list replaced) or a sync connector may refuse the change.
-                let whole = deltas
-                    .iter()
-                    .any(|d| matches!(d, MemberDelta::RemoveAll | MemberDelta::ReplaceAll(_)));
-                let old_members = if whole || token.is_some() {
+                // The members before are read only for the undo of a sync connector's
+                // refusal; events name the members the store really added or removed.
+                let old_members = if token.is_some() {
                     self.old_member_ids(rt, id)?
                 } else {
                     vec![]
                 };
-                let member_events: Vec<(&'static str, Value)> = deltas
-                    .iter()
-                    .map(|d| match d {
-                        MemberDelta::Add(m) => {
-                            ("group.members_added", json!({"members": ids_of(m)}))
-                        }
-                        MemberDelta::Remove(ids) => {
-                            ("group.members_removed", json!({"members": ids}))
-                        }
-                        MemberDelta::RemoveAll => {
-                            ("group.members_removed_all", json!({"members": old_members}))
-                        }
-                        MemberDelta::ReplaceAll(m) => members_replaced(&old_members, ids_of(m)),
-                    })
-                    .collect();
-                let new_doc = norm_data_copy(&row);
-                let w = Write {
-                    old: Some(&data),
-                    new: Some(&new_doc),
-                    members: member_events,
-                    ..Write::default()
+                let make_jobs = |version: i64, stored: &str, applied: &[Applied]| {
+                    let doc: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
+                    let members = applied.iter().map(member_event).collect();
+                    let w = Write {
+                        old: Some(if data_changed { &data } else { &doc }),
+                        new: Some(&doc),
+                        members,
+                        ..Write::default()
+                    };
+                    self.jobs_for(rt, id, version, &w, token.as_deref(), None)
                 };
-                let jobs =
-                    self.jobs_for(rt, &row.id, current.version + 1, &w, token.as_deref(), None);
                 self.store
-                    .change_group(&row, base_version, &deltas, &jobs)
-                    .map(|v| (ResourceRow { version: v, ..row }, old_members))
+                    .change_group(&row, base_version, data_changed, &deltas, &make_jobs)
+                    .map(|(v, _)| (ResourceRow { version: v, ..row }, old_members))
             } else {
                 let row = to_row(
                     rt,
@@ -599,8 +665,9 @@ impl Resources {
                     };
                     return Ok((tag, rendered));
                 }
-                Err(StoreError::VersionMismatch(_)) if pre.is_none() && attempt < WRITE_RETRIES => {
-                    continue
+                Err(StoreError::VersionMismatch(_)) if pre.is_none() => {
+                    conflict_retry(attempt)?;
+                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -669,6 +736,16 @@ impl Resources {
         let old: Map<String, Value> = serde_json::from_str(&current.data).unwrap_or_default();
         let old_members = self.old_member_ids(rt, id)?;
         let token = self.sync_token();
+        // The groups it is in, for the undo of a sync connector's refusal.
+        let groups: Vec<String> = if token.is_some() {
+            self.store
+                .groups_of(&[id.to_string()])?
+                .into_iter()
+                .map(|g| g.group_id)
+                .collect()
+        } else {
+            vec![]
+        };
         let w = Write {
             old: Some(&old),
             old_members: old_members.clone(),
@@ -681,7 +758,8 @@ impl Resources {
             .map_err(|e| not_found(rt, id, e))?;
         self.fanout.wake();
         self.await_sync(token.as_deref(), |failed| {
-            self.restore(rt, &current, &old_members, None, failed)
+            self.restore(rt, &current, &old_members, None, failed)?;
+            self.rejoin(id, &rt.name, &groups, failed)
         })?;
         Ok(())
     }

@@ -10,6 +10,9 @@ pub enum StoreError {
     VersionMismatch(i64),
     #[error("member '{0}' does not exist")]
     MissingMember(String),
+    /// A member was deleted by another request while this one added it.
+    #[error("a member was deleted while it was being added")]
+    MemberGone,
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     #[error("cannot connect to the database: {0}")]
@@ -34,6 +37,7 @@ pub fn classify(e: diesel::result::Error) -> StoreError {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => StoreError::MemberGone,
         Error::NotFound => StoreError::NotFound,
         other => StoreError::Db(other),
     }

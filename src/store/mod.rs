@@ -55,6 +55,19 @@ pub enum MemberDelta {
     ReplaceAll(Vec<NewMember>),
 }
 
+/// What a member delta really did, as the store applied it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Added(Vec<String>),
+    Removed(Vec<String>),
+    RemovedAll(Vec<String>),
+    Replaced {
+        members: Vec<String>,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+}
+
 /// A stored member, with what it takes to show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -112,17 +125,22 @@ pub trait ResourceStore: Send + Sync {
         members: Option<&[NewMember]>,
         jobs: &[NewJob],
     ) -> StoreResult<()>;
-    /// Writes a group's new document and membership changes in one transaction, touching
-    /// only the members named. With `base_version` the write is conditional on it; without,
-    /// the version is incremented whatever it is (membership changes commute). Returns the
-    /// new version.
+    /// Changes a group in one transaction, touching only the members named: locks its row
+    /// (with `base_version`, only if the version is still that), applies the member deltas,
+    /// and learns which members really joined or left. Only then, when `write_doc` or a
+    /// member really changed, writes the document (its fields only with `write_doc`) and the
+    /// next version, and queues the jobs `jobs` makes from that version and what was
+    /// applied (and the document as stored then). A change that changes nothing writes
+    /// nothing and queues nothing. Returns
+    /// the group's version afterwards and whether anything changed.
     fn change_group(
         &self,
         row: &ResourceRow,
         base_version: Option<i64>,
+        write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &[NewJob],
-    ) -> StoreResult<i64>;
+        jobs: &dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>,
+    ) -> StoreResult<(i64, bool)>;
     /// Deletes a resource (and every membership naming it) if its version is `base_version`.
     fn delete(
         &self,

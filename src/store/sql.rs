@@ -12,9 +12,12 @@ use super::outbox::NewJob;
 use super::raw::Frag;
 use super::schema::{group_members, resources};
 use super::Page;
-use super::{GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore};
+use super::{
+    Applied, GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore,
+};
 use crate::scim::schema::Registry;
 use diesel::sql_types::{Bool, Nullable, Text};
+use std::collections::HashSet;
 
 /// How many ids go into one `IN (...)` list.
 const CHUNK: usize = 500;
@@ -213,8 +216,9 @@ fn member_rows(
     Ok(rows)
 }
 
-/// Inserts members, leaving alone those already in the group.
-fn add_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> StoreResult<()> {
+/// Inserts members, leaving alone those already in the group; returns those it added.
+fn add_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> StoreResult<Vec<String>> {
+    let mut added = Vec::new();
     for chunk in rows.chunks(CHUNK) {
         let values: Vec<_> = chunk
             .iter()
@@ -226,18 +230,64 @@ fn add_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> StoreRes
                 )
             })
             .collect();
-        match conn {
+        let ids: Vec<String> = match conn {
             DbConn::Sqlite(c) => diesel::insert_into(group_members::table)
                 .values(&values)
                 .on_conflict_do_nothing()
-                .execute(c)?,
+                .returning(group_members::member_id)
+                .get_results(c)
+                .map_err(classify)?,
             DbConn::Pg(c) => diesel::insert_into(group_members::table)
                 .values(&values)
                 .on_conflict_do_nothing()
-                .execute(c)?,
+                .returning(group_members::member_id)
+                .get_results(c)
+                .map_err(classify)?,
         };
+        added.extend(ids);
     }
-    Ok(())
+    Ok(added)
+}
+
+/// Removes these members (or all, with None); returns those that were there.
+fn remove_members(
+    conn: &mut DbConn,
+    group_id: &str,
+    ids: Option<&[String]>,
+) -> StoreResult<Vec<String>> {
+    let mut removed = Vec::new();
+    let mut run = |chunk: Option<&[String]>| -> StoreResult<()> {
+        let target = group_members::table.filter(group_members::group_id.eq(group_id));
+        let got: Vec<String> = match (&mut *conn, chunk) {
+            (DbConn::Sqlite(c), Some(ids)) => {
+                diesel::delete(target.filter(group_members::member_id.eq_any(ids)))
+                    .returning(group_members::member_id)
+                    .get_results(c)?
+            }
+            (DbConn::Sqlite(c), None) => diesel::delete(target)
+                .returning(group_members::member_id)
+                .get_results(c)?,
+            (DbConn::Pg(c), Some(ids)) => {
+                diesel::delete(target.filter(group_members::member_id.eq_any(ids)))
+                    .returning(group_members::member_id)
+                    .get_results(c)?
+            }
+            (DbConn::Pg(c), None) => diesel::delete(target)
+                .returning(group_members::member_id)
+                .get_results(c)?,
+        };
+        removed.extend(got);
+        Ok(())
+    };
+    match ids {
+        Some(ids) => {
+            for chunk in ids.chunks(CHUNK) {
+                run(Some(chunk))?;
+            }
+        }
+        None => run(None)?,
+    }
+    Ok(removed)
 }
 
 fn insert_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> StoreResult<()> {
@@ -256,10 +306,12 @@ fn insert_members(conn: &mut DbConn, rows: &[(String, String, String)]) -> Store
         match conn {
             DbConn::Sqlite(c) => diesel::insert_into(group_members::table)
                 .values(&values)
-                .execute(c)?,
+                .execute(c)
+                .map_err(classify)?,
             DbConn::Pg(c) => diesel::insert_into(group_members::table)
                 .values(&values)
-                .execute(c)?,
+                .execute(c)
+                .map_err(classify)?,
         };
     }
     Ok(())
@@ -349,30 +401,26 @@ impl ResourceStore for SqlStore {
         &self,
         row: &ResourceRow,
         base_version: Option<i64>,
+        write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &[NewJob],
-    ) -> StoreResult<i64> {
+        jobs: &dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>,
+    ) -> StoreResult<(i64, bool)> {
         self.write(|conn| {
             let target = resources::table
                 .filter(resources::id.eq(&row.id))
                 .filter(resources::resource_type.eq(&row.resource_type));
-            let fields = (
-                resources::display_name.eq(&row.display_name),
-                resources::display_name_ci.eq(&row.display_name_ci),
-                resources::external_id.eq(&row.external_id),
-                resources::data.eq(&row.data),
-                resources::last_modified.eq(&row.last_modified),
-            );
-            let n = match base_version {
+            // Takes the row's lock (PostgreSQL) and checks the precondition, changing
+            // nothing: concurrent changes of one group then apply one after the other.
+            let locked = match base_version {
                 Some(base) => diesel::update(target.filter(resources::version.eq(base)))
-                    .set((fields, resources::version.eq(base + 1)))
+                    .set(resources::version.eq(resources::version))
                     .execute(conn),
                 None => diesel::update(target)
-                    .set((fields, resources::version.eq(resources::version + 1)))
+                    .set(resources::version.eq(resources::version))
                     .execute(conn),
             }
             .map_err(classify)?;
-            if n == 0 {
+            if locked == 0 {
                 let exists: i64 = target.count().get_result(conn)?;
                 return Err(match (exists, base_version) {
                     (0, _) => StoreError::NotFound,
@@ -380,40 +428,82 @@ impl ResourceStore for SqlStore {
                     _ => StoreError::NotFound,
                 });
             }
+            let mut applied = Vec::new();
             for delta in deltas {
                 match delta {
                     MemberDelta::Add(members) => {
                         let rows = member_rows(conn, &row.id, members)?;
-                        add_members(conn, &rows)?;
+                        let added = add_members(conn, &rows)?;
+                        if !added.is_empty() {
+                            applied.push(Applied::Added(added));
+                        }
                     }
                     MemberDelta::Remove(ids) => {
-                        for chunk in ids.chunks(CHUNK) {
-                            diesel::delete(
-                                group_members::table
-                                    .filter(group_members::group_id.eq(&row.id))
-                                    .filter(group_members::member_id.eq_any(chunk)),
-                            )
-                            .execute(conn)?;
+                        let removed = remove_members(conn, &row.id, Some(ids))?;
+                        if !removed.is_empty() {
+                            applied.push(Applied::Removed(removed));
                         }
                     }
                     MemberDelta::RemoveAll => {
-                        diesel::delete(
-                            group_members::table.filter(group_members::group_id.eq(&row.id)),
-                        )
-                        .execute(conn)?;
+                        let removed = remove_members(conn, &row.id, None)?;
+                        if !removed.is_empty() {
+                            applied.push(Applied::RemovedAll(removed));
+                        }
                     }
                     MemberDelta::ReplaceAll(members) => {
                         let rows = member_rows(conn, &row.id, members)?;
-                        diesel::delete(
-                            group_members::table.filter(group_members::group_id.eq(&row.id)),
-                        )
-                        .execute(conn)?;
+                        let before = remove_members(conn, &row.id, None)?;
                         insert_members(conn, &rows)?;
+                        let was: HashSet<&str> = before.iter().map(String::as_str).collect();
+                        let now: Vec<String> = rows.iter().map(|(_, m, _)| m.clone()).collect();
+                        let is: HashSet<&str> = now.iter().map(String::as_str).collect();
+                        let added: Vec<String> = now
+                            .iter()
+                            .filter(|m| !was.contains(m.as_str()))
+                            .cloned()
+                            .collect();
+                        let removed: Vec<String> = before
+                            .iter()
+                            .filter(|m| !is.contains(m.as_str()))
+                            .cloned()
+                            .collect();
+                        if !added.is_empty() || !removed.is_empty() {
+                            applied.push(Applied::Replaced {
+                                members: now,
+                                added,
+                                removed,
+                            });
+                        }
                     }
                 }
             }
-            super::outbox::enqueue(conn, jobs, &row.last_modified)?;
-            Ok(target.select(resources::version).first(conn)?)
+            if !write_doc && applied.is_empty() {
+                let v: i64 = target.select(resources::version).first(conn)?;
+                return Ok((v, false));
+            }
+            let next = (
+                resources::version.eq(resources::version + 1),
+                resources::last_modified.eq(&row.last_modified),
+            );
+            if write_doc {
+                diesel::update(target)
+                    .set((
+                        resources::display_name.eq(&row.display_name),
+                        resources::display_name_ci.eq(&row.display_name_ci),
+                        resources::external_id.eq(&row.external_id),
+                        resources::data.eq(&row.data),
+                        next,
+                    ))
+                    .execute(conn)
+                    .map_err(classify)?;
+            } else {
+                diesel::update(target).set(next).execute(conn)?;
+            }
+            let (v, stored): (i64, String) = target
+                .select((resources::version, resources::data))
+                .first(conn)?;
+            super::outbox::enqueue(conn, &jobs(v, &stored, &applied), &row.last_modified)?;
+            Ok((v, true))
         })
     }
 
@@ -426,16 +516,25 @@ impl ResourceStore for SqlStore {
         jobs: &[NewJob],
     ) -> StoreResult<()> {
         self.write(|conn| {
-            let current: Option<i64> = resources::table
+            let target = resources::table
                 .filter(resources::id.eq(id))
-                .filter(resources::resource_type.eq(resource_type))
-                .select(resources::version)
-                .first(conn)
-                .optional()?;
-            match (current, base_version) {
-                (None, _) => return Err(StoreError::NotFound),
-                (Some(v), Some(b)) if v != b => return Err(StoreError::VersionMismatch(b)),
-                _ => {}
+                .filter(resources::resource_type.eq(resource_type));
+            // Takes the row's lock first (PostgreSQL): of concurrent deletes one goes on,
+            // and the others find no row once it commits (404), queueing nothing.
+            let locked = match base_version {
+                Some(b) => diesel::update(target.filter(resources::version.eq(b)))
+                    .set(resources::version.eq(resources::version))
+                    .execute(conn)?,
+                None => diesel::update(target)
+                    .set(resources::version.eq(resources::version))
+                    .execute(conn)?,
+            };
+            if locked == 0 {
+                let exists: i64 = target.count().get_result(conn)?;
+                return Err(match (exists, base_version) {
+                    (0, _) | (_, None) => StoreError::NotFound,
+                    (_, Some(b)) => StoreError::VersionMismatch(b),
+                });
             }
             // The groups that lose this member change too: their version moves on.
             let groups: Vec<String> = group_members::table

@@ -19,6 +19,7 @@ mod outbox;
 mod patch;
 mod paths;
 mod query;
+mod races;
 mod secrets;
 mod users;
 mod vendors;

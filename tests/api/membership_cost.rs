@@ -13,8 +13,8 @@ use scim_bridge::clock::SystemClock;
 use scim_bridge::scim::resource::Projection;
 use scim_bridge::scim::schema::Registry;
 use scim_bridge::store::{
-    GroupRef, ListSpec, Member, MemberDelta, NewJob, NewMember, ResourceRow, ResourceStore,
-    SqlStore, StoreResult,
+    Applied, GroupRef, ListSpec, Member, MemberDelta, NewJob, NewMember, ResourceRow,
+    ResourceStore, SqlStore, StoreResult,
 };
 
 /// Delegates to the real store and counts whole-membership reads.
@@ -43,10 +43,11 @@ impl ResourceStore for Counting {
         &self,
         row: &ResourceRow,
         base: Option<i64>,
+        write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &[NewJob],
-    ) -> StoreResult<i64> {
-        self.inner.change_group(row, base, deltas, jobs)
+        jobs: &dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>,
+    ) -> StoreResult<(i64, bool)> {
+        self.inner.change_group(row, base, write_doc, deltas, jobs)
     }
     fn delete(
         &self,

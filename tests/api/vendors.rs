@@ -797,6 +797,23 @@ on_both! {
         assert!(outbox_rows(&r.app.db.url()).is_empty(), "no dead job left to replay");
     }
 
+    async fn a_refused_sync_delete_puts_the_user_back_in_its_groups(db) {
+        let Some(r) = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
+            c.mode = "sync".into();
+            c.username = None;
+            c.password = None;
+        }).await else { return };
+        let id = r.app.create_user("member@example.com").await;
+        let gid = r.app.create_group("Keepers", &[&id]).await;
+        r.faults(json!({"fail_next": {"count": 1, "status": 422, "error": "leavers are handled by HR"}})).await;
+        assert_scim_error(r.app.delete(&format!("/Users/{id}")).await, 400, Some("invalidValue")).await;
+        let user = json(r.app.get(&format!("/Users/{id}")).await).await;
+        assert_eq!(user["groups"][0]["value"], gid.as_str(), "{user}");
+        let group = json(r.app.get(&format!("/Groups/{gid}")).await).await;
+        assert_eq!(group["members"], json!([{"value": id, "type": "User", "display": "member@example.com",
+            "$ref": format!("{}/Users/{id}", r.app.base)}]), "{group}");
+    }
+
     async fn a_user_outside_the_scope_groups_waits_until_it_joins_one_and_is_locked_when_it_leaves(db) {
         let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
             c.scope_groups = vec!["Staff".into()];
