@@ -55,6 +55,10 @@ pub enum MemberDelta {
     ReplaceAll(Vec<NewMember>),
 }
 
+/// Makes a group change's outbox jobs from its new version, its document as stored, and
+/// what its member deltas really did.
+pub type JobsFor = dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>;
+
 /// What a member delta really did, as the store applied it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -139,7 +143,7 @@ pub trait ResourceStore: Send + Sync {
         base_version: Option<i64>,
         write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>,
+        jobs: &JobsFor,
     ) -> StoreResult<(i64, bool)>;
     /// Deletes a resource (and every membership naming it) if its version is `base_version`.
     fn delete(

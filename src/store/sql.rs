@@ -13,7 +13,8 @@ use super::raw::Frag;
 use super::schema::{group_members, resources};
 use super::Page;
 use super::{
-    Applied, GroupRef, ListSpec, Member, MemberDelta, NewMember, ResourceRow, ResourceStore,
+    Applied, GroupRef, JobsFor, ListSpec, Member, MemberDelta, NewMember, ResourceRow,
+    ResourceStore,
 };
 use crate::scim::schema::Registry;
 use diesel::sql_types::{Bool, Nullable, Text};
@@ -403,7 +404,7 @@ impl ResourceStore for SqlStore {
         base_version: Option<i64>,
         write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>,
+        jobs: &JobsFor,
     ) -> StoreResult<(i64, bool)> {
         self.write(|conn| {
             let target = resources::table

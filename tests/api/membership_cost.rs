@@ -13,7 +13,7 @@ use scim_bridge::clock::SystemClock;
 use scim_bridge::scim::resource::Projection;
 use scim_bridge::scim::schema::Registry;
 use scim_bridge::store::{
-    Applied, GroupRef, ListSpec, Member, MemberDelta, NewJob, NewMember, ResourceRow,
+    Applied, GroupRef, JobsFor, ListSpec, Member, MemberDelta, NewJob, NewMember, ResourceRow,
     ResourceStore, SqlStore, StoreResult,
 };
 
@@ -45,7 +45,7 @@ impl ResourceStore for Counting {
         base: Option<i64>,
         write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>,
+        jobs: &JobsFor,
     ) -> StoreResult<(i64, bool)> {
         self.inner.change_group(row, base, write_doc, deltas, jobs)
     }
