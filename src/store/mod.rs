@@ -57,7 +57,7 @@ pub enum MemberDelta {
 
 /// Makes a group change's outbox jobs from its new version, its document as stored, and
 /// what its member deltas really did.
-pub type JobsFor = dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob>;
+pub type JobsFor<'a> = dyn Fn(i64, &str, &[Applied]) -> Vec<NewJob> + 'a;
 
 /// What a member delta really did, as the store applied it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,7 @@ pub trait ResourceStore: Send + Sync {
         base_version: Option<i64>,
         write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &JobsFor,
+        jobs: &JobsFor<'_>,
     ) -> StoreResult<(i64, bool)>;
     /// Deletes a resource (and every membership naming it) if its version is `base_version`.
     fn delete(

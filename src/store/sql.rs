@@ -404,7 +404,7 @@ impl ResourceStore for SqlStore {
         base_version: Option<i64>,
         write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &JobsFor,
+        jobs: &JobsFor<'_>,
     ) -> StoreResult<(i64, bool)> {
         self.write(|conn| {
             let target = resources::table

@@ -45,7 +45,7 @@ impl ResourceStore for Counting {
         base: Option<i64>,
         write_doc: bool,
         deltas: &[MemberDelta],
-        jobs: &JobsFor,
+        jobs: &JobsFor<'_>,
     ) -> StoreResult<(i64, bool)> {
         self.inner.change_group(row, base, write_doc, deltas, jobs)
     }
