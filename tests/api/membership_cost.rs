@@ -13,7 +13,7 @@ use scim_bridge::clock::SystemClock;
 use scim_bridge::scim::resource::Projection;
 use scim_bridge::scim::schema::Registry;
 use scim_bridge::store::{
-    Applied, GroupRef, JobsFor, ListSpec, Member, MemberDelta, NewJob, NewMember, ResourceRow,
+    GroupRef, JobsFor, ListSpec, Member, MemberDelta, NewJob, NewMember, ResourceRow,
     ResourceStore, SqlStore, StoreResult,
 };
 
