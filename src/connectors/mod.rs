@@ -64,6 +64,8 @@ pub trait Context {
 #[derive(Clone)]
 pub struct Delivery<'a> {
     pub job_id: i64,
+    /// Unique across databases and time, the same on every delivery of this job.
+    pub idempotency_key: &'a str,
     pub event: &'a str,
     pub resource_type: &'a str,
     pub resource_id: &'a str,

@@ -1,5 +1,5 @@
 //! `webhook`: POSTs each change as JSON to a URL, signed with HMAC-SHA256 when a secret is
-//! configured. The job id travels as `Idempotency-Key`, so a receiver can drop a change
+//! configured. The job's key (a UUID, the same on every delivery of the job) travels as `Idempotency-Key`, so a receiver can drop a change
 //! it already has (a job is retried after a crash mid-delivery).
 
 use std::time::Duration;
@@ -61,7 +61,7 @@ impl Connector for Webhook {
             .get()?
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("Idempotency-Key", d.job_id.to_string());
+            .header("Idempotency-Key", d.idempotency_key);
         if let Some(s) = &self.secret {
             req = req.header(SIGNATURE_HEADER, signature(s.expose(), body.as_bytes()));
         }

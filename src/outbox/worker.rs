@@ -252,8 +252,10 @@ impl Dispatcher {
             connector: &job.connector,
             now: now.clone(),
         };
+        let key = job.key();
         let delivery = Delivery {
             job_id: job.id,
+            idempotency_key: &key,
             event: &job.event,
             resource_type: &job.resource_type,
             resource_id: &job.resource_id,

@@ -31,6 +31,18 @@ pub struct JobRow {
     pub secret: Option<String>,
     #[serde(skip)]
     pub wait_token: Option<String>,
+    /// Unique across databases and time; None for jobs queued before keys existed.
+    pub idempotency_key: Option<String>,
+}
+
+impl JobRow {
+    /// The key a receiver can drop a repeated delivery by: the same for every delivery of
+    /// this job, never the same for two jobs of two databases.
+    pub fn key(&self) -> String {
+        self.idempotency_key
+            .clone()
+            .unwrap_or_else(|| self.id.to_string())
+    }
 }
 
 /// A job to write with a change.
@@ -145,6 +157,7 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
             outbox_jobs::updated.eq(now),
             outbox_jobs::secret.eq(&job.secret),
             outbox_jobs::wait_token.eq(&job.wait_token),
+            outbox_jobs::idempotency_key.eq(uuid::Uuid::new_v4().to_string()),
         );
         diesel::insert_into(outbox_jobs::table)
             .values(values)

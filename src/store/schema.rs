@@ -86,6 +86,7 @@ diesel::table! {
         updated -> Text,
         secret -> Nullable<Text>,
         wait_token -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
     }
 }
 

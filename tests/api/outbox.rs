@@ -250,3 +250,58 @@ with_hook! {
         assert_scim_error(res, 404, None).await;
     }
 }
+
+/// A bridge with its own database delivering to `hook`; returns it.
+async fn bridge_to(kind: Db, hook: &str) -> Option<TestApp> {
+    let first = spawn_app(kind).await?;
+    let mut settings = first.settings.clone();
+    let db = first.stop().await;
+    let mut c = ConnectorConfig::new("hook", "webhook", hook);
+    c.timeout_secs = 5;
+    settings.connectors = vec![c];
+    settings.outbox_base_delay_ms = 50;
+    Some(spawn_with(db, settings).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bridges_with_their_own_databases_never_send_the_same_idempotency_key() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) =
+        serve(std::sync::Arc::new(WebhookEmulator::new(None)), listener).expect("emulator");
+    tokio::spawn(server);
+    let hook = format!("http://127.0.0.1:{port}/events");
+    let base = format!("http://127.0.0.1:{port}");
+    // One on SQLite and one on PostgreSQL when it is asked for; two SQLite files otherwise.
+    let a = bridge_to(Db::Sqlite, &hook).await.expect("sqlite");
+    let b = match bridge_to(Db::Postgres, &hook).await {
+        Some(b) => b,
+        None => bridge_to(Db::Sqlite, &hook).await.expect("sqlite"),
+    };
+    // Each database's first job: row id 1 in both.
+    a.create_user("from-a@example.com").await;
+    b.create_user("from-b@example.com").await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let s = emulator_state(&http, &base).await;
+        let events = s["events"].as_array().cloned().unwrap_or_default();
+        if events.len() == 2 {
+            let keys: Vec<&str> = events
+                .iter()
+                .filter_map(|e| e["idempotencyKey"].as_str())
+                .collect();
+            assert_ne!(keys[0], keys[1]);
+            assert!(
+                keys.iter().all(|k| uuid::Uuid::parse_str(k).is_ok()),
+                "{keys:?}"
+            );
+            assert!(
+                s["calls"].get("duplicate").is_none(),
+                "no change dropped as a repeat: {s}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
