@@ -493,9 +493,9 @@ impl Doc<'_> {
                 match (value, attr.multi_valued) {
                     // Remove only the listed values (as Entra removes members).
                     (Some(v), true) => {
-                        let gone: Vec<Value> = as_list(v);
+                        let gone = Gone::of(as_list(v));
                         if let Some(Value::Array(items)) = map.get_mut(&key) {
-                            items.retain(|item| !gone.iter().any(|g| same_value(g, item)));
+                            items.retain(|item| !gone.matches(item));
                             if items.is_empty() {
                                 map.remove(&key);
                             }
@@ -525,8 +525,11 @@ impl Doc<'_> {
                     } else {
                         let entry = map.entry(key).or_insert_with(|| Value::Array(vec![]));
                         if let Value::Array(items) = entry {
+                            // A set of what the list holds: N values added cost N, not N².
+                            let mut held: std::collections::HashSet<String> =
+                                items.iter().map(canonical).collect();
                             for item in new_items {
-                                if !items.contains(&item) {
+                                if held.insert(canonical(&item)) {
                                     items.push(item);
                                 }
                             }
@@ -726,14 +729,75 @@ impl Doc<'_> {
 }
 
 /// Whether a value to remove names this element: equal, or the same `value` sub-attribute.
-fn same_value(gone: &Value, item: &Value) -> bool {
-    if gone == item {
-        return true;
+/// A value in one textual form whatever the order of its keys, so that two values `==`
+/// calls equal have the same form (a set of them stands in for a linear search).
+fn canonical(v: &Value) -> String {
+    fn write(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&m[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    write(x, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
     }
-    match (gone.get("value"), item.get("value")) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
+    let mut out = String::new();
+    write(v, &mut out);
+    out
+}
+
+/// The values a remove names: an item goes when it equals one, or has the `value` of one.
+struct Gone {
+    whole: std::collections::HashSet<String>,
+    values: std::collections::HashSet<String>,
+}
+
+impl Gone {
+    fn of(list: Vec<Value>) -> Gone {
+        Gone {
+            whole: list.iter().map(canonical).collect(),
+            values: list
+                .iter()
+                .filter_map(|g| g.get("value"))
+                .map(canonical)
+                .collect(),
+        }
     }
+
+    fn matches(&self, item: &Value) -> bool {
+        self.whole.contains(&canonical(item))
+            || item
+                .get("value")
+                .is_some_and(|v| self.values.contains(&canonical(v)))
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn canonical_forms_agree_with_equality_whatever_the_key_order() {
+    let a: Value = serde_json::from_str(r#"{"value":"x","type":"work"}"#).expect("a");
+    let b: Value = serde_json::from_str(r#"{"type":"work","value":"x"}"#).expect("b");
+    assert_eq!(a, b);
+    assert_eq!(canonical(&a), canonical(&b));
+    let gone = Gone::of(vec![serde_json::json!({"value": "x"})]);
+    assert!(gone.matches(&a), "same value");
+    assert!(!gone.matches(&serde_json::json!({"value": "y"})));
 }
 
 fn set_sub(item: &mut Value, sub: &AttrDef, kind: OpKind, value: Option<Value>) -> ScimResult<()> {

@@ -235,3 +235,23 @@ both_databases! {
         assert!(body.get("password").is_none());
     }
 }
+
+crate::both_databases! {
+    async fn adding_twenty_thousand_values_by_patch_keeps_each_once(app) {
+        let id = app.create_user("many@example.com").await;
+        let emails: Vec<serde_json::Value> = (0..20_000).map(|i| serde_json::json!({"value": format!("e{i}@example.com"), "type": "other"})).collect();
+        let res = app.send(reqwest::Method::PATCH, &format!("/Users/{id}"), Some(serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "emails", "value": emails}]}))).await;
+        assert_eq!(res.status(), 200);
+        // The same values again, keys in another order: nothing is added twice.
+        let again: Vec<serde_json::Value> = (0..20_000).map(|i| serde_json::json!({"type": "other", "value": format!("e{i}@example.com")})).collect();
+        let res = app.send(reqwest::Method::PATCH, &format!("/Users/{id}"), Some(serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "emails", "value": again},
+                           {"op": "remove", "path": "emails", "value": [{"value": "e7@example.com"}]}]}))).await;
+        assert_eq!(res.status(), 200);
+        let user = json(app.get(&format!("/Users/{id}?attributes=emails")).await).await;
+        assert_eq!(user["emails"].as_array().expect("emails").len(), 20_000, "the first email plus 20,000, less e7");
+    }
+}
