@@ -116,6 +116,8 @@ pub struct Settings {
     /// `env:VAR` or `file:PATH` (SCIM_BRIDGE_OUTBOX_KEY). Unset, a key is made at start and
     /// passwords still queued at a restart cannot be delivered.
     pub outbox_key: Option<Secret>,
+    /// Days the mappings of a deleted resource stay visible to administrators.
+    pub deleted_retention_days: u64,
     /// Seconds a request's body may take to arrive after its headers; then 408
     /// (SCIM_BRIDGE_BODY_TIMEOUT_SECS).
     pub body_timeout_secs: u64,
@@ -165,6 +167,7 @@ impl fmt::Debug for Settings {
             .field("outbox_lease_secs", &self.outbox_lease_secs)
             .field("outbox_key", &self.outbox_key)
             .field("body_timeout_secs", &self.body_timeout_secs)
+            .field("deleted_retention_days", &self.deleted_retention_days)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("connectors", &self.connectors)
             .field("jwt_issuers", &self.jwt_issuers)
@@ -425,6 +428,7 @@ impl Default for Settings {
             outbox_lease_secs: 30,
             outbox_key: None,
             body_timeout_secs: 30,
+            deleted_retention_days: 30,
             trusted_proxies: Vec::new(),
             connectors: Vec::new(),
             jwt_issuers: Vec::new(),

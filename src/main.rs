@@ -316,9 +316,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("say which dead jobs to retry: --id N or --connector NAME");
             }
             let s = settings(&common)?;
-            let store = SqlStore::open(&s.database_url, 1)?;
-            let now = scim_bridge::clock::format_time(chrono::Utc::now());
-            let n = store.retry_dead(id, connector.as_deref(), &now)?;
+            let core = Core::build(&s, Arc::new(SystemClock))?;
+            let n = scim_bridge::bridge::admin::retry_dead(
+                &core.store,
+                &core.resources,
+                id,
+                connector.as_deref(),
+            )?;
             println!("{n} dead jobs put back in the queue");
             Ok(())
         }

@@ -137,6 +137,7 @@ impl Core {
             base_delay: Duration::from_millis(settings.outbox_base_delay_ms),
             max_delay: Duration::from_millis(settings.outbox_max_delay_ms),
             lease: Duration::from_secs(settings.outbox_lease_secs.max(1)),
+            deleted_retention: Duration::from_secs(settings.deleted_retention_days * 24 * 3600),
         };
         let dispatcher = Arc::new(Dispatcher::new(
             store.clone(),

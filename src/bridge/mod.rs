@@ -1,6 +1,7 @@
 //! The bridge's use cases: where the SCIM protocol, the store and (later) the outbox meet.
 //! HTTP handlers call these; these never see HTTP.
 
+pub mod admin;
 pub mod bulk;
 pub mod error;
 pub mod etag;

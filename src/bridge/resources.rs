@@ -16,7 +16,7 @@ use crate::scim::path::AttrPath;
 use crate::scim::resource::{normalize, Projection};
 use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
-use crate::store::outbox::WaitState;
+use crate::store::outbox::{JobRow, WaitState};
 use crate::store::{
     Applied, ListSpec, MemberDelta, NewJob, NewMember, Page, ResourceRow, ResourceStore, StoreError,
 };
@@ -223,6 +223,65 @@ impl Resources {
             list.push(c);
         }
         self.fanout.jobs(&list, token, except)
+    }
+
+    /// What a dead job becomes when an administrator retries it: the resource's current
+    /// state for that connector (a resync), not the old payload, which newer changes may
+    /// have overtaken. A user that exists is sent whole (`user.created` if that is what
+    /// died, else `user.updated` with every attribute as added); one deleted since becomes
+    /// `user.deleted`; a group's events carry its current document. None keeps the job as
+    /// it is (a password, whose value is gone anyway, or a delete).
+    pub fn resync(&self, job: &JobRow) -> BridgeResult<Option<(String, String)>> {
+        if job.event == "user.password_set" || job.event.ends_with(".deleted") {
+            return Ok(None);
+        }
+        let rt = self.rt(&job.resource_type)?;
+        let old: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
+        let current = self.store.get(&rt.name, &job.resource_id)?;
+        let is_user = rt.schema == USER_SCHEMA;
+        let change = match (current, is_user) {
+            (Some(row), true) => {
+                let doc: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
+                let event = if job.event == "user.created" {
+                    "user.created"
+                } else {
+                    "user.updated"
+                };
+                self.change(rt, &row.id, event, row.version, None, Some(&doc))
+            }
+            (Some(row), false) => {
+                let doc: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
+                let mut c =
+                    self.change(rt, &row.id, &job.event, row.version, Some(&doc), Some(&doc));
+                c.changes = old.get("changes").cloned().unwrap_or(Value::Null);
+                for key in ["members", "added", "removed"] {
+                    if let Some(v) = old.get(key) {
+                        c.extra.insert(key.into(), v.clone());
+                    }
+                }
+                c
+            }
+            (None, true) => {
+                let mut last = old
+                    .get("resource")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                last.remove("id");
+                last.remove("schemas");
+                let version = old.get("version").and_then(Value::as_i64).unwrap_or(0) + 1;
+                self.change(
+                    rt,
+                    &job.resource_id,
+                    "user.deleted",
+                    version,
+                    Some(&last),
+                    None,
+                )
+            }
+            (None, false) => return Ok(None),
+        };
+        Ok(Some((change.event.clone(), change.payload())))
     }
 
     /// A token for the jobs a request waits for, when a connector is in sync mode.

@@ -45,7 +45,22 @@ fn find(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Value, 
 }
 
 fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Value, BridgeError> {
-    let resource = find(state, rt, key, attrs)?;
+    let resource = match find(state, rt, key, attrs) {
+        Ok(r) => r,
+        // Deleted: still shown while its mappings are kept (the delete's fate in each
+        // target), found by id or by the principal a target knew it by.
+        Err(BridgeError::Scim(ScimError::NotFound(m))) => {
+            let gone = state
+                .store
+                .deleted_resource(rt, key)
+                .map_err(BridgeError::Store)?;
+            match gone {
+                Some(id) => json!({"id": id, "deleted": true}),
+                None => return Err(ScimError::NotFound(m).into()),
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let id = resource["id"].as_str().unwrap_or_default().to_string();
     let mappings = state.store.mappings_of(&id).map_err(BridgeError::Store)?;
     let mut by_connector = Vec::new();
@@ -64,6 +79,9 @@ fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Val
         }));
     }
     let mut summary = json!({"id": id, "resourceType": rt, "connectors": by_connector});
+    if resource.get("deleted") == Some(&json!(true)) {
+        summary["deleted"] = json!(true);
+    }
     let notes = state
         .store
         .notifications_of(&id)
@@ -131,22 +149,15 @@ pub async fn jobs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(json!({"jobs": jobs})))
 }
 
-fn now() -> String {
-    crate::clock::format_time(chrono::Utc::now())
-}
-
 pub async fn retry_job(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, HttpError> {
     let id = id.into_inner();
-    let store = state.store.clone();
-    let n = blocking(move || {
-        store
-            .retry_dead(Some(id), None, &now())
-            .map_err(BridgeError::Store)
-    })
-    .await?;
+    let s = state.clone();
+    let n =
+        blocking(move || crate::bridge::admin::retry_dead(&s.store, &s.resources, Some(id), None))
+            .await?;
     if n == 0 {
         return Err(HttpError(ScimError::NotFound(format!("no dead job {id}"))));
     }
@@ -164,11 +175,9 @@ pub async fn retry_connector(
             "no connector '{name}'"
         ))));
     }
-    let store = state.store.clone();
+    let s = state.clone();
     let n = blocking(move || {
-        store
-            .retry_dead(None, Some(&name), &now())
-            .map_err(BridgeError::Store)
+        crate::bridge::admin::retry_dead(&s.store, &s.resources, None, Some(&name))
     })
     .await?;
     state.resources.wake_outbox();

@@ -90,6 +90,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How long a claimed job stays reserved before another worker may take it.
     pub lease: Duration,
+    /// How long the mappings of a resource deleted from every target stay visible to
+    /// administrators.
+    pub deleted_retention: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -100,6 +103,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(600),
             lease: Duration::from_secs(120),
+            deleted_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -361,8 +365,25 @@ impl Dispatcher {
             .collect()
     }
 
+    /// Forgets the mappings of resources deleted longer ago than the retention.
+    pub fn prune(&self) -> StoreResult<usize> {
+        let before = self.clock.now()
+            - chrono::Duration::from_std(self.policy.deleted_retention)
+                .unwrap_or_else(|_| chrono::Duration::days(30));
+        self.store.prune_deleted(&format_time(before))
+    }
+
     fn work(&self) {
+        let mut pruned = std::time::Instant::now() - Duration::from_secs(3600);
         while !self.stop.load(Ordering::SeqCst) {
+            if pruned.elapsed() >= Duration::from_secs(3600) {
+                pruned = std::time::Instant::now();
+                match self.prune() {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("outbox: forgot {n} mappings of long-deleted resources"),
+                    Err(e) => log::error!("outbox: {e}"),
+                }
+            }
             match self.run_once(4) {
                 Ok(0) => self.wakeup.wait(Duration::from_millis(250)),
                 Ok(_) => {}

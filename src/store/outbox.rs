@@ -218,14 +218,24 @@ fn set_mapping_from(
 fn complete_in(conn: &mut DbConn, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
     diesel::delete(outbox_jobs::table.find(job.id)).execute(conn)?;
     let target = mappings::table.find((&job.resource_id, &job.connector));
-    let state = match &d.state {
-        Some(s) => s.as_str(),
-        None if job.event.ends_with(".deleted") => "deleted",
-        None => "synced",
+    // A mapping shows its worst unresolved job: while another job of this resource is dead
+    // in this connector, a later success (or skip) does not hide it.
+    let dead: Option<Option<String>> = outbox_jobs::table
+        .filter(outbox_jobs::resource_id.eq(&job.resource_id))
+        .filter(outbox_jobs::connector.eq(&job.connector))
+        .filter(outbox_jobs::state.eq(DEAD))
+        .select(outbox_jobs::last_error)
+        .first(conn)
+        .optional()?;
+    let state = match (&dead, &d.state) {
+        (Some(_), _) => "dead",
+        (None, Some(s)) => s.as_str(),
+        (None, None) if job.event.ends_with(".deleted") => "deleted",
+        (None, None) => "synced",
     };
     let common = (
         mappings::state.eq(state),
-        mappings::last_error.eq(None::<String>),
+        mappings::last_error.eq(dead.flatten()),
         mappings::note.eq(d.note.as_deref()),
         mappings::attempts.eq(job.attempts),
         mappings::updated.eq(now),
@@ -456,30 +466,84 @@ impl SqlStore {
     }
 
     /// Puts dead jobs back in the queue: one by id, or all of a connector. Returns how many.
+    /// Puts dead jobs back in the queue: one (`id`) or all of a connector. Each is rebuilt
+    /// by `resync` from the resource's current state (when it gives a new event and
+    /// payload), and its age starts afresh, so it is not buried again by age at once.
     pub fn retry_dead(
         &self,
         id: Option<i64>,
         connector: Option<&str>,
         now: &str,
+        resync: &dyn Fn(&JobRow) -> Option<(String, String)>,
     ) -> StoreResult<usize> {
+        let mut q = outbox_jobs::table
+            .filter(outbox_jobs::state.eq(DEAD))
+            .into_boxed();
+        if let Some(id) = id {
+            q = q.filter(outbox_jobs::id.eq(id));
+        }
+        if let Some(c) = connector {
+            q = q.filter(outbox_jobs::connector.eq(c.to_string()));
+        }
+        let dead: Vec<JobRow> = {
+            let mut conn = self.conn()?;
+            q.select(JobRow::as_select()).load(&mut *conn)?
+        };
+        let rebuilt: Vec<(i64, Option<(String, String)>)> =
+            dead.iter().map(|j| (j.id, resync(j))).collect();
         self.write(|conn| {
-            let mut q =
-                diesel::update(outbox_jobs::table.filter(outbox_jobs::state.eq(DEAD))).into_boxed();
-            if let Some(id) = id {
-                q = q.filter(outbox_jobs::id.eq(id));
-            }
-            if let Some(c) = connector {
-                q = q.filter(outbox_jobs::connector.eq(c.to_string()));
-            }
-            let n = q
-                .set((
+            let mut n = 0;
+            for (id, fresh) in &rebuilt {
+                let target = outbox_jobs::table
+                    .filter(outbox_jobs::id.eq(id))
+                    .filter(outbox_jobs::state.eq(DEAD));
+                let again = (
                     outbox_jobs::state.eq(PENDING),
                     outbox_jobs::attempts.eq(0),
                     outbox_jobs::next_attempt_at.eq(now),
+                    outbox_jobs::created.eq(now),
                     outbox_jobs::updated.eq(now),
-                ))
-                .execute(conn)?;
+                );
+                n += match fresh {
+                    Some((event, payload)) => diesel::update(target)
+                        .set((
+                            again,
+                            outbox_jobs::event.eq(event),
+                            outbox_jobs::payload.eq(payload),
+                        ))
+                        .execute(conn)?,
+                    None => diesel::update(target).set(again).execute(conn)?,
+                };
+            }
             Ok(n)
+        })
+    }
+
+    /// The id of a deleted resource of this type whose mappings are still kept, by its id
+    /// or by a principal a target knew it by.
+    pub fn deleted_resource(&self, resource_type: &str, key: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn()?;
+        Ok(mappings::table
+            .filter(mappings::resource_type.eq(resource_type))
+            .filter(
+                mappings::resource_id
+                    .eq(key)
+                    .or(mappings::principal.eq(key)),
+            )
+            .select(mappings::resource_id)
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// Forgets the mappings of resources deleted everywhere before `before`.
+    pub fn prune_deleted(&self, before: &str) -> StoreResult<usize> {
+        self.write(|conn| {
+            Ok(diesel::delete(
+                mappings::table
+                    .filter(mappings::state.eq("deleted"))
+                    .filter(mappings::updated.lt(before)),
+            )
+            .execute(conn)?)
         })
     }
 

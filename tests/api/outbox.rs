@@ -305,3 +305,48 @@ async fn two_bridges_with_their_own_databases_never_send_the_same_idempotency_ke
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+with_hook! {
+    async fn a_retried_dead_job_sends_the_current_state_and_starts_its_age_afresh(h) {
+        let id = h.app.create_user("resync@example.com").await;
+        h.wait_events(1).await;
+        h.faults(json!({"fail_next": {"count": 1, "status": 400, "error": "titles are managed elsewhere"}})).await;
+        let title = |t: &str| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": t}]});
+        assert_eq!(h.app.send(Method::PATCH, &format!("/Users/{id}"), Some(title("Old"))).await.status(), 200);
+        let dead = h.wait_for("a dead job", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1), "/jobs?state=dead").await;
+        let (job, died_created) = (dead["jobs"][0]["id"].as_i64().expect("id"), dead["jobs"][0]["created"].as_str().expect("created").to_string());
+        // A newer change goes through; the mapping keeps showing the failure.
+        assert_eq!(h.app.send(Method::PATCH, &format!("/Users/{id}"), Some(title("New"))).await.status(), 200);
+        h.wait_events(2).await;
+        let standing = h.wait_for("settled", |v| v["connectors"][0]["queueDepth"] == 0, "/connectors").await;
+        let _ = standing;
+        let user = h.admin_get(&format!("/users/{id}")).await;
+        assert_eq!(user["connectors"][0]["state"], "dead", "the worst unresolved job shows: {user}");
+        assert!(user["connectors"][0]["lastError"].as_str().expect("error").contains("titles are managed elsewhere"));
+        // Retried while the target is down, the job waits with a fresh age ...
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        h.faults(json!({"down": true})).await;
+        assert_eq!(h.admin_post(&format!("/jobs/{job}/retry")).await.status(), 200);
+        let pending = h.wait_for("pending", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1), "/jobs?state=pending").await;
+        assert!(pending["jobs"][0]["created"].as_str().expect("created") > died_created.as_str(), "{pending}");
+        // ... and then delivers the current state, not the payload that died.
+        h.faults(json!({"down": false})).await;
+        let events = h.wait_events(3).await;
+        let last = &events[2]["payload"];
+        assert_eq!(last["event"], "user.updated");
+        assert_eq!(last["resource"]["title"], "New", "{last}");
+        let user = h.wait_for("synced", |v| v["connectors"][0]["state"] == "synced", &format!("/users/{id}")).await;
+        assert!(user["connectors"][0]["lastError"].is_null());
+    }
+
+    async fn a_deleted_user_stays_visible_to_administrators_with_where_the_delete_reached(h) {
+        let id = h.app.create_user("leaver@example.com").await;
+        h.wait_events(1).await;
+        assert_eq!(h.app.delete(&format!("/Users/{id}")).await.status(), 204);
+        let user = h.wait_for("deleted", |v| v["connectors"][0]["state"] == "deleted", &format!("/users/{id}")).await;
+        assert_eq!(user["deleted"], true);
+        assert_eq!(user["id"], id.as_str());
+        let res = h.admin.get(format!("http://127.0.0.1:{}/admin/v1/users/nobody-at-all", h.app.port)).bearer_auth(ADMIN).send().await.expect("sent");
+        assert_eq!(res.status(), 404);
+    }
+}
