@@ -155,36 +155,52 @@ impl Dispatcher {
         }
     }
 
-    /// Claims and delivers one batch; returns how many jobs it handled.
+    /// Claims and delivers one batch; returns how many jobs it handled. The claim has an
+    /// owner of its own, and while the batch is delivered its lease is renewed every third
+    /// of the lease, so a slow delivery is never taken over by another worker; each success
+    /// is recorded as soon as it happens, so a crash mid-batch loses no record of it.
     pub fn run_once(&self, batch: i64) -> StoreResult<usize> {
         let now = self.clock.now();
-        let lease = now + chrono::Duration::from_std(self.policy.lease).unwrap_or_default();
-        let jobs = self
-            .store
-            .claim_jobs(&format_time(now), &format_time(lease), batch)?;
+        let lease = chrono::Duration::from_std(self.policy.lease).unwrap_or_default();
+        let owner = uuid::Uuid::new_v4().to_string();
+        let jobs =
+            self.store
+                .claim_jobs(&format_time(now), &format_time(now + lease), batch, &owner)?;
         let n = jobs.len();
-        // Deliveries of a batch are recorded together: one transaction instead of one per
-        // job. (Jobs of one resource and connector never share a batch.)
-        let mut done = Vec::with_capacity(n);
-        let mut failed = None;
-        for job in jobs {
-            match self.handle(job) {
-                Ok(Some(d)) => done.push(d),
-                Ok(None) => {}
-                // The store failed mid-batch: what was delivered is still recorded, so a
-                // target is not sent it again; the rest waits for its lease to pass.
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+        if n == 0 {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        let finished = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let every = (self.policy.lease / 3).max(Duration::from_millis(50));
+                let mut last = std::time::Instant::now();
+                while !finished.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20).min(every));
+                    if last.elapsed() >= every {
+                        last = std::time::Instant::now();
+                        let until = format_time(self.clock.now() + lease);
+                        if let Err(e) = self.store.renew_claims(&owner, &ids, &until) {
+                            log::warn!("outbox: cannot renew a lease: {e}");
+                        }
+                    }
                 }
-            }
-        }
-        self.store
-            .complete_jobs(&done, &format_time(self.clock.now()))?;
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(n),
-        }
+            });
+            let result = (|| {
+                for job in jobs {
+                    if let Some(d) = self.handle(job)? {
+                        self.store.complete_jobs(
+                            std::slice::from_ref(&d),
+                            &format_time(self.clock.now()),
+                        )?;
+                    }
+                }
+                Ok(n)
+            })();
+            finished.store(true, Ordering::SeqCst);
+            result
+        })
     }
 
     /// Delivers one job. A failure is recorded at once; a success is handed back to be

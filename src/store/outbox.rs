@@ -33,6 +33,9 @@ pub struct JobRow {
     pub wait_token: Option<String>,
     /// Unique across databases and time; None for jobs queued before keys existed.
     pub idempotency_key: Option<String>,
+    /// The claim this row was read under (who may record its outcome).
+    #[serde(skip)]
+    pub claimed_by: Option<String>,
 }
 
 impl JobRow {
@@ -215,8 +218,27 @@ fn set_mapping_from(
 }
 
 /// Deletes a delivered job and records its outcome in the mapping.
+/// The job's row while its claim is still this one's.
+type Held = diesel::dsl::Filter<
+    diesel::dsl::Find<outbox_jobs::table, i64>,
+    diesel::dsl::Eq<outbox_jobs::claimed_by, String>,
+>;
+
+fn held(job: &JobRow) -> Held {
+    outbox_jobs::table
+        .find(job.id)
+        .filter(outbox_jobs::claimed_by.eq(job.claimed_by.clone().unwrap_or_default()))
+}
+
 fn complete_in(conn: &mut DbConn, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
-    diesel::delete(outbox_jobs::table.find(job.id)).execute(conn)?;
+    if diesel::delete(held(job)).execute(conn)? == 0 {
+        // Its lease passed and another worker took it over: that worker records it.
+        log::warn!(
+            "job {}: delivered after its claim was taken over; not recorded twice",
+            job.id
+        );
+        return Ok(());
+    }
     let target = mappings::table.find((&job.resource_id, &job.connector));
     // A mapping shows its worst unresolved job: while another job of this resource is dead
     // in this connector, a later success (or skip) does not hide it.
@@ -312,7 +334,7 @@ fn add_notification_in(conn: &mut DbConn, n: &NotificationRow) -> StoreResult<()
     Ok(())
 }
 
-const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts = attempts + 1, updated = ?2 \
+const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts = attempts + 1, updated = ?2, claimed_by = ?4 \
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= ?2 \
       AND (j.locked_until IS NULL OR j.locked_until < ?2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
@@ -320,7 +342,7 @@ const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts =
       ORDER BY j.id LIMIT ?3) \
     RETURNING *";
 
-const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts = attempts + 1, updated = $2 \
+const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts = attempts + 1, updated = $2, claimed_by = $4 \
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= $2 \
       AND (j.locked_until IS NULL OR j.locked_until < $2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
@@ -331,22 +353,44 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts
 impl SqlStore {
     /// Claims up to `limit` due jobs until `lease_until`, oldest first, never a job whose
     /// resource has an earlier job pending for the same connector (order per resource).
-    pub fn claim_jobs(&self, now: &str, lease_until: &str, limit: i64) -> StoreResult<Vec<JobRow>> {
+    pub fn claim_jobs(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: i64,
+        owner: &str,
+    ) -> StoreResult<Vec<JobRow>> {
         self.write(|conn| {
             let mut rows: Vec<JobRow> = match conn {
                 DbConn::Sqlite(c) => diesel::sql_query(CLAIM_SQLITE)
                     .bind::<Text, _>(lease_until)
                     .bind::<Text, _>(now)
                     .bind::<BigInt, _>(limit)
+                    .bind::<Text, _>(owner)
                     .load(c)?,
                 DbConn::Pg(c) => diesel::sql_query(CLAIM_POSTGRES)
                     .bind::<Text, _>(lease_until)
                     .bind::<Text, _>(now)
                     .bind::<BigInt, _>(limit)
+                    .bind::<Text, _>(owner)
                     .load(c)?,
             };
             rows.sort_by_key(|r| r.id);
             Ok(rows)
+        })
+    }
+
+    /// Extends the lease of the jobs `owner` still holds among `ids`.
+    pub fn renew_claims(&self, owner: &str, ids: &[i64], until: &str) -> StoreResult<usize> {
+        self.write(|conn| {
+            Ok(diesel::update(
+                outbox_jobs::table
+                    .filter(outbox_jobs::id.eq_any(ids))
+                    .filter(outbox_jobs::claimed_by.eq(owner))
+                    .filter(outbox_jobs::state.eq(PENDING)),
+            )
+            .set(outbox_jobs::locked_until.eq(until))
+            .execute(conn)?)
         })
     }
 
@@ -400,7 +444,7 @@ impl SqlStore {
         now: &str,
     ) -> StoreResult<()> {
         self.write(|conn| {
-            diesel::update(outbox_jobs::table.find(job.id))
+            let n = diesel::update(held(job))
                 .set((
                     outbox_jobs::next_attempt_at.eq(next_at),
                     outbox_jobs::locked_until.eq(None::<String>),
@@ -408,6 +452,9 @@ impl SqlStore {
                     outbox_jobs::updated.eq(now),
                 ))
                 .execute(conn)?;
+            if n == 0 {
+                return Ok(());
+            }
             diesel::update(mappings::table.find((&job.resource_id, &job.connector)))
                 .set((
                     mappings::state.eq("failed"),
@@ -423,7 +470,7 @@ impl SqlStore {
     /// A job that will not be tried again unless an administrator asks.
     pub fn bury_job(&self, job: &JobRow, error: &str, now: &str) -> StoreResult<()> {
         self.write(|conn| {
-            diesel::update(outbox_jobs::table.find(job.id))
+            let n = diesel::update(held(job))
                 .set((
                     outbox_jobs::state.eq(DEAD),
                     outbox_jobs::secret.eq(None::<String>),
@@ -432,6 +479,9 @@ impl SqlStore {
                     outbox_jobs::updated.eq(now),
                 ))
                 .execute(conn)?;
+            if n == 0 {
+                return Ok(());
+            }
             diesel::update(mappings::table.find((&job.resource_id, &job.connector)))
                 .set((
                     mappings::state.eq(DEAD),

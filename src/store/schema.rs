@@ -87,6 +87,7 @@ diesel::table! {
         secret -> Nullable<Text>,
         wait_token -> Nullable<Text>,
         idempotency_key -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
     }
 }
 

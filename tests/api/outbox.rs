@@ -350,3 +350,56 @@ with_hook! {
         assert_eq!(res.status(), 404);
     }
 }
+
+/// Deliveries slower than the lease, two workers: each job still reaches the target once.
+async fn slow_deliveries_outlast_their_lease(kind: Db) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) =
+        serve(std::sync::Arc::new(WebhookEmulator::new(None)), listener).expect("emulator");
+    tokio::spawn(server);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    set_faults(&http, &base, json!({"latency_ms": 1500})).await;
+    let Some(app) = spawn_tweaked(kind, |s| {
+        s.outbox_lease_secs = 1;
+        s.outbox_workers = 2;
+        let mut c = ConnectorConfig::new("hook", "webhook", &format!("{base}/events"));
+        c.timeout_secs = 10;
+        s.connectors = vec![c];
+    })
+    .await
+    else {
+        return;
+    };
+    for i in 0..3 {
+        app.create_user(&format!("slow{i}@example.com")).await;
+    }
+    let started = Instant::now();
+    loop {
+        let s = emulator_state(&http, &base).await;
+        if s["events"].as_array().is_some_and(|e| e.len() == 3) {
+            // Long enough for a lost lease to have shown as a second delivery.
+            tokio::time::sleep(Duration::from_millis(3500)).await;
+            let s = emulator_state(&http, &base).await;
+            assert_eq!(
+                s["calls"]["receive"], 3,
+                "each job delivered once: {}",
+                s["calls"]
+            );
+            assert!(s["calls"].get("duplicate").is_none(), "{}", s["calls"]);
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_slower_than_the_lease_are_not_taken_over_on_sqlite() {
+    slow_deliveries_outlast_their_lease(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_slower_than_the_lease_are_not_taken_over_on_postgres() {
+    slow_deliveries_outlast_their_lease(Db::Postgres).await;
+}
