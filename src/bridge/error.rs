@@ -45,6 +45,19 @@ impl BridgeError {
                     "a member does not exist (it was deleted while being added)".into(),
                 ),
                 StoreError::Query(e) => e.clone(),
+                // The database cannot be reached (restarting, or every connection busy):
+                // nothing was written, and a retry may well succeed.
+                StoreError::Pool(_)
+                | StoreError::Db(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UnableToSendCommand
+                    | diesel::result::DatabaseErrorKind::ClosedConnection,
+                    _,
+                )) => {
+                    log::warn!("the database is unavailable: {e}");
+                    ScimError::Unavailable(
+                        "the database is unavailable for a moment; try again".into(),
+                    )
+                }
                 other => {
                     log::error!("storage failure: {other}");
                     ScimError::Internal("the server could not complete the request".into())

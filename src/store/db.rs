@@ -45,8 +45,13 @@ impl ManageConnection for Manager {
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection whose transaction was left broken is not handed out again.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        match conn {
+            DbConn::Sqlite(c) => c.is_broken(),
+            DbConn::Pg(c) => c.is_broken(),
+        }
     }
 }
 
@@ -118,10 +123,13 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
 /// Connects, checks the connection, and applies pending migrations.
 pub fn connect(url: &DbUrl, max_size: u32) -> StoreResult<DbPool> {
     let manager = Manager { url: url.clone() };
+    // A PostgreSQL server that restarted leaves every pooled connection dead: each is
+    // checked (SELECT 1) as it is handed out, and a dead one replaced. A SQLite file does
+    // not go away under its connections.
     let pool = Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
-        .test_on_check_out(false)
+        .test_on_check_out(url.backend == Backend::Postgres)
         .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)
         .map_err(|e| StoreError::Connect(e.to_string()))?;

@@ -271,3 +271,205 @@ async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_s
 async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_postgres() {
     kill_mid_openiam_burst(Db::Postgres).await;
 }
+
+/// A PostgreSQL server of this test's own (initdb in a temporary folder, on a free port),
+/// so that restarting it disturbs no other test. Started only when PostgreSQL tests are
+/// asked for; then a missing PostgreSQL installation fails the test.
+struct PrivatePg {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePg {
+    fn start() -> Option<PrivatePg> {
+        std::env::var("TEST_POSTGRES_URL").ok()?;
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").exists())
+            .expect("an initdb");
+        let dir = tempfile::tempdir().expect("dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let pg = PrivatePg { dir, bin, port };
+        let root = unsafe_is_root();
+        if root {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(pg.dir.path())
+                .status()
+                .expect("chown");
+            assert!(ok.success());
+        }
+        let data = pg.dir.path().join("data");
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().expect("path"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        pg.ctl(&[
+            "start",
+            "-w",
+            "-o",
+            &format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                pg.port,
+                pg.dir.path().display()
+            ),
+        ]);
+        Some(pg)
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bin.join(tool);
+        let mut cmd = if unsafe_is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(args).output().expect("runs");
+        assert!(
+            out.status.success(),
+            "{tool}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("log");
+        let mut all = vec![
+            "-D",
+            data.to_str().expect("path"),
+            "-l",
+            log.to_str().expect("path"),
+        ];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run(
+                "pg_ctl",
+                &[
+                    "-D",
+                    data.to_str().unwrap_or("."),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+            );
+        }));
+    }
+}
+
+/// Whether this process runs as root (initdb refuses root: the tools then run as postgres).
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_under_load_is_survived_without_restarting_the_bridge_or_losing_a_change(
+) {
+    let Some(pg) = tokio::task::spawn_blocking(PrivatePg::start)
+        .await
+        .expect("joined")
+    else {
+        return;
+    };
+    let db = Arc::new(TestDb::Postgres {
+        admin_url: pg.url(),
+        name: "bridge".into(),
+    });
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let mut c = diesel::PgConnection::establish(&pg.url()).expect("private server");
+        diesel::sql_query("CREATE DATABASE bridge")
+            .execute(&mut c)
+            .expect("create");
+    }
+    let settings = settings_for(&db);
+    let app = Arc::new(spawn_with(db, settings).await);
+    let load = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut refused = Vec::new();
+            for i in 0..300 {
+                let res = app
+                    .post("/Users", user(&format!("load{i}@example.com")))
+                    .await;
+                match res.status().as_u16() {
+                    201 => acked.push(json(res).await["id"].as_str().expect("id").to_string()),
+                    s => refused.push(s),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (acked, refused)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.ctl(&["restart", "-m", "fast", "-w"]);
+        pg
+    })
+    .await
+    .expect("restarted");
+    let (acked, refused) = load.await.expect("load");
+    eprintln!(
+        "restart under load: {} acknowledged, {} refused",
+        acked.len(),
+        refused.len()
+    );
+    assert!(
+        refused.iter().all(|s| *s == 503),
+        "while it restarts, 503 and nothing else: {refused:?}"
+    );
+    assert!(
+        acked.len() > 100,
+        "most creates went through: {} acked, {} refused",
+        acked.len(),
+        refused.len()
+    );
+    // Without restarting the bridge: new writes go through, and every acknowledged one is there.
+    assert_eq!(
+        app.post("/Users", user("after@example.com")).await.status(),
+        201
+    );
+    for id in &acked {
+        assert_eq!(
+            app.get(&format!("/Users/{id}")).await.status(),
+            200,
+            "acknowledged {id} is kept"
+        );
+    }
+    let list = json(app.get("/Users?count=1").await).await;
+    assert_eq!(list["totalResults"], acked.len() + 1);
+    drop(pg);
+}
