@@ -18,26 +18,7 @@ const ADMIN: &str = "admin-token-credentials";
 const ISSUER: &str = "https://issuer.test/tenant/";
 const AUDIENCE: &str = "api://scim-bridge";
 
-/// Runs each test once on SQLite and once on PostgreSQL.
-macro_rules! on_both {
-    ($(async fn $name:ident($db:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let $db = Db::Sqlite;
-                    $body
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let $db = Db::Postgres;
-                    $body
-                }
-            }
-        )*
-    };
-}
+use crate::each_database as on_both;
 
 /// The app with an admin token and these settings changed.
 async fn app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {

@@ -274,3 +274,27 @@ pub async fn spawn_tweaked(kind: Db, tweak: impl FnOnce(&mut Settings)) -> Optio
     tweak(&mut settings);
     Some(spawn_with(db, settings).await)
 }
+
+/// Runs each test once on SQLite and once on PostgreSQL (when TEST_POSTGRES_URL is set),
+/// with the database kind bound to the given name, for tests that start the app themselves.
+#[macro_export]
+macro_rules! each_database {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_sqlite() {
+                    let $db = $crate::helpers::Db::Sqlite;
+                    $body
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_postgres() {
+                    let $db = $crate::helpers::Db::Postgres;
+                    $body
+                }
+            }
+        )*
+    };
+}

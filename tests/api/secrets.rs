@@ -9,25 +9,7 @@ use scim_bridge::config::{ConnectorConfig, Secret, Settings};
 
 use crate::helpers::*;
 
-macro_rules! on_both {
-    ($(async fn $name:ident($db:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let $db = Db::Sqlite;
-                    $body
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let $db = Db::Postgres;
-                    $body
-                }
-            }
-        )*
-    };
-}
+use crate::each_database as on_both;
 
 on_both! {
     async fn tokens_given_as_env_or_file_references_are_resolved_and_the_reference_is_no_token(db) {

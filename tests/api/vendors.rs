@@ -271,25 +271,7 @@ fn outbox_rows(url: &str) -> Vec<JobSecret> {
     }
 }
 
-macro_rules! on_both {
-    ($(async fn $name:ident($db:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let $db = Db::Sqlite;
-                    $body
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let $db = Db::Postgres;
-                    $body
-                }
-            }
-        )*
-    };
-}
+use crate::each_database as on_both;
 
 on_both! {
     async fn openiam_gets_add_user_then_only_what_changed_with_attribute_operations_roles_and_a_rename(db) {
