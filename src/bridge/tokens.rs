@@ -330,19 +330,6 @@ impl Tokens {
             || self.store.count_tokens(kind.as_str())? > 0)
     }
 
-    /// Whether `presented` is a valid token of `kind`.
-    pub fn verify(&self, presented: &str, kind: TokenKind) -> BridgeResult<bool> {
-        Ok(self
-            .caller(presented, kind)
-            .map_err(|e| match e {
-                AuthError::Store(s) => super::BridgeError::Store(s),
-                AuthError::Invalid(m) => {
-                    super::BridgeError::Scim(crate::scim::ScimError::Unauthorized(m))
-                }
-            })?
-            .is_some())
-    }
-
     /// The caller a static token stands for, or None when it is no live token of `kind`.
     pub fn caller(&self, presented: &str, kind: TokenKind) -> Result<Option<Caller>, AuthError> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
@@ -373,7 +360,8 @@ impl Tokens {
         Ok(Some(Caller {
             kind: CallerKind::Token,
             key: format!("token:{}", row.id),
-            scopes: Scopes::parse(&row.scopes).unwrap_or(Scopes::FULL),
+            // A scope list that cannot be read grants nothing.
+            scopes: Scopes::parse(&row.scopes).unwrap_or_default(),
             name: row.name,
         }))
     }
@@ -496,7 +484,7 @@ impl Tokens {
                 ));
             }
         };
-        let allowed = Scopes::parse(&client.scopes).unwrap_or(Scopes::FULL);
+        let allowed = Scopes::parse(&client.scopes).unwrap_or_default();
         let granted = match scope.map(str::trim).filter(|s| !s.is_empty()) {
             None => allowed,
             Some(s) => {

@@ -34,6 +34,10 @@ fn canonical(path: &str, state: &AppState) -> Option<String> {
         .map(|r| r.endpoint.trim_start_matches('/'))
         .chain(FIXED.iter().copied())
         .find(|e| e.eq_ignore_ascii_case(first))?;
+    // The usual case, already canonical: nothing to build.
+    if known == first && !rest.ends_with('/') {
+        return None;
+    }
     let out = match tail {
         Some(t) => format!("{SCIM_BASE}/{known}/{t}"),
         None => format!("{SCIM_BASE}/{known}"),

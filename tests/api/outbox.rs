@@ -122,6 +122,8 @@ pub async fn spawn_hooked(kind: Db) -> Option<Hooked> {
     })
 }
 
+/// Runs each test on both databases with an app whose webhook connector reaches an emulator.
+#[macro_export]
 macro_rules! with_hook {
     ($(async fn $name:ident($h:ident) $body:block)*) => {
         $(
@@ -129,12 +131,12 @@ macro_rules! with_hook {
                 use super::*;
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_sqlite() {
-                    let Some($h) = spawn_hooked(Db::Sqlite).await else { return };
+                    let Some($h) = $crate::outbox::spawn_hooked($crate::helpers::Db::Sqlite).await else { return };
                     $body
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_postgres() {
-                    let Some($h) = spawn_hooked(Db::Postgres).await else { return };
+                    let Some($h) = $crate::outbox::spawn_hooked($crate::helpers::Db::Postgres).await else { return };
                     $body
                 }
             }

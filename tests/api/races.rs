@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::outbox::{spawn_hooked, Hooked};
+use crate::outbox::Hooked;
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -33,27 +33,7 @@ async fn settled_events(h: &Hooked) -> Vec<Value> {
     h.events().await
 }
 
-macro_rules! on_both {
-    ($(async fn $name:ident($h:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let Some($h) = spawn_hooked(Db::Sqlite).await else { return };
-                    $body
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let Some($h) = spawn_hooked(Db::Postgres).await else { return };
-                    $body
-                }
-            }
-        )*
-    };
-}
-
-on_both! {
+crate::with_hook! {
     async fn a_membership_patch_never_undoes_a_concurrent_rename(h) {
         let app = Arc::new(h.app);
         let gid = app.create_group("Name-0", &[]).await;
