@@ -426,10 +426,12 @@ impl SqlStore {
                     )
                     .execute(conn)?;
                 }
+                complete_in(conn, &d.job, &d.delivered, now)?;
+                // After the delivery's own record: a completion that raced ahead of it
+                // (the target called back first) then has the last word on the mapping.
                 if let Some(n) = &d.notification {
                     add_notification_in(conn, n)?;
                 }
-                complete_in(conn, &d.job, &d.delivered, now)?;
             }
             Ok(())
         })
