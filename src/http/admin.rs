@@ -62,7 +62,8 @@ fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Val
         Err(e) => return Err(e),
     };
     let id = resource["id"].as_str().unwrap_or_default().to_string();
-    let mappings = state.store.mappings_of(&id).map_err(BridgeError::Store)?;
+    // Both from one snapshot: a completion commits its notification and its mapping together.
+    let (mappings, notes) = state.store.standing_of(&id).map_err(BridgeError::Store)?;
     let mut by_connector = Vec::new();
     for (name, kind) in &state.connectors {
         let m = mappings.iter().find(|m| &m.connector == name);
@@ -82,10 +83,6 @@ fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Val
     if resource.get("deleted") == Some(&json!(true)) {
         summary["deleted"] = json!(true);
     }
-    let notes = state
-        .store
-        .notifications_of(&id)
-        .map_err(BridgeError::Store)?;
     if !notes.is_empty() {
         summary["notifications"] = json!(notes);
     }

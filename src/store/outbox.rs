@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::db::DbConn;
-use super::error::StoreResult;
+use super::error::{StoreError, StoreResult};
 use super::schema::{mappings, notifications, outbox_jobs};
 use super::sql::SqlStore;
 
@@ -774,6 +774,33 @@ impl SqlStore {
                 set_mapping_from(conn, &row.resource_id, &row.connector, state, error, now)?;
             }
             Ok(Some(row))
+        })
+    }
+
+    /// A resource's mappings and notifications as of one moment (one snapshot), so a
+    /// completion committed between two reads cannot show half of itself.
+    pub fn standing_of(
+        &self,
+        resource_id: &str,
+    ) -> StoreResult<(Vec<MappingRow>, Vec<NotificationRow>)> {
+        let mut conn = self.conn()?;
+        let conn: &mut DbConn = &mut conn;
+        conn.transaction::<_, StoreError, _>(|conn| {
+            if let DbConn::Pg(c) = conn {
+                diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(c)?;
+            }
+            let mappings = mappings::table
+                .filter(mappings::resource_id.eq(resource_id))
+                .order(mappings::connector.asc())
+                .select(MappingRow::as_select())
+                .load(conn)?;
+            let notes = notifications::table
+                .filter(notifications::resource_id.eq(resource_id))
+                .order(notifications::created.asc())
+                .select(NotificationRow::as_select())
+                .load(conn)?;
+            Ok((mappings, notes))
         })
     }
 

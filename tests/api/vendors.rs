@@ -693,7 +693,7 @@ on_both! {
         let tracking = n["trackingId"].as_str().expect("tracking").to_string();
         let standing = r.wait_admin("completed", "/users/sso@example.com", |v| v["notifications"][0]["state"] == "completed").await;
         assert_eq!(standing["notifications"][0]["trackingId"], tracking.as_str());
-        assert_eq!(standing["connectors"][0]["state"], "synced");
+        assert_eq!(standing["connectors"][0]["state"], "synced", "{standing}");
         // A completion with an error marks it failed; a wrong callback token is refused.
         let id = standing["id"].as_str().expect("id").to_string();
         assert_eq!(r.emu_post("/_emulator/callback", json!({"url": cb, "token": CALLBACK_TOKEN, "auto": false})).await.status(), 200);
