@@ -23,48 +23,7 @@ pub enum ConfigError {
     },
 }
 
-/// A value that must not be shown: `Debug` prints `***`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "***")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Secret {
-        Secret::new(s)
-    }
-}
-
-/// A database URL with its password, if any, replaced by `***`.
-pub fn redacted_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
+pub use crate::secret::{redacted_url, resolve_secret, Secret, SecretError};
 
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -177,231 +136,8 @@ impl fmt::Debug for Settings {
     }
 }
 
-/// Microsoft Entra ID's audience for the tokens it presents to SCIM apps.
-pub const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
-
-/// One `[[jwt_issuer]]` table: an outside issuer whose tokens are accepted.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct JwtIssuerConfig {
-    /// The `iss` its tokens carry (Entra's is filled in from `entra_tenant_id`).
-    pub issuer: Option<String>,
-    /// The `aud` its tokens must carry.
-    pub audience: Option<String>,
-    /// Where its keys are published (JWKS); fetched, cached, and fetched again when a token
-    /// names a key not in the cache, at most once per `jwks_min_refresh_secs`.
-    pub jwks_url: Option<String>,
-    /// Its keys from a JWKS file instead.
-    pub jwks_file: Option<PathBuf>,
-    /// Signature algorithms accepted (default RS256); never `none` nor an HMAC one.
-    #[serde(default = "default_algorithms")]
-    pub algorithms: Vec<String>,
-    /// Clock skew allowed on exp and nbf, in seconds.
-    #[serde(default = "default_leeway")]
-    pub leeway_secs: u64,
-    /// The scopes its tokens get.
-    #[serde(default = "default_scope")]
-    pub scope: String,
-    /// An Entra ID tenant: fills in issuer, audience and jwks_url (each overridable).
-    pub entra_tenant_id: Option<String>,
-    #[serde(default = "default_refresh_floor")]
-    pub jwks_min_refresh_secs: u64,
-}
-
-fn default_algorithms() -> Vec<String> {
-    vec!["RS256".into()]
-}
-
-fn default_leeway() -> u64 {
-    60
-}
-
-fn default_scope() -> String {
-    "scim:read scim:write".into()
-}
-
-fn default_refresh_floor() -> u64 {
-    60
-}
-
-/// The asymmetric algorithms an outside issuer may use.
-pub const JWT_ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
-];
-
-impl JwtIssuerConfig {
-    /// The issuer with Entra's values filled in, checked: issuer, audience, one key source,
-    /// algorithms and scope.
-    pub fn resolved(&self) -> Result<JwtIssuerConfig, String> {
-        let mut c = self.clone();
-        if let Some(t) = &self.entra_tenant_id {
-            let t = t.trim();
-            if t.is_empty()
-                || !t
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.')
-            {
-                return Err("entra_tenant_id is a tenant id (a GUID) or domain".into());
-            }
-            c.issuer
-                .get_or_insert_with(|| format!("https://sts.windows.net/{t}/"));
-            c.audience.get_or_insert_with(|| ENTRA_AUDIENCE.to_string());
-            if c.jwks_file.is_none() {
-                c.jwks_url.get_or_insert_with(|| {
-                    format!("https://login.microsoftonline.com/{t}/discovery/keys")
-                });
-            }
-        }
-        if c.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
-            return Err("issuer is required (or entra_tenant_id)".into());
-        }
-        if c.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
-            return Err("audience is required (or entra_tenant_id)".into());
-        }
-        match (&c.jwks_url, &c.jwks_file) {
-            (Some(_), Some(_)) => return Err("give jwks_url or jwks_file, not both".into()),
-            (None, None) => return Err("jwks_url or jwks_file is required".into()),
-            (Some(u), None) => {
-                url::Url::parse(u).map_err(|e| format!("jwks_url: {e}"))?;
-            }
-            (None, Some(_)) => {}
-        }
-        if c.algorithms.is_empty() {
-            return Err("algorithms is empty".into());
-        }
-        for a in &c.algorithms {
-            if !JWT_ALGORITHMS.contains(&a.as_str()) {
-                return Err(format!(
-                    "algorithm '{a}' is not accepted (an outside issuer signs with a private key: {})",
-                    JWT_ALGORITHMS.join(", ")
-                ));
-            }
-        }
-        crate::bridge::tokens::Scopes::parse(&c.scope).map_err(|e| format!("scope: {e}"))?;
-        Ok(c)
-    }
-}
-
-/// One `[[connector]]` table.
-#[derive(Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectorConfig {
-    pub name: String,
-    pub kind: String,
-    pub url: String,
-    /// A shared secret (webhook HMAC): literal, `env:VAR` or `file:PATH`.
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Literal, `env:VAR` or `file:PATH`.
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// `async` (answer once committed) or `sync`.
-    #[serde(default = "default_mode")]
-    pub mode: String,
-    /// Seconds a call to the target may take.
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    /// In sync mode, seconds a SCIM write waits for delivery before it answers anyway
-    /// (the change stays queued).
-    #[serde(default = "default_timeout")]
-    pub sync_timeout_secs: u64,
-    /// Attribute-mapping overrides: target field = SCIM path ("" leaves a field out).
-    #[serde(default)]
-    pub attributes: std::collections::BTreeMap<String, String>,
-    /// Group-to-role mapping: group displayName = the target's role.
-    #[serde(default)]
-    pub roles: std::collections::BTreeMap<String, String>,
-    /// Scope: when set, only members of these groups (by displayName) are provisioned.
-    #[serde(default)]
-    pub scope_groups: Vec<String>,
-    /// Drop a password that comes with a create (Okta sends a placeholder one).
-    #[serde(default)]
-    pub ignore_password_on_create: bool,
-    /// Settings of this kind of connector (see README).
-    #[serde(default)]
-    pub options: toml::Table,
-}
-
-impl ConnectorConfig {
-    /// A connector with its defaults: async, 10 s timeouts, default mapping, everyone in scope.
-    pub fn new(name: &str, kind: &str, url: &str) -> ConnectorConfig {
-        ConnectorConfig {
-            name: name.into(),
-            kind: kind.into(),
-            url: url.into(),
-            secret: None,
-            username: None,
-            password: None,
-            mode: default_mode(),
-            timeout_secs: default_timeout(),
-            sync_timeout_secs: default_timeout(),
-            attributes: Default::default(),
-            roles: Default::default(),
-            scope_groups: Vec::new(),
-            ignore_password_on_create: false,
-            options: Default::default(),
-        }
-    }
-
-    pub fn with_credentials(mut self, username: &str, password: &str) -> ConnectorConfig {
-        self.username = Some(username.into());
-        self.password = Some(Secret::new(password));
-        self
-    }
-}
-
-/// A connector without its secrets: the password and secret redacted, and of its options
-/// (which may hold a callback token) only the names.
-impl fmt::Debug for ConnectorConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectorConfig")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("url", &redacted_url(&self.url))
-            .field("secret", &self.secret)
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("mode", &self.mode)
-            .field("timeout_secs", &self.timeout_secs)
-            .field("attributes", &self.attributes)
-            .field("roles", &self.roles)
-            .field("scope_groups", &self.scope_groups)
-            .field("options", &self.options.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-fn default_mode() -> String {
-    "async".into()
-}
-
-fn default_timeout() -> u64 {
-    10
-}
-
-/// Resolves a secret given literally, as `env:VAR` or as `file:PATH`.
-pub fn resolve_secret(value: &str) -> Result<Secret, ConfigError> {
-    if let Some(var) = value.strip_prefix("env:") {
-        return std::env::var(var)
-            .map(Secret::new)
-            .map_err(|_| ConfigError::Env {
-                name: var.to_string(),
-                value: String::new(),
-                why: "the variable is not set".into(),
-            });
-    }
-    if let Some(path) = value.strip_prefix("file:") {
-        return std::fs::read_to_string(path)
-            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
-            .map_err(|source| ConfigError::Read {
-                path: path.to_string(),
-                source,
-            });
-    }
-    Ok(Secret::new(value))
-}
+pub use crate::bridge::jwt::{JwtIssuerConfig, ENTRA_AUDIENCE, JWT_ALGORITHMS};
+pub use crate::connectors::spec::{ConnectorConfig, ConnectorKind, Mode};
 
 impl Default for Settings {
     fn default() -> Settings {
@@ -589,41 +325,39 @@ struct CheckConnector {
     scope_groups: Option<toml::Spanned<Vec<String>>>,
 }
 
-/// The connector kinds this build knows.
-pub const CONNECTOR_KINDS: &[&str] = &[
-    "webhook", "openiam", "pyramid", "ethosce", "itron", "entsso",
-];
-
 /// Why a secret reference cannot be resolved, in words (never the secret).
-fn secret_problem(e: ConfigError) -> String {
-    match e {
-        ConfigError::Env { name, .. } => format!("the environment variable {name} is not set"),
-        ConfigError::Read { path, source } => format!("cannot read {path}: {source}"),
-        other => other.to_string(),
-    }
+fn secret_problem(e: SecretError) -> String {
+    e.to_string()
 }
 
 /// Checks a settings file: its syntax and types, then each connector. Secrets are
 /// resolved to prove they can be, and never shown.
 pub fn check_file(text: &str) -> Vec<Problem> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    if let Err(e) = toml::from_str::<Settings>(text) {
-        let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
-        return vec![Problem {
-            line,
-            message: e.message().trim().to_string(),
-        }];
-    }
+    let problem_of = |e: toml::de::Error| Problem {
+        line: e.span().map(|s| line_of(s.start)).unwrap_or(1),
+        message: e.message().trim().to_string(),
+    };
+    // The settings as `serve` reads them; a problem the checks below also find (an
+    // unknown connector kind) is reported once, in their words.
+    let typed = toml::from_str::<Settings>(text).err().map(problem_of);
     let file: CheckFile = match toml::from_str(text) {
         Ok(f) => f,
-        Err(e) => {
-            let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
-            return vec![Problem {
-                line,
-                message: e.message().trim().to_string(),
-            }];
-        }
+        Err(e) => return vec![typed.unwrap_or_else(|| problem_of(e))],
     };
+    let mut problems = checks(&file, &line_of);
+    if let Some(p) = typed {
+        if !problems.iter().any(|q| q.line == p.line) {
+            problems.push(p);
+            problems.sort_by_key(|p| p.line);
+        }
+    }
+    problems
+}
+
+/// The checks `serve` would fail at start: secrets that cannot be resolved, connectors and
+/// issuers that cannot be built.
+fn checks(file: &CheckFile, line_of: &dyn Fn(usize) -> usize) -> Vec<Problem> {
     let mut problems = Vec::new();
     if let Some(k) = &file.outbox_key {
         let checked = resolve_secret(k.get_ref())
@@ -668,13 +402,13 @@ pub fn check_file(text: &str) -> Vec<Problem> {
                 message: format!("connector name '{name}' is already used on line {first}"),
             });
         }
-        if !CONNECTOR_KINDS.contains(&c.kind.get_ref().as_str()) {
+        if c.kind.get_ref().parse::<ConnectorKind>().is_err() {
             problems.push(Problem {
                 line: at(&c.kind),
                 message: format!(
                     "connector '{name}': unknown kind '{}' (known: {})",
                     c.kind.get_ref(),
-                    CONNECTOR_KINDS.join(", ")
+                    ConnectorKind::names()
                 ),
             });
         }
@@ -704,7 +438,9 @@ pub fn check_file(text: &str) -> Vec<Problem> {
                 });
             }
         }
-        let kind = c.kind.get_ref().as_str();
+        let Ok(kind) = c.kind.get_ref().parse::<ConnectorKind>() else {
+            continue;
+        };
         let line_at = |span: std::ops::Range<usize>| line_of(span.start);
         if let Some(a) = &c.attributes {
             let overrides: std::collections::BTreeMap<String, String> = a
@@ -736,7 +472,7 @@ pub fn check_file(text: &str) -> Vec<Problem> {
             });
         }
         if let Some(sg) = &c.scope_groups {
-            if kind == "webhook" && !sg.get_ref().is_empty() {
+            if kind == ConnectorKind::Webhook && !sg.get_ref().is_empty() {
                 problems.push(Problem {
                     line: line_at(sg.span()),
                     message: format!("connector '{name}': scope_groups applies to vendor connectors; a webhook receives every change"),

@@ -289,17 +289,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let s = settings(&common)?;
-            let store = SqlStore::open(&s.database_url, 1)?;
-            for j in store.list_jobs(state.as_deref(), connector.as_deref(), 1000)? {
+            let core = Core::build(&s, Arc::new(SystemClock))?;
+            let text = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            for j in core
+                .admin
+                .jobs(state.as_deref(), connector.as_deref(), 1000)?
+            {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\tattempts={}\t{}",
-                    j.id,
-                    j.state,
-                    j.connector,
-                    j.event,
-                    j.resource_id,
-                    j.attempts,
-                    j.last_error.unwrap_or_default()
+                    text(&j["id"]),
+                    text(&j["state"]),
+                    text(&j["connector"]),
+                    text(&j["event"]),
+                    text(&j["resourceId"]),
+                    text(&j["attempts"]),
+                    text(&j["lastError"])
                 );
             }
             Ok(())
@@ -317,12 +325,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let s = settings(&common)?;
             let core = Core::build(&s, Arc::new(SystemClock))?;
-            let n = scim_bridge::bridge::admin::retry_dead(
-                &core.store,
-                &core.resources,
-                id,
-                connector.as_deref(),
-            )?;
+            let n = match (id, connector) {
+                (Some(id), _) => core.admin.retry_job(id)?,
+                (None, Some(name)) => core.admin.retry_connector(&name)?,
+                (None, None) => 0,
+            };
             println!("{n} dead jobs put back in the queue");
             Ok(())
         }
@@ -508,7 +515,7 @@ fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
             tokio::spawn(server);
             let mut c = ConnectorConfig::new(
                 &format!("demo-{kind}"),
-                kind,
+                kind.parse().map_err(anyhow::Error::msg)?,
                 &format!("http://127.0.0.1:{eport}{path}"),
             );
             match kind {

@@ -13,7 +13,7 @@ use crate::bridge::{Resources, TokenKind, Tokens};
 use crate::clock::Clock;
 use std::collections::HashMap;
 
-use crate::config::{resolve_secret, ConnectorConfig, Settings};
+use crate::config::{resolve_secret, ConnectorConfig, ConnectorKind, Mode, Settings};
 use crate::connectors::Connector;
 use crate::http::{self, AppState};
 use crate::outbox::seal::Sealer;
@@ -47,10 +47,11 @@ pub struct Core {
     pub tokens: Arc<Tokens>,
     pub dispatcher: Arc<Dispatcher>,
     /// Configured connectors: name and kind.
-    pub connectors: Vec<(String, String)>,
-    /// Connectors whose target calls back (ENTSSO's PASSWORD_CHANGE_COMPLETE): name and the
-    /// token the callback presents.
-    pub callbacks: HashMap<String, crate::config::Secret>,
+    pub connectors: Vec<(String, ConnectorKind)>,
+    /// Administrators' use cases: standings, jobs, retries.
+    pub admin: Arc<crate::bridge::Admin>,
+    /// Completions from targets that call back (ENTSSO's PASSWORD_CHANGE_COMPLETE).
+    pub callbacks: Arc<crate::bridge::Callbacks>,
     pub clock: Arc<dyn Clock>,
     /// Outside JWT issuers (`[[jwt_issuer]]`).
     pub issuers: Arc<crate::bridge::jwt::Issuers>,
@@ -98,14 +99,14 @@ impl Core {
             let built = build_connector(c)?;
             let route = Route {
                 name: c.name.clone(),
-                sync: c.mode == "sync",
-                passwords: built.supports("user.password_set"),
+                sync: c.mode == Mode::Sync,
+                passwords: built.supports(crate::model::Event::UserPasswordSet),
                 ignore_password_on_create: c.ignore_password_on_create,
             };
             if route.sync {
                 sync_timeout = Duration::from_secs(c.sync_timeout_secs.max(1));
             }
-            if c.kind == "entsso" {
+            if c.kind == ConnectorKind::EntSso {
                 if let Some(t) = c.options.get("callback_token").and_then(|v| v.as_str()) {
                     let token = resolve_secret(t).map_err(|e| StartupError::Connector {
                         name: c.name.clone(),
@@ -121,7 +122,7 @@ impl Core {
                     why: "the name is used twice".into(),
                 });
             }
-            names.push((c.name.clone(), c.kind.clone()));
+            names.push((c.name.clone(), c.kind));
         }
         let sealer = sealer(settings)?;
         let wakeup = Arc::new(Wakeup::default());
@@ -155,7 +156,7 @@ impl Core {
             ("admin_token", &settings.admin_token, TokenKind::Admin),
         ] {
             if let Some(t) = value {
-                let t = crate::config::resolve_secret(t.expose()).map_err(|e| {
+                let t = crate::secret::resolve_secret(t.expose()).map_err(|e| {
                     StartupError::Setting {
                         name,
                         why: e.to_string(),
@@ -172,9 +173,21 @@ impl Core {
         }
         let issuers = crate::bridge::jwt::Issuers::new(&settings.jwt_issuers)
             .map_err(StartupError::JwtIssuer)?;
+        let admin = Arc::new(crate::bridge::Admin::new(
+            store.clone(),
+            resources.clone(),
+            clock.clone(),
+            names.clone(),
+        ));
+        let callbacks = Arc::new(crate::bridge::Callbacks::new(
+            store.clone(),
+            clock.clone(),
+            callbacks,
+        ));
         Ok(Core {
             store,
             resources,
+            admin,
             tokens: Arc::new(tokens),
             dispatcher,
             connectors: names,
@@ -212,8 +225,7 @@ impl Application {
             resources: core.resources.clone(),
             tokens: core.tokens.clone(),
             settings: settings.clone(),
-            store: core.store.clone(),
-            connectors: core.connectors.clone(),
+            admin: core.admin.clone(),
             callbacks: core.callbacks.clone(),
             clock: core.clock.clone(),
             issuers: core.issuers.clone(),

@@ -1,28 +1,229 @@
-//! Administrators' use cases on the outbox.
+//! Administrators' use cases: where a user or group stands in every target, the outbox's
+//! jobs and each connector's queue, and retrying dead jobs.
 
-use super::{BridgeResult, Resources};
-use crate::store::SqlStore;
+use std::sync::Arc;
 
-/// Puts dead jobs back in the queue, one (`id`) or all of a connector, each rebuilt from the
-/// resource's current state (see [`Resources::resync`]) with its age started afresh.
-pub fn retry_dead(
-    store: &SqlStore,
-    resources: &Resources,
-    id: Option<i64>,
-    connector: Option<&str>,
-) -> BridgeResult<usize> {
-    let now = crate::clock::format_time(chrono::Utc::now());
-    let resync = |job: &crate::store::outbox::JobRow| match resources.resync(job) {
-        Ok(fresh) => fresh,
-        Err(e) => {
-            log::warn!(
-                "job {}: cannot rebuild it from the current state ({e}); retried as it was",
-                job.id
-            );
-            None
+use serde_json::{json, Value};
+
+use super::{BridgeError, BridgeResult, Resources};
+use crate::clock::{format_time, Clock};
+use crate::connectors::ConnectorKind;
+use crate::model::JobState;
+use crate::scim::filter::{CompValue, CompareOp, Filter};
+use crate::scim::list::ListQuery;
+use crate::scim::path::AttrPath;
+use crate::scim::resource::Projection;
+use crate::scim::ScimError;
+use crate::store::{JobRow, JobStore, MappingStore, NotificationStore};
+
+/// What the admin use cases need of the store: jobs, mappings and notifications.
+pub trait AdminStore: JobStore + MappingStore + NotificationStore {}
+impl<T: JobStore + MappingStore + NotificationStore> AdminStore for T {}
+
+/// The most jobs one listing returns.
+pub const MAX_JOBS: i64 = 1000;
+
+pub struct Admin {
+    store: Arc<dyn AdminStore>,
+    resources: Arc<Resources>,
+    clock: Arc<dyn Clock>,
+    /// Configured connectors: name and kind, in the order of the settings.
+    connectors: Vec<(String, ConnectorKind)>,
+}
+
+impl Admin {
+    pub fn new(
+        store: Arc<dyn AdminStore>,
+        resources: Arc<Resources>,
+        clock: Arc<dyn Clock>,
+        connectors: Vec<(String, ConnectorKind)>,
+    ) -> Admin {
+        Admin {
+            store,
+            resources,
+            clock,
+            connectors,
         }
-    };
-    let n = store.retry_dead(id, connector, &now, &resync)?;
-    resources.wake_outbox();
-    Ok(n)
+    }
+
+    pub fn connectors(&self) -> &[(String, ConnectorKind)] {
+        &self.connectors
+    }
+
+    /// Finds a resource by SCIM id, then by each of `attrs` (equal, as a filter would
+    /// match).
+    fn find(&self, rt: &str, key: &str, attrs: &[&str]) -> BridgeResult<Value> {
+        let proj = Projection::default();
+        if let Ok(r) = self.resources.get(rt, key, "", &proj) {
+            return Ok(r.body);
+        }
+        for attr in attrs {
+            let query = ListQuery {
+                filter: Some(Filter::Compare {
+                    path: AttrPath {
+                        urn: None,
+                        attr: attr.to_string(),
+                        sub: None,
+                    },
+                    op: CompareOp::Eq,
+                    value: CompValue::String(key.to_string()),
+                }),
+                start_index: 1,
+                count: 2,
+                projection: proj.clone(),
+                sort: None,
+                cursor: None,
+            };
+            let found = self.resources.list(rt, &query, "")?;
+            if let Some(r) = found["Resources"].get(0) {
+                return Ok(r.clone());
+            }
+        }
+        Err(ScimError::NotFound(format!("no {rt} with id, {} '{key}'", attrs.join(" or "))).into())
+    }
+
+    /// A user found by id, userName or externalId, and where it stands in every target.
+    pub fn user_standing(&self, key: &str) -> BridgeResult<Value> {
+        self.standing("User", key, &["userName", "externalId"])
+    }
+
+    /// A group found by id, displayName or externalId, and where it stands in every target.
+    pub fn group_standing(&self, key: &str) -> BridgeResult<Value> {
+        self.standing("Group", key, &["displayName", "externalId"])
+    }
+
+    fn standing(&self, rt: &str, key: &str, attrs: &[&str]) -> BridgeResult<Value> {
+        let resource = match self.find(rt, key, attrs) {
+            Ok(r) => r,
+            // Deleted: still shown while its mappings are kept (the delete's fate in each
+            // target), found by id or by the principal a target knew it by.
+            Err(BridgeError::Scim(ScimError::NotFound(m))) => {
+                match self.store.deleted_resource(rt, key)? {
+                    Some(id) => json!({"id": id, "deleted": true}),
+                    None => return Err(ScimError::NotFound(m).into()),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let id = resource["id"].as_str().unwrap_or_default().to_string();
+        // Both from one snapshot: a completion commits its notification and its mapping
+        // together.
+        let (mappings, notes) = self.store.standing_of(&id)?;
+        let by_connector: Vec<Value> = self
+            .connectors
+            .iter()
+            .map(|(name, kind)| {
+                let m = mappings.iter().find(|m| &m.connector == name);
+                json!({
+                    "connector": name, "kind": kind,
+                    "state": m.map(|m| m.state.as_str()).unwrap_or("none"),
+                    "targetId": m.and_then(|m| m.target_id.clone()),
+                    "principal": m.and_then(|m| m.principal.clone()),
+                    "lastVersion": m.and_then(|m| m.last_version),
+                    "lastError": m.and_then(|m| m.last_error.clone()),
+                    "note": m.and_then(|m| m.note.clone()),
+                    "attempts": m.map(|m| m.attempts),
+                    "updated": m.map(|m| m.updated.clone()),
+                })
+            })
+            .collect();
+        let mut summary = json!({"id": id, "resourceType": rt, "connectors": by_connector});
+        if resource.get("deleted") == Some(&json!(true)) {
+            summary["deleted"] = json!(true);
+        }
+        if !notes.is_empty() {
+            summary["notifications"] = json!(notes);
+        }
+        for a in attrs {
+            if let Some(v) = resource.get(*a) {
+                summary[*a] = v.clone();
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Jobs by state and connector, oldest first, at most `limit` (1 to [`MAX_JOBS`]).
+    pub fn jobs(
+        &self,
+        state: Option<&str>,
+        connector: Option<&str>,
+        limit: i64,
+    ) -> BridgeResult<Vec<Value>> {
+        let state = state
+            .map(|s| {
+                s.parse::<JobState>()
+                    .map_err(|e| ScimError::InvalidValue(format!("state: {e}")))
+            })
+            .transpose()?;
+        let rows = self
+            .store
+            .list_jobs(state, connector, limit.clamp(1, MAX_JOBS))?;
+        Ok(rows.into_iter().map(job_view).collect())
+    }
+
+    /// Puts one dead job back in the queue, rebuilt from its resource's current state.
+    pub fn retry_job(&self, id: i64) -> BridgeResult<usize> {
+        match self.retry_dead(Some(id), None)? {
+            0 => Err(ScimError::NotFound(format!("no dead job {id}")).into()),
+            n => Ok(n),
+        }
+    }
+
+    /// Puts every dead job of a connector back in the queue.
+    pub fn retry_connector(&self, name: &str) -> BridgeResult<usize> {
+        self.known(name)?;
+        self.retry_dead(None, Some(name))
+    }
+
+    fn known(&self, name: &str) -> BridgeResult<()> {
+        if self.connectors.iter().any(|(n, _)| n == name) {
+            Ok(())
+        } else {
+            Err(ScimError::NotFound(format!("no connector '{name}'")).into())
+        }
+    }
+
+    /// Puts dead jobs back in the queue, one (`id`) or all of a connector, each rebuilt
+    /// from the resource's current state (see [`Resources::resync`]) with its age started
+    /// afresh.
+    fn retry_dead(&self, id: Option<i64>, connector: Option<&str>) -> BridgeResult<usize> {
+        let now = format_time(self.clock.now());
+        let resync = |job: &JobRow| match self.resources.resync(job) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                log::warn!(
+                    "job {}: cannot rebuild it from the current state ({e}); retried as it was",
+                    job.id
+                );
+                None
+            }
+        };
+        let n = self.store.retry_dead(id, connector, &now, &resync)?;
+        self.resources.wake_outbox();
+        Ok(n)
+    }
+
+    /// Each connector with its queue: depth, dead jobs, oldest pending, last success and
+    /// last error.
+    pub fn connector_health(&self) -> BridgeResult<Vec<Value>> {
+        self.connectors
+            .iter()
+            .map(|(name, kind)| {
+                let h = self.store.queue_health(name)?;
+                Ok(
+                    json!({"name": name, "kind": kind, "queueDepth": h.pending, "dead": h.dead,
+                          "oldestPending": h.oldest_pending, "lastSuccess": h.last_success,
+                          "lastError": h.last_error, "lastErrorAt": h.last_error_at}),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A job as the admin API shows it: never its sealed password or wait token.
+fn job_view(j: JobRow) -> Value {
+    json!({"id": j.id, "connector": j.connector, "resourceType": j.resource_type,
+           "resourceId": j.resource_id, "event": j.event, "state": j.state,
+           "attempts": j.attempts, "nextAttemptAt": j.next_attempt_at,
+           "lastError": j.last_error, "created": j.created, "updated": j.updated})
 }

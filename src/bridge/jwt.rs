@@ -14,7 +14,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::tokens::{describe, AuthError, Caller, CallerKind, Scopes};
-use crate::config::JwtIssuerConfig;
 
 enum KeySource {
     Url(String),
@@ -185,5 +184,110 @@ impl Issuers {
             }
         }
         Ok(out)
+    }
+}
+
+/// Microsoft Entra ID's audience for the tokens it presents to SCIM apps.
+pub const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
+
+/// One `[[jwt_issuer]]` table: an outside issuer whose tokens are accepted.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIssuerConfig {
+    /// The `iss` its tokens carry (Entra's is filled in from `entra_tenant_id`).
+    pub issuer: Option<String>,
+    /// The `aud` its tokens must carry.
+    pub audience: Option<String>,
+    /// Where its keys are published (JWKS); fetched, cached, and fetched again when a token
+    /// names a key not in the cache, at most once per `jwks_min_refresh_secs`.
+    pub jwks_url: Option<String>,
+    /// Its keys from a JWKS file instead.
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// Signature algorithms accepted (default RS256); never `none` nor an HMAC one.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on exp and nbf, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+    /// The scopes its tokens get.
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// An Entra ID tenant: fills in issuer, audience and jwks_url (each overridable).
+    pub entra_tenant_id: Option<String>,
+    #[serde(default = "default_refresh_floor")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["RS256".into()]
+}
+
+fn default_leeway() -> u64 {
+    60
+}
+
+fn default_scope() -> String {
+    "scim:read scim:write".into()
+}
+
+fn default_refresh_floor() -> u64 {
+    60
+}
+
+/// The asymmetric algorithms an outside issuer may use.
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+impl JwtIssuerConfig {
+    /// The issuer with Entra's values filled in, checked: issuer, audience, one key source,
+    /// algorithms and scope.
+    pub fn resolved(&self) -> Result<JwtIssuerConfig, String> {
+        let mut c = self.clone();
+        if let Some(t) = &self.entra_tenant_id {
+            let t = t.trim();
+            if t.is_empty()
+                || !t
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.')
+            {
+                return Err("entra_tenant_id is a tenant id (a GUID) or domain".into());
+            }
+            c.issuer
+                .get_or_insert_with(|| format!("https://sts.windows.net/{t}/"));
+            c.audience.get_or_insert_with(|| ENTRA_AUDIENCE.to_string());
+            if c.jwks_file.is_none() {
+                c.jwks_url.get_or_insert_with(|| {
+                    format!("https://login.microsoftonline.com/{t}/discovery/keys")
+                });
+            }
+        }
+        if c.issuer.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            return Err("issuer is required (or entra_tenant_id)".into());
+        }
+        if c.audience.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            return Err("audience is required (or entra_tenant_id)".into());
+        }
+        match (&c.jwks_url, &c.jwks_file) {
+            (Some(_), Some(_)) => return Err("give jwks_url or jwks_file, not both".into()),
+            (None, None) => return Err("jwks_url or jwks_file is required".into()),
+            (Some(u), None) => {
+                url::Url::parse(u).map_err(|e| format!("jwks_url: {e}"))?;
+            }
+            (None, Some(_)) => {}
+        }
+        if c.algorithms.is_empty() {
+            return Err("algorithms is empty".into());
+        }
+        for a in &c.algorithms {
+            if !JWT_ALGORITHMS.contains(&a.as_str()) {
+                return Err(format!(
+                    "algorithm '{a}' is not accepted (an outside issuer signs with a private key: {})",
+                    JWT_ALGORITHMS.join(", ")
+                ));
+            }
+        }
+        super::tokens::Scopes::parse(&c.scope).map_err(|e| format!("scope: {e}"))?;
+        Ok(c)
     }
 }

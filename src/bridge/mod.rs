@@ -1,8 +1,9 @@
-//! The bridge's use cases: where the SCIM protocol, the store and (later) the outbox meet.
+//! The bridge's use cases: where the SCIM protocol, the store and the outbox meet.
 //! HTTP handlers call these; these never see HTTP.
 
 pub mod admin;
 pub mod bulk;
+pub mod callbacks;
 pub mod error;
 pub mod etag;
 pub mod jwt;
@@ -11,6 +12,8 @@ pub mod schemas;
 pub mod seed;
 pub mod tokens;
 
+pub use admin::Admin;
+pub use callbacks::Callbacks;
 pub use error::{BridgeError, BridgeResult};
 pub use resources::{Rendered, Resources};
 pub use tokens::{Caller, Scope, Scopes, TokenKind, Tokens};

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use super::attrs::{text, AttrMap};
 use super::{transport, BlockingClient, Connector, ConnectorError, Delivery, Outcome};
-use crate::config::Secret;
+use crate::model::{Event, MappingState};
+use crate::secret::Secret;
 
 pub const PASSWORD_CHANGE: i64 = 3;
 pub const PASSWORD_CHANGE_COMPLETE: i64 = 4;
@@ -72,7 +73,7 @@ impl Options {
             }
         }
         if let Some(t) = &self.callback_token {
-            crate::config::resolve_secret(t).map_err(|e| format!("callback_token: {e}"))?;
+            crate::secret::resolve_secret(t).map_err(|e| format!("callback_token: {e}"))?;
         }
         Ok(())
     }
@@ -175,8 +176,8 @@ impl Connector for EntSso {
         "entsso"
     }
 
-    fn supports(&self, event: &str) -> bool {
-        event == "user.password_set"
+    fn supports(&self, event: Event) -> bool {
+        event == Event::UserPasswordSet
     }
 
     fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
@@ -233,7 +234,7 @@ impl Connector for EntSso {
         Ok(Outcome {
             target_id: Some(account.clone()),
             principal: Some(account),
-            state: Some("accepted".into()),
+            state: Some(MappingState::Accepted),
             tracking_id: tracking,
             note: None,
         })

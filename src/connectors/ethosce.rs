@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::attrs::{text, FieldChange};
 use super::target::{Created, Target, User};
 use super::{transport, BlockingClient, ConnectorError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Default mapping: EthosCE field = SCIM path. `name` is the Drupal user name (the
 /// principal); `authname` is the SAML name in the authmap; `location_*` fill

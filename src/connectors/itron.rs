@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::attrs::FieldChange;
 use super::target::{Created, Target, User};
 use super::{transport, BlockingClient, ConnectorError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The extension schema that carries a user's portal account IDs.
 pub const ACCOUNTS_SCHEMA: &str = "urn:scim-bridge:schemas:extension:itron:2.0:User";

@@ -7,6 +7,7 @@ pub mod ethosce;
 pub mod itron;
 pub mod openiam;
 pub mod pyramid;
+pub mod spec;
 pub mod target;
 pub mod webhook;
 pub mod xml;
@@ -15,8 +16,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::Secret;
-use crate::store::outbox::MappingRow;
+use crate::model::{Event, Mapping, MappingState, ResourceKind};
+use crate::secret::Secret;
+pub use spec::{ConnectorConfig, ConnectorKind, Mode};
 
 /// Why a delivery failed, and whether trying again can help.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -48,13 +50,13 @@ impl ConnectorError {
 /// in its target, and the groups a user is in.
 pub trait Context {
     /// The mapping of another resource (a group member) in this connector.
-    fn mapping(&self, resource_id: &str) -> Result<Option<MappingRow>, ConnectorError>;
+    fn mapping(&self, resource_id: &str) -> Result<Option<Mapping>, ConnectorError>;
     /// The displayNames of the groups `user_id` belongs to.
     fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ConnectorError>;
     /// The member ids of a group.
     fn members_of(&self, group_id: &str) -> Result<Vec<String>, ConnectorError>;
     /// A resource as stored now (None once deleted).
-    fn resource(&self, resource_type: &str, id: &str) -> Result<Option<Value>, ConnectorError>;
+    fn resource(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, ConnectorError>;
     /// Records where another resource now stands in this target (a user provisioned
     /// because it joined a scope group).
     fn record(&self, resource_id: &str, outcome: &Outcome) -> Result<(), ConnectorError>;
@@ -66,13 +68,13 @@ pub struct Delivery<'a> {
     pub job_id: i64,
     /// Unique across databases and time, the same on every delivery of this job.
     pub idempotency_key: &'a str,
-    pub event: &'a str,
-    pub resource_type: &'a str,
+    pub event: Event,
+    pub resource_type: ResourceKind,
     pub resource_id: &'a str,
     /// event, id, version, changes (added/replaced/removed with old and new), resource.
     pub payload: &'a Value,
     /// Where the resource stood in this target before (its target id, principal).
-    pub mapping: Option<&'a MappingRow>,
+    pub mapping: Option<&'a Mapping>,
     /// The password of a `user.password_set` job, opened from the outbox.
     pub password: Option<&'a Secret>,
     pub ctx: &'a dyn Context,
@@ -85,7 +87,7 @@ pub struct Outcome {
     pub principal: Option<String>,
     /// The mapping's state when not `synced`: `accepted` for a notification the target
     /// completes later.
-    pub state: Option<String>,
+    pub state: Option<MappingState>,
     /// A tracking id the target gave, to be completed by its callback.
     pub tracking_id: Option<String>,
     /// What was done in the target, for the admin view ("adopted existing user 42").
@@ -95,7 +97,7 @@ pub struct Outcome {
 pub trait Connector: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Whether the connector acts on this event; others are skipped and recorded.
-    fn supports(&self, event: &str) -> bool;
+    fn supports(&self, event: Event) -> bool;
     fn deliver(&self, delivery: &Delivery<'_>) -> Result<Outcome, ConnectorError>;
 }
 
@@ -176,14 +178,14 @@ pub fn transport(e: reqwest::Error) -> ConnectorError {
 }
 
 /// The default attribute mapping of a connector kind (target field, SCIM path).
-pub fn defaults(kind: &str) -> &'static [(&'static str, &'static str)] {
+pub fn defaults(kind: ConnectorKind) -> &'static [(&'static str, &'static str)] {
     match kind {
-        "openiam" => openiam::DEFAULTS,
-        "pyramid" => pyramid::DEFAULTS,
-        "ethosce" => ethosce::DEFAULTS,
-        "itron" => itron::DEFAULTS,
-        "entsso" => entsso::DEFAULTS,
-        _ => &[],
+        ConnectorKind::OpenIam => openiam::DEFAULTS,
+        ConnectorKind::Pyramid => pyramid::DEFAULTS,
+        ConnectorKind::EthosCe => ethosce::DEFAULTS,
+        ConnectorKind::Itron => itron::DEFAULTS,
+        ConnectorKind::EntSso => entsso::DEFAULTS,
+        ConnectorKind::Webhook => &[],
     }
 }
 
@@ -194,24 +196,24 @@ fn options<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, Str
 }
 
 /// Checks a connector's `options` table against its kind.
-pub fn check_options(kind: &str, table: &toml::Table) -> Result<(), String> {
+pub fn check_options(kind: ConnectorKind, table: &toml::Table) -> Result<(), String> {
     match kind {
-        "openiam" => options::<openiam::Options>(table)?.check(),
-        "pyramid" => options::<pyramid::Options>(table)?.check(),
-        "ethosce" => options::<ethosce::Options>(table).map(|_| ()),
-        "itron" => options::<itron::Options>(table).map(|_| ()),
-        "entsso" => options::<entsso::Options>(table)?.check(),
-        _ if table.is_empty() => Ok(()),
-        _ => Err(format!("a {kind} connector takes no options")),
+        ConnectorKind::OpenIam => options::<openiam::Options>(table)?.check(),
+        ConnectorKind::Pyramid => options::<pyramid::Options>(table)?.check(),
+        ConnectorKind::EthosCe => options::<ethosce::Options>(table).map(|_| ()),
+        ConnectorKind::Itron => options::<itron::Options>(table).map(|_| ()),
+        ConnectorKind::EntSso => options::<entsso::Options>(table)?.check(),
+        ConnectorKind::Webhook if table.is_empty() => Ok(()),
+        ConnectorKind::Webhook => Err(format!("a {kind} connector takes no options")),
     }
 }
 
 /// Checks attribute-mapping overrides: each a SCIM path, or "" to leave a field out.
 pub fn check_attributes(
-    kind: &str,
+    kind: ConnectorKind,
     overrides: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), String> {
-    if kind == "webhook" && !overrides.is_empty() {
+    if kind == ConnectorKind::Webhook && !overrides.is_empty() {
         return Err("a webhook sends the whole resource; it has no attribute mapping".into());
     }
     if let Some((k, _)) = overrides.iter().find(|(_, v)| v.as_str() == "\u{0}") {
@@ -224,7 +226,7 @@ pub fn check_attributes(
 fn adapt<T: target::Target + 'static>(
     target: T,
     map: attrs::AttrMap,
-    c: &crate::config::ConnectorConfig,
+    c: &ConnectorConfig,
 ) -> std::sync::Arc<dyn Connector> {
     std::sync::Arc::new(target::Adapter {
         target,
@@ -235,8 +237,8 @@ fn adapt<T: target::Target + 'static>(
 }
 
 /// Builds the connector a `[[connector]]` table describes.
-pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, String> {
-    use crate::config::resolve_secret;
+pub fn build(c: &ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, String> {
+    use crate::secret::resolve_secret;
     use std::sync::Arc;
     let secret = |v: &Option<Secret>| -> Result<Option<Secret>, String> {
         v.as_ref()
@@ -254,19 +256,19 @@ pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Co
         auth.clone()
             .ok_or_else(|| format!("a {} connector needs username and password", c.kind))
     };
-    let map = attrs::AttrMap::new(defaults(&c.kind), &c.attributes)?;
-    check_options(&c.kind, &c.options)?;
-    Ok(match c.kind.as_str() {
-        "webhook" => Arc::new(
+    let map = attrs::AttrMap::new(defaults(c.kind), &c.attributes)?;
+    check_options(c.kind, &c.options)?;
+    Ok(match c.kind {
+        ConnectorKind::Webhook => Arc::new(
             webhook::Webhook::new(&c.url, secret(&c.secret)?, timeout)
                 .map_err(|e| e.to_string())?,
         ),
-        "openiam" => adapt(
+        ConnectorKind::OpenIam => adapt(
             openiam::OpenIam::new(&c.url, auth.clone(), options(&c.options)?, timeout),
             map,
             c,
         ),
-        "pyramid" => {
+        ConnectorKind::Pyramid => {
             let (u, p) = need_auth()?;
             adapt(
                 pyramid::Pyramid::new(&c.url, u, p, options(&c.options)?, timeout),
@@ -274,7 +276,7 @@ pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Co
                 c,
             )
         }
-        "ethosce" => {
+        ConnectorKind::EthosCe => {
             let (u, p) = need_auth()?;
             if !u.starts_with("restws") {
                 return Err("EthosCE's service user name must begin with 'restws'".into());
@@ -285,7 +287,7 @@ pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Co
                 c,
             )
         }
-        "itron" => {
+        ConnectorKind::Itron => {
             let (u, p) = need_auth()?;
             adapt(
                 itron::Itron::new(&c.url, u, p, options(&c.options)?, timeout),
@@ -293,18 +295,12 @@ pub fn build(c: &crate::config::ConnectorConfig) -> Result<std::sync::Arc<dyn Co
                 c,
             )
         }
-        "entsso" => Arc::new(entsso::EntSso::new(
+        ConnectorKind::EntSso => Arc::new(entsso::EntSso::new(
             &c.url,
             auth.clone(),
             options(&c.options)?,
             map,
             timeout,
         )),
-        other => {
-            return Err(format!(
-                "unknown kind '{other}' (known: {})",
-                crate::config::CONNECTOR_KINDS.join(", ")
-            ))
-        }
     })
 }

@@ -20,7 +20,7 @@ use super::attrs::{text, FieldChange, Op};
 use super::target::{Created, Target, User};
 use super::xml::{el, esc, find, text_of};
 use super::{transport, BlockingClient, ConnectorError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 const NS_PROVISION: &str = "http://www.openiam.org/service/provision";
 const NS_USER: &str = "urn:idm.openiam.org/srvc/user/dto";

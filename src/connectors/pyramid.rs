@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::attrs::{FieldChange, Op};
 use super::target::{Created, Target, User};
 use super::{classify_status, transport, BlockingClient, ConnectorError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Default mapping: Pyramid field = SCIM path; `principalName` is the SAML principal.
 pub const DEFAULTS: &[(&str, &str)] = &[

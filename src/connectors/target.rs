@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use super::attrs::{diff, text, AttrMap, FieldChange, Op};
 use super::{Connector, ConnectorError, Delivery, Outcome};
-use crate::outbox::changes::previous;
+use crate::model::changes::previous;
+use crate::model::{Event, MappingState, ResourceKind};
 
 /// A user as a target sees it: the mapped fields, its principal, state and roles.
 #[derive(Debug, Clone)]
@@ -226,7 +227,7 @@ impl<T: Target> Adapter<T> {
                     Ok(o)
                 }
                 None => Ok(Outcome {
-                    state: Some("out_of_scope".into()),
+                    state: Some(MappingState::OutOfScope),
                     note: Some("not a member of a scope group: not provisioned".into()),
                     ..Default::default()
                 }),
@@ -249,7 +250,7 @@ impl<T: Target> Adapter<T> {
             .get("active")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        if was_active != user.active || d.event == "user.created" && !user.active {
+        if was_active != user.active || d.event == Event::UserCreated && !user.active {
             self.target.set_active(&target_id, &user, user.active)?;
         }
         Ok(outcome(&target_id, &user.principal))
@@ -280,7 +281,7 @@ impl<T: Target> Adapter<T> {
                 "the password is no longer held (it is erased when its job dies); set it again through SCIM".into(),
             ));
         };
-        let doc = match d.ctx.resource("User", d.resource_id)? {
+        let doc = match d.ctx.resource(ResourceKind::User, d.resource_id)? {
             Some(doc) => doc,
             None => d.payload["resource"].clone(),
         };
@@ -288,7 +289,7 @@ impl<T: Target> Adapter<T> {
         let unmapped = d.mapping.and_then(|m| m.target_id.as_ref()).is_none();
         if unmapped && !self.in_scope(&d.ctx.groups_of(d.resource_id)?) {
             return Ok(Outcome {
-                state: Some("out_of_scope".into()),
+                state: Some(MappingState::OutOfScope),
                 note: Some("not provisioned (out of scope): the password is not sent".into()),
                 ..Default::default()
             });
@@ -315,7 +316,7 @@ impl<T: Target> Adapter<T> {
         let Some(m) = d.ctx.mapping(member)? else {
             return Ok(None);
         };
-        match (&m.target_id, m.state.as_str()) {
+        match (&m.target_id, m.state) {
             (Some(t), _) => {
                 let principal = m.principal.clone().unwrap_or_default();
                 let user = User {
@@ -328,9 +329,9 @@ impl<T: Target> Adapter<T> {
                 };
                 Ok(Some((t.clone(), user)))
             }
-            (None, "pending" | "failed") => Err(ConnectorError::retry(format!(
-                "member {member} is not in the target yet"
-            ))),
+            (None, MappingState::Pending | MappingState::Failed) => Err(ConnectorError::retry(
+                format!("member {member} is not in the target yet"),
+            )),
             _ => Ok(None),
         }
     }
@@ -365,7 +366,7 @@ impl<T: Target> Adapter<T> {
     ) -> Result<(), ConnectorError> {
         for m in joined {
             let known = d.ctx.mapping(m)?.and_then(|r| r.target_id);
-            let Some(doc) = d.ctx.resource("User", m)? else {
+            let Some(doc) = d.ctx.resource(ResourceKind::User, m)? else {
                 continue;
             };
             let groups = d.ctx.groups_of(m)?;
@@ -407,12 +408,12 @@ impl<T: Target> Adapter<T> {
             .cloned();
         let scoped = |n: &Option<String>| n.as_ref().is_some_and(|n| self.scope.contains(n));
         let (added, removed): (Vec<String>, Vec<String>) = match d.event {
-            "group.members_added" => (ids(&p["members"]), vec![]),
-            "group.members_removed" | "group.members_removed_all" | "group.deleted" => {
+            Event::GroupMembersAdded => (ids(&p["members"]), vec![]),
+            Event::GroupMembersRemoved | Event::GroupMembersRemovedAll | Event::GroupDeleted => {
                 (vec![], ids(&p["members"]))
             }
-            "group.members_replaced" => (ids(&p["added"]), ids(&p["removed"])),
-            "group.renamed" => {
+            Event::GroupMembersReplaced => (ids(&p["added"]), ids(&p["removed"])),
+            Event::GroupRenamed => {
                 let members = d.ctx.members_of(d.resource_id)?;
                 let n = match (&role_before, &role_now) {
                     (a, b) if a == b => 0,
@@ -442,12 +443,12 @@ impl<T: Target> Adapter<T> {
                 })
             }
         };
-        let role = if d.event == "group.deleted" {
+        let role = if d.event == Event::GroupDeleted {
             role_before
         } else {
             role_now
         };
-        let name = if d.event == "group.deleted" {
+        let name = if d.event == Event::GroupDeleted {
             name_before
         } else {
             name_now
@@ -472,10 +473,10 @@ impl<T: Target> Connector for Adapter<T> {
         self.target.kind()
     }
 
-    fn supports(&self, event: &str) -> bool {
+    fn supports(&self, event: Event) -> bool {
         match event {
-            "user.password_set" => self.target.supports_passwords(),
-            e if e.starts_with("group.") => {
+            Event::UserPasswordSet => self.target.supports_passwords(),
+            e if e.kind() == ResourceKind::Group => {
                 (self.target.supports_roles() && !self.roles.is_empty()) || !self.scope.is_empty()
             }
             _ => true,
@@ -484,13 +485,20 @@ impl<T: Target> Connector for Adapter<T> {
 
     fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
         match d.event {
-            "user.created" | "user.updated" | "user.deactivated" | "user.reactivated" => {
-                self.user_write(d)
-            }
-            "user.deleted" => self.user_delete(d),
-            "user.password_set" => self.password(d),
-            e if e.starts_with("group.") => self.group(d),
-            other => Err(ConnectorError::Permanent(format!("unknown event {other}"))),
+            Event::UserCreated
+            | Event::UserUpdated
+            | Event::UserDeactivated
+            | Event::UserReactivated => self.user_write(d),
+            Event::UserDeleted => self.user_delete(d),
+            Event::UserPasswordSet => self.password(d),
+            Event::GroupCreated
+            | Event::GroupUpdated
+            | Event::GroupRenamed
+            | Event::GroupDeleted
+            | Event::GroupMembersAdded
+            | Event::GroupMembersRemoved
+            | Event::GroupMembersRemovedAll
+            | Event::GroupMembersReplaced => self.group(d),
         }
     }
 }

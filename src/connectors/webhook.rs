@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{classify_status, transport, Connector, ConnectorError, Delivery, Outcome};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub const SIGNATURE_HEADER: &str = "X-Scim-Bridge-Signature";
 
@@ -50,7 +50,7 @@ impl Connector for Webhook {
         "webhook"
     }
 
-    fn supports(&self, _event: &str) -> bool {
+    fn supports(&self, _event: crate::model::Event) -> bool {
         true
     }
 

@@ -1,98 +1,11 @@
 //! /admin/v1: where each user and group stands in each target, the outbox, and retries.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::blocking;
 use super::{AppState, HttpError};
-use crate::bridge::BridgeError;
-use crate::scim::filter::{CompValue, CompareOp, Filter};
-use crate::scim::list::ListQuery;
-use crate::scim::path::AttrPath;
-use crate::scim::resource::Projection;
 use crate::scim::ScimError;
-use crate::store::StoreError;
-
-/// Finds a resource by SCIM id, then by each of `attrs` (equal, as a filter would match).
-fn find(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Value, BridgeError> {
-    let proj = Projection::default();
-    if let Ok(r) = state.resources.get(rt, key, "", &proj) {
-        return Ok(r.body);
-    }
-    for attr in attrs {
-        let query = ListQuery {
-            filter: Some(Filter::Compare {
-                path: AttrPath {
-                    urn: None,
-                    attr: attr.to_string(),
-                    sub: None,
-                },
-                op: CompareOp::Eq,
-                value: CompValue::String(key.to_string()),
-            }),
-            start_index: 1,
-            count: 2,
-            projection: proj.clone(),
-            sort: None,
-            cursor: None,
-        };
-        let found = state.resources.list(rt, &query, "")?;
-        if let Some(r) = found["Resources"].get(0) {
-            return Ok(r.clone());
-        }
-    }
-    Err(ScimError::NotFound(format!("no {rt} with id, {} '{key}'", attrs.join(" or "))).into())
-}
-
-fn standing(state: &AppState, rt: &str, key: &str, attrs: &[&str]) -> Result<Value, BridgeError> {
-    let resource = match find(state, rt, key, attrs) {
-        Ok(r) => r,
-        // Deleted: still shown while its mappings are kept (the delete's fate in each
-        // target), found by id or by the principal a target knew it by.
-        Err(BridgeError::Scim(ScimError::NotFound(m))) => {
-            let gone = state
-                .store
-                .deleted_resource(rt, key)
-                .map_err(BridgeError::Store)?;
-            match gone {
-                Some(id) => json!({"id": id, "deleted": true}),
-                None => return Err(ScimError::NotFound(m).into()),
-            }
-        }
-        Err(e) => return Err(e),
-    };
-    let id = resource["id"].as_str().unwrap_or_default().to_string();
-    // Both from one snapshot: a completion commits its notification and its mapping together.
-    let (mappings, notes) = state.store.standing_of(&id).map_err(BridgeError::Store)?;
-    let mut by_connector = Vec::new();
-    for (name, kind) in &state.connectors {
-        let m = mappings.iter().find(|m| &m.connector == name);
-        by_connector.push(json!({
-            "connector": name, "kind": kind,
-            "state": m.map(|m| m.state.as_str()).unwrap_or("none"),
-            "targetId": m.and_then(|m| m.target_id.clone()),
-            "principal": m.and_then(|m| m.principal.clone()),
-            "lastVersion": m.and_then(|m| m.last_version),
-            "lastError": m.and_then(|m| m.last_error.clone()),
-            "note": m.and_then(|m| m.note.clone()),
-            "attempts": m.map(|m| m.attempts),
-            "updated": m.map(|m| m.updated.clone()),
-        }));
-    }
-    let mut summary = json!({"id": id, "resourceType": rt, "connectors": by_connector});
-    if resource.get("deleted") == Some(&json!(true)) {
-        summary["deleted"] = json!(true);
-    }
-    if !notes.is_empty() {
-        summary["notifications"] = json!(notes);
-    }
-    for a in attrs {
-        if let Some(v) = resource.get(*a) {
-            summary[*a] = v.clone();
-        }
-    }
-    Ok(summary)
-}
 
 pub async fn user(
     state: web::Data<AppState>,
@@ -100,7 +13,7 @@ pub async fn user(
 ) -> Result<HttpResponse, HttpError> {
     let key = key.into_inner();
     let s = state.clone();
-    let body = blocking(move || standing(&s, "User", &key, &["userName", "externalId"])).await?;
+    let body = blocking(move || s.admin.user_standing(&key)).await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -110,8 +23,7 @@ pub async fn group(
 ) -> Result<HttpResponse, HttpError> {
     let key = key.into_inner();
     let s = state.clone();
-    let body =
-        blocking(move || standing(&s, "Group", &key, &["displayName", "externalId"])).await?;
+    let body = blocking(move || s.admin.group_standing(&key)).await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -126,24 +38,14 @@ pub async fn jobs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let connector = param(&req, "connector");
     let limit = param(&req, "limit")
         .and_then(|l| l.parse().ok())
-        .unwrap_or(100i64)
-        .clamp(1, 1000);
-    let store = state.store.clone();
-    let rows = blocking(move || {
-        store
-            .list_jobs(job_state.as_deref(), connector.as_deref(), limit)
-            .map_err(BridgeError::Store)
+        .unwrap_or(100i64);
+    let s = state.clone();
+    let jobs = blocking(move || {
+        s.admin
+            .jobs(job_state.as_deref(), connector.as_deref(), limit)
     })
     .await?;
-    let jobs: Vec<Value> = rows
-        .into_iter()
-        .map(|j| {
-            json!({"id": j.id, "connector": j.connector, "resourceType": j.resource_type, "resourceId": j.resource_id,
-                   "event": j.event, "state": j.state, "attempts": j.attempts, "nextAttemptAt": j.next_attempt_at,
-                   "lastError": j.last_error, "created": j.created, "updated": j.updated})
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"jobs": jobs})))
+    Ok(HttpResponse::Ok().json(json!({ "jobs": jobs })))
 }
 
 pub async fn retry_job(
@@ -152,14 +54,8 @@ pub async fn retry_job(
 ) -> Result<HttpResponse, HttpError> {
     let id = id.into_inner();
     let s = state.clone();
-    let n =
-        blocking(move || crate::bridge::admin::retry_dead(&s.store, &s.resources, Some(id), None))
-            .await?;
-    if n == 0 {
-        return Err(HttpError(ScimError::NotFound(format!("no dead job {id}"))));
-    }
-    state.resources.wake_outbox();
-    Ok(HttpResponse::Ok().json(json!({"retried": n})))
+    let n = blocking(move || s.admin.retry_job(id)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "retried": n })))
 }
 
 pub async fn retry_connector(
@@ -167,38 +63,15 @@ pub async fn retry_connector(
     name: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
     let name = name.into_inner();
-    if !state.connectors.iter().any(|(n, _)| n == &name) {
-        return Err(HttpError(ScimError::NotFound(format!(
-            "no connector '{name}'"
-        ))));
-    }
     let s = state.clone();
-    let n = blocking(move || {
-        crate::bridge::admin::retry_dead(&s.store, &s.resources, None, Some(&name))
-    })
-    .await?;
-    state.resources.wake_outbox();
-    Ok(HttpResponse::Ok().json(json!({"retried": n})))
+    let n = blocking(move || s.admin.retry_connector(&name)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "retried": n })))
 }
 
 pub async fn connectors(state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
     let s = state.clone();
-    let list = blocking(move || {
-        s.connectors
-            .iter()
-            .map(|(name, kind)| {
-                let h = s.store.queue_health(name)?;
-                Ok(
-                    json!({"name": name, "kind": kind, "queueDepth": h.pending, "dead": h.dead,
-                          "oldestPending": h.oldest_pending, "lastSuccess": h.last_success,
-                          "lastError": h.last_error, "lastErrorAt": h.last_error_at}),
-                )
-            })
-            .collect::<Result<Vec<Value>, StoreError>>()
-            .map_err(BridgeError::Store)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(json!({"connectors": list})))
+    let list = blocking(move || s.admin.connector_health()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "connectors": list })))
 }
 
 /// `GET /admin/v1/credentials`: every token and client with its scopes, creation, last use

@@ -32,11 +32,8 @@ pub struct AppState {
     pub resources: Arc<Resources>,
     pub tokens: Arc<Tokens>,
     pub settings: Arc<Settings>,
-    pub store: Arc<crate::store::SqlStore>,
-    /// Configured connectors: name and kind.
-    pub connectors: Vec<(String, String)>,
-    /// Connectors that call back, with the token their callback presents.
-    pub callbacks: std::collections::HashMap<String, crate::config::Secret>,
+    pub admin: Arc<crate::bridge::Admin>,
+    pub callbacks: Arc<crate::bridge::Callbacks>,
     pub clock: Arc<dyn crate::clock::Clock>,
     /// Outside JWT issuers.
     pub issuers: Arc<crate::bridge::jwt::Issuers>,

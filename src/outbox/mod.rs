@@ -1,15 +1,15 @@
 //! The durable outbox: which jobs a committed change becomes, and the workers that deliver
 //! them to connectors with retries, backoff and dead letters.
 
-pub mod changes;
 pub mod seal;
 pub mod worker;
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
+use crate::model::Change;
 use crate::store::NewJob;
 use seal::{aad, Sealer};
 
@@ -34,42 +34,6 @@ impl Wakeup {
             .wait_timeout_while(guard, timeout, |woken| !*woken)
             .unwrap_or_else(|p| p.into_inner());
         *guard = false;
-    }
-}
-
-/// One change as connectors receive it.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub resource_type: String,
-    pub resource_id: String,
-    pub event: String,
-    pub version: i64,
-    pub changes: Value,
-    /// The resource after the change (absent after a delete).
-    pub resource: Option<Value>,
-    /// Event-specific data: member ids added or removed.
-    pub extra: Map<String, Value>,
-    /// The password of a `user.password_set` change: sealed into the job, never in the
-    /// payload.
-    pub password: Option<String>,
-}
-
-impl Change {
-    pub fn payload(&self) -> String {
-        let mut p = json!({
-            "event": self.event,
-            "resourceType": self.resource_type,
-            "id": self.resource_id,
-            "version": self.version,
-            "changes": self.changes,
-            "resource": self.resource,
-        });
-        if let Some(o) = p.as_object_mut() {
-            for (k, v) in &self.extra {
-                o.insert(k.clone(), v.clone());
-            }
-        }
-        p.to_string()
     }
 }
 
@@ -145,9 +109,9 @@ impl Fanout {
                 };
                 jobs.push(NewJob {
                     connector: route.name.clone(),
-                    resource_type: c.resource_type.clone(),
+                    resource_type: c.resource_type,
                     resource_id: c.resource_id.clone(),
-                    event: c.event.clone(),
+                    event: c.event,
                     payload: payload.clone(),
                     secret,
                     wait_token: if route.sync {

@@ -11,11 +11,12 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::seal::{aad, Sealer};
-use super::{changes, Wakeup};
+use super::Wakeup;
 use crate::clock::{format_time, Clock};
-use crate::config::Secret;
 use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
-use crate::store::outbox::{Delivered, Done, JobRow, MappingRow, NotificationRow};
+use crate::model::{changes, Event, Mapping, NotificationState, ResourceKind};
+use crate::secret::Secret;
+use crate::store::{Delivered, Done, JobRow, JobStore, MappingRow, MappingStore, NotificationRow};
 use crate::store::{ResourceStore, SqlStore, StoreResult};
 
 /// Most jobs delivered as one when they are consecutive updates of one resource.
@@ -33,10 +34,12 @@ fn store_err(e: crate::store::StoreError) -> ConnectorError {
 }
 
 impl Context for StoreContext<'_> {
-    fn mapping(&self, resource_id: &str) -> Result<Option<MappingRow>, ConnectorError> {
-        self.store
+    fn mapping(&self, resource_id: &str) -> Result<Option<Mapping>, ConnectorError> {
+        let row = self
+            .store
             .mapping(resource_id, self.connector)
-            .map_err(store_err)
+            .map_err(store_err)?;
+        Ok(row.as_ref().map(MappingRow::to_model))
     }
 
     fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ConnectorError> {
@@ -57,8 +60,8 @@ impl Context for StoreContext<'_> {
             .collect())
     }
 
-    fn resource(&self, resource_type: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
-        let Some(row) = self.store.get(resource_type, id).map_err(store_err)? else {
+    fn resource(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let Some(row) = self.store.get(kind.as_str(), id).map_err(store_err)? else {
             return Ok(None);
         };
         let mut doc: Value = serde_json::from_str(&row.data).unwrap_or(Value::Null);
@@ -216,7 +219,7 @@ impl Dispatcher {
             return Ok(None);
         };
         let mut payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
-        if !connector.supports(&job.event) {
+        if !connector.supports(job.event) {
             let skipped = format!(
                 "{} does not support {}: skipped",
                 connector.kind(),
@@ -238,9 +241,9 @@ impl Dispatcher {
         // Consecutive updates of one resource still queued behind this one travel as one
         // change: the target sees the latest document once, with the composed change set.
         let mut coalesced = Vec::new();
-        if job.event == "user.updated" && job.secret.is_none() {
+        if job.event == Event::UserUpdated && job.secret.is_none() {
             for next in self.store.following_jobs(&job, &now, COALESCE_LIMIT)? {
-                if next.event != "user.updated" || next.secret.is_some() {
+                if next.event != Event::UserUpdated || next.secret.is_some() {
                     break;
                 }
                 let Ok(p) = serde_json::from_str::<Value>(&next.payload) else {
@@ -266,7 +269,11 @@ impl Dispatcher {
             },
             None => None,
         };
-        let mapping = self.store.mapping(&job.resource_id, &job.connector)?;
+        let mapping = self
+            .store
+            .mapping(&job.resource_id, &job.connector)?
+            .as_ref()
+            .map(MappingRow::to_model);
         let ctx = StoreContext {
             store: &self.store,
             connector: &job.connector,
@@ -276,8 +283,8 @@ impl Dispatcher {
         let delivery = Delivery {
             job_id: job.id,
             idempotency_key: &key,
-            event: &job.event,
-            resource_type: &job.resource_type,
+            event: job.event,
+            resource_type: job.resource_type,
             resource_id: &job.resource_id,
             payload: &payload,
             mapping: mapping.as_ref(),
@@ -303,8 +310,8 @@ impl Dispatcher {
                         tracking_id: tracking.clone(),
                         connector: job.connector.clone(),
                         resource_id: job.resource_id.clone(),
-                        kind: job.event.clone(),
-                        state: outcome.state.clone().unwrap_or_else(|| "accepted".into()),
+                        kind: job.event,
+                        state: NotificationState::Accepted,
                         error: None,
                         created: now.clone(),
                         updated: now.clone(),

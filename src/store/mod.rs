@@ -1,20 +1,27 @@
 //! Storage: SCIM resources, group membership and tokens, in SQLite or PostgreSQL through
 //! one diesel codebase. Traits are cut by capability; all SQL stays in this module.
 
+mod codec;
 mod credentials;
 pub mod db;
 pub mod error;
 pub mod filter_sql;
-pub mod outbox;
+pub mod jobs;
+pub mod mappings;
+pub mod notifications;
 pub mod raw;
+mod resources;
 pub mod schema;
 mod sql;
 
 pub use db::{Backend, DbUrl};
 pub use error::{StoreError, StoreResult};
-pub use outbox::NewJob;
+pub use jobs::{Delivered, Done, JobRow, NewJob, QueueHealth, WaitState};
+pub use mappings::MappingRow;
+pub use notifications::NotificationRow;
 pub use sql::SqlStore;
 
+use crate::model::{Event, JobState, NotificationState};
 use crate::scim::filter::Filter;
 use crate::scim::path::AttrPath;
 
@@ -163,8 +170,8 @@ pub trait ResourceStore: Send + Sync {
     fn members(&self, group_id: &str) -> StoreResult<Vec<Member>>;
     fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>>;
     /// Where the outbox jobs a request waits for stand (connectors in sync mode).
-    fn wait_state(&self, _token: &str) -> StoreResult<outbox::WaitState> {
-        Ok(outbox::WaitState::Delivered)
+    fn wait_state(&self, _token: &str) -> StoreResult<WaitState> {
+        Ok(WaitState::Delivered)
     }
     /// Removes the dead jobs of a write that was undone.
     fn drop_dead_jobs(&self, _token: &str) -> StoreResult<usize> {
@@ -242,4 +249,106 @@ pub trait TokenStore: Send + Sync {
     fn retire_signing_keys(&self, keep: &str, now: &str) -> StoreResult<()>;
     /// Removes keys retired before `before` (their tokens have expired).
     fn drop_signing_keys(&self, before: &str) -> StoreResult<usize>;
+}
+
+/// The outbox: claiming, completing, retrying and burying jobs.
+pub trait JobStore: Send + Sync {
+    /// Claims up to `limit` due jobs until `lease_until`, oldest first, never a job whose
+    /// resource has an earlier job pending for the same connector (order per resource).
+    fn claim_jobs(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: i64,
+        owner: &str,
+    ) -> StoreResult<Vec<JobRow>>;
+    /// Extends the lease of the jobs `owner` still holds among `ids`.
+    fn renew_claims(&self, owner: &str, ids: &[i64], until: &str) -> StoreResult<usize>;
+    /// Releases every claim (for a single-process database after a restart).
+    fn release_claims(&self) -> StoreResult<usize>;
+    /// A delivered job: gone from the outbox, its mapping synced.
+    fn complete_job(&self, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()>;
+    /// Delivered jobs written together, in one transaction: each gone with the jobs it
+    /// carried along (coalesced), its mapping synced, its notification recorded.
+    fn complete_jobs(&self, done: &[Done], now: &str) -> StoreResult<()>;
+    /// A failed attempt that will be tried again at `next_at`.
+    fn reschedule_job(
+        &self,
+        job: &JobRow,
+        next_at: &str,
+        error: &str,
+        now: &str,
+    ) -> StoreResult<()>;
+    /// A job that will not be tried again unless an administrator asks.
+    fn bury_job(&self, job: &JobRow, error: &str, now: &str) -> StoreResult<()>;
+    /// Jobs by state and connector, oldest first.
+    fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        connector: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<JobRow>>;
+    /// Puts dead jobs back in the queue: one (`id`) or all of a connector. Each is rebuilt
+    /// by `resync` from the resource's current state (when it gives a new event and
+    /// payload), and its age starts afresh, so it is not buried again by age at once.
+    fn retry_dead(
+        &self,
+        id: Option<i64>,
+        connector: Option<&str>,
+        now: &str,
+        resync: &dyn Fn(&JobRow) -> Option<(Event, String)>,
+    ) -> StoreResult<usize>;
+    /// Where the jobs written with `token` stand.
+    fn wait_state_of(&self, token: &str) -> StoreResult<WaitState>;
+    /// Removes the dead jobs written with `token` (a sync write that was undone: the change
+    /// they carried no longer exists, so retrying them would be wrong).
+    fn drop_dead_jobs_of(&self, token: &str) -> StoreResult<usize>;
+    /// The pending jobs after `job` for the same resource and connector, oldest first, that
+    /// no worker holds: candidates to deliver together with it.
+    fn following_jobs(&self, job: &JobRow, now: &str, limit: i64) -> StoreResult<Vec<JobRow>>;
+    fn queue_health(&self, connector: &str) -> StoreResult<QueueHealth>;
+}
+
+/// Where each resource stands in each target.
+pub trait MappingStore: Send + Sync {
+    /// The id of a deleted resource of this type whose mappings are still kept, by its id
+    /// or by a principal a target knew it by.
+    fn deleted_resource(&self, resource_type: &str, key: &str) -> StoreResult<Option<String>>;
+    /// Forgets the mappings of resources deleted everywhere before `before`.
+    fn prune_deleted(&self, before: &str) -> StoreResult<usize>;
+    fn mappings_of(&self, resource_id: &str) -> StoreResult<Vec<MappingRow>>;
+    fn mapping(&self, resource_id: &str, connector: &str) -> StoreResult<Option<MappingRow>>;
+    /// Records where a resource stands in a target outside its own jobs (a user provisioned
+    /// because it joined a scope group).
+    fn record_mapping(
+        &self,
+        resource_id: &str,
+        connector: &str,
+        resource_type: &str,
+        target_id: Option<&str>,
+        principal: Option<&str>,
+        now: &str,
+    ) -> StoreResult<()>;
+    /// A resource's mappings and notifications as of one moment (one snapshot), so a
+    /// completion committed between two reads cannot show half of itself.
+    fn standing_of(
+        &self,
+        resource_id: &str,
+    ) -> StoreResult<(Vec<MappingRow>, Vec<NotificationRow>)>;
+}
+
+/// Notifications a target completes later.
+pub trait NotificationStore: Send + Sync {
+    /// Completes a notification by its tracking id and returns it. A completion for a
+    /// tracking id not yet recorded (it raced ahead of the delivery's own record) is kept
+    /// for that record to find.
+    fn complete_notification(
+        &self,
+        tracking_id: &str,
+        connector: &str,
+        state: NotificationState,
+        error: Option<&str>,
+        now: &str,
+    ) -> StoreResult<Option<NotificationRow>>;
+    fn notifications_of(&self, resource_id: &str) -> StoreResult<Vec<NotificationRow>>;
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use scim_bridge::config::{ConnectorConfig, Secret};
+use scim_bridge::config::{ConnectorConfig, ConnectorKind, Secret};
 use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
 
 use crate::helpers::*;
@@ -108,7 +108,7 @@ pub async fn spawn_hooked(kind: Db) -> Option<Hooked> {
     settings.outbox_max_delay_ms = 200;
     let mut hook = ConnectorConfig::new(
         "hook",
-        "webhook",
+        ConnectorKind::Webhook,
         &format!("http://127.0.0.1:{port}/events"),
     );
     hook.secret = Some(secret.into());
@@ -258,7 +258,7 @@ async fn bridge_to(kind: Db, hook: &str) -> Option<TestApp> {
     let first = spawn_app(kind).await?;
     let mut settings = first.settings.clone();
     let db = first.stop().await;
-    let mut c = ConnectorConfig::new("hook", "webhook", hook);
+    let mut c = ConnectorConfig::new("hook", ConnectorKind::Webhook, hook);
     c.timeout_secs = 5;
     settings.connectors = vec![c];
     settings.outbox_base_delay_ms = 50;
@@ -365,7 +365,7 @@ async fn slow_deliveries_outlast_their_lease(kind: Db) {
     let Some(app) = spawn_tweaked(kind, |s| {
         s.outbox_lease_secs = 1;
         s.outbox_workers = 2;
-        let mut c = ConnectorConfig::new("hook", "webhook", &format!("{base}/events"));
+        let mut c = ConnectorConfig::new("hook", ConnectorKind::Webhook, &format!("{base}/events"));
         c.timeout_secs = 10;
         s.connectors = vec![c];
     })

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use reqwest::Method;
 
-use scim_bridge::config::{ConnectorConfig, Secret, Settings};
+use scim_bridge::config::{ConnectorConfig, ConnectorKind, Secret, Settings};
 
 use crate::helpers::*;
 
@@ -96,8 +96,12 @@ fn a_settings_file_that_does_not_parse_is_reported_without_the_line_that_holds_a
 
 #[test]
 fn debug_output_of_settings_and_connectors_shows_no_secret() {
-    let mut c = ConnectorConfig::new("sso", "entsso", "https://relay.example/SendNotification")
-        .with_credentials("svc", "p4ssw0rd-hidden");
+    let mut c = ConnectorConfig::new(
+        "sso",
+        ConnectorKind::EntSso,
+        "https://relay.example/SendNotification",
+    )
+    .with_credentials("svc", "p4ssw0rd-hidden");
     c.secret = Some(Secret::new("hmac-hidden"));
     c.options
         .insert("callback_token".into(), "callback-hidden".into());

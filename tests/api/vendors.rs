@@ -10,7 +10,7 @@ use diesel::{Connection, QueryableByName, RunQueryDsl};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use scim_bridge::config::{ConnectorConfig, Secret};
+use scim_bridge::config::{ConnectorConfig, Mode, Secret};
 use scim_bridge::emulator::entsso::EntSsoEmulator;
 use scim_bridge::emulator::ethosce::EthosCeEmulator;
 use scim_bridge::emulator::itron::ItronEmulator;
@@ -53,8 +53,12 @@ async fn rig<E: Emulator>(
     settings.outbox_base_delay_ms = 50;
     settings.outbox_max_delay_ms = 200;
     settings.outbox_max_attempts = 5;
-    let mut c = ConnectorConfig::new(kind, kind, &format!("http://127.0.0.1:{port}{path}"))
-        .with_credentials(SVC_USER, SVC_PASS);
+    let mut c = ConnectorConfig::new(
+        kind,
+        kind.parse().expect("a kind"),
+        &format!("http://127.0.0.1:{port}{path}"),
+    )
+    .with_credentials(SVC_USER, SVC_PASS);
     c.timeout_secs = 5;
     if kind == "openiam" {
         c.options
@@ -393,7 +397,7 @@ on_both! {
 
     async fn openiam_password_policy_failures_are_permanent_and_in_sync_mode_a_scim_400(db) {
         let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
-            c.mode = "sync".into();
+            c.mode = Mode::Sync;
         }).await else { return };
         let mut body = full_user("pw@example.com");
         body["password"] = json!("Initial-Passw0rd");
@@ -658,7 +662,7 @@ on_both! {
 
     async fn itron_duplicate_email_is_permanent_and_a_sync_create_answers_409_keeping_nothing(db) {
         let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
-            c.mode = "sync".into();
+            c.mode = Mode::Sync;
         }).await else { return };
         let mut one = full_user("one@example.com");
         one["emails"] = json!([{"value": "shared@example.com", "primary": true}]);
@@ -760,7 +764,7 @@ on_both! {
 
     async fn a_sync_connector_that_refuses_a_change_fails_the_scim_write_and_leaves_nothing_behind(db) {
         let Some(r) = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
-            c.mode = "sync".into();
+            c.mode = Mode::Sync;
             c.username = None;
             c.password = None;
         }).await else { return };
@@ -781,7 +785,7 @@ on_both! {
 
     async fn a_refused_sync_delete_puts_the_user_back_in_its_groups(db) {
         let Some(r) = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
-            c.mode = "sync".into();
+            c.mode = Mode::Sync;
             c.username = None;
             c.password = None;
         }).await else { return };
@@ -898,7 +902,7 @@ on_both! {
             ("itron", format!("{itron}/PortalServices/api/User/UpdateSSOUser"), None),
             ("entsso", format!("{entsso}/SendNotification"), None),
         ] {
-            let mut c = ConnectorConfig::new(kind, kind, &url).with_credentials(SVC_USER, SVC_PASS);
+            let mut c = ConnectorConfig::new(kind, kind.parse().expect("a kind"), &url).with_credentials(SVC_USER, SVC_PASS);
             if kind == "openiam" {
                 c.options.insert("requestor_id".into(), OPENIAM_SERVICE_ACCOUNT.into());
             }

@@ -3,6 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::Event;
+
 /// Flattens a document to attribute paths: `title`, `name.givenName`,
 /// `urn:...:User:employeeNumber`; multi-valued attributes stay whole at their path.
 fn flatten(doc: &Map<String, Value>) -> Map<String, Value> {
@@ -172,19 +174,16 @@ pub fn is_empty(changes: &Value) -> bool {
 }
 
 /// The event a user write is: a flip of `active` names it; anything else is an update.
-pub fn user_event(
-    old: Option<&Map<String, Value>>,
-    new: Option<&Map<String, Value>>,
-) -> &'static str {
+pub fn user_event(old: Option<&Map<String, Value>>, new: Option<&Map<String, Value>>) -> Event {
     let active =
         |d: Option<&Map<String, Value>>| d.and_then(|d| d.get("active")).and_then(Value::as_bool);
     match (old, new) {
-        (None, Some(_)) => "user.created",
-        (Some(_), None) => "user.deleted",
+        (None, Some(_)) => Event::UserCreated,
+        (Some(_), None) => Event::UserDeleted,
         _ => match (active(old), active(new)) {
-            (Some(true) | None, Some(false)) => "user.deactivated",
-            (Some(false), Some(true) | None) => "user.reactivated",
-            _ => "user.updated",
+            (Some(true) | None, Some(false)) => Event::UserDeactivated,
+            (Some(false), Some(true) | None) => Event::UserReactivated,
+            _ => Event::UserUpdated,
         },
     }
 }
@@ -239,12 +238,15 @@ mod tests {
         let off = json!({"active": false});
         assert_eq!(
             user_event(on.as_object(), off.as_object()),
-            "user.deactivated"
+            Event::UserDeactivated
         );
         assert_eq!(
             user_event(off.as_object(), on.as_object()),
-            "user.reactivated"
+            Event::UserReactivated
         );
-        assert_eq!(user_event(on.as_object(), on.as_object()), "user.updated");
+        assert_eq!(
+            user_event(on.as_object(), on.as_object()),
+            Event::UserUpdated
+        );
     }
 }

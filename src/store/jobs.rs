@@ -1,25 +1,28 @@
-//! The outbox and mapping tables: jobs written with the change that caused them, claimed
-//! by workers (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several bridges share the
-//! work), and the record of where each resource stands in each target.
+//! The outbox table: jobs written in the transaction of the change that caused them,
+//! claimed by workers (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several bridges
+//! share the work), and each delivery's outcome recorded with the job's removal.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::db::DbConn;
-use super::error::{StoreError, StoreResult};
-use super::schema::{mappings, notifications, outbox_jobs};
+use super::error::StoreResult;
+use super::notifications::add_notification_in;
+use super::schema::{mappings, outbox_jobs};
 use super::sql::SqlStore;
+use super::{JobStore, NotificationRow};
+use crate::model::{Event, JobState, MappingState, ResourceKind};
 
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, serde::Serialize)]
 #[diesel(table_name = outbox_jobs)]
 pub struct JobRow {
     pub id: i64,
     pub connector: String,
-    pub resource_type: String,
+    pub resource_type: ResourceKind,
     pub resource_id: String,
-    pub event: String,
+    pub event: Event,
     pub payload: String,
-    pub state: String,
+    pub state: JobState,
     pub attempts: i32,
     pub next_attempt_at: String,
     pub locked_until: Option<String>,
@@ -52,9 +55,9 @@ impl JobRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub connector: String,
-    pub resource_type: String,
+    pub resource_type: ResourceKind,
     pub resource_id: String,
-    pub event: String,
+    pub event: Event,
     pub payload: String,
     /// A password sealed with the outbox key.
     pub secret: Option<String>,
@@ -73,40 +76,6 @@ pub enum WaitState {
     Dead { connector: String, error: String },
 }
 
-/// A notification a target accepted and will complete later.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = notifications)]
-pub struct NotificationRow {
-    #[serde(rename = "trackingId")]
-    pub tracking_id: String,
-    pub connector: String,
-    #[serde(rename = "resourceId")]
-    pub resource_id: String,
-    pub kind: String,
-    pub state: String,
-    pub error: Option<String>,
-    pub created: String,
-    pub updated: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = mappings)]
-pub struct MappingRow {
-    pub resource_id: String,
-    pub connector: String,
-    pub resource_type: String,
-    pub target_id: Option<String>,
-    pub principal: Option<String>,
-    pub last_version: Option<i64>,
-    pub state: String,
-    pub last_error: Option<String>,
-    pub attempts: i32,
-    pub created: String,
-    pub updated: String,
-    /// What the last delivery did besides succeeding (skipped, adopted, out of scope).
-    pub note: Option<String>,
-}
-
 /// What a delivered job leaves in the mapping.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Delivered {
@@ -117,7 +86,7 @@ pub struct Delivered {
     /// (recorded, not failed), a user adopted in the target, a user out of scope.
     pub note: Option<String>,
     /// The mapping's state when it is not plain `synced` (such as `accepted`).
-    pub state: Option<String>,
+    pub state: Option<MappingState>,
 }
 
 /// A delivered job with what travels with it, for [`SqlStore::complete_jobs`].
@@ -141,17 +110,17 @@ pub struct QueueHealth {
     pub last_error_at: Option<String>,
 }
 
-pub const PENDING: &str = "pending";
-pub const DEAD: &str = "dead";
+const PENDING: &str = JobState::Pending.as_str();
+const DEAD: &str = JobState::Dead.as_str();
 
 /// Writes jobs and marks their mappings pending; runs inside the caller's transaction.
 pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()> {
     for job in jobs {
         let values = (
             outbox_jobs::connector.eq(&job.connector),
-            outbox_jobs::resource_type.eq(&job.resource_type),
+            outbox_jobs::resource_type.eq(job.resource_type.as_str()),
             outbox_jobs::resource_id.eq(&job.resource_id),
-            outbox_jobs::event.eq(&job.event),
+            outbox_jobs::event.eq(job.event.as_str()),
             outbox_jobs::payload.eq(&job.payload),
             outbox_jobs::state.eq(PENDING),
             outbox_jobs::attempts.eq(0),
@@ -168,7 +137,7 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
         let mapping = (
             mappings::resource_id.eq(&job.resource_id),
             mappings::connector.eq(&job.connector),
-            mappings::resource_type.eq(&job.resource_type),
+            mappings::resource_type.eq(job.resource_type.as_str()),
             mappings::state.eq(PENDING),
             mappings::attempts.eq(0),
             mappings::created.eq(now),
@@ -190,30 +159,6 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
                 .execute(c)?,
         };
     }
-    Ok(())
-}
-
-/// A mapping's state after its notification completed.
-fn set_mapping_from(
-    conn: &mut DbConn,
-    resource_id: &str,
-    connector: &str,
-    state: &str,
-    error: Option<&str>,
-    now: &str,
-) -> StoreResult<()> {
-    let mapping_state = match state {
-        "completed" => "synced",
-        "failed" => "failed",
-        _ => return Ok(()),
-    };
-    diesel::update(mappings::table.find((resource_id, connector)))
-        .set((
-            mappings::state.eq(mapping_state),
-            mappings::last_error.eq(error),
-            mappings::updated.eq(now),
-        ))
-        .execute(conn)?;
     Ok(())
 }
 
@@ -250,11 +195,12 @@ fn complete_in(conn: &mut DbConn, job: &JobRow, d: &Delivered, now: &str) -> Sto
         .first(conn)
         .optional()?;
     let state = match (&dead, &d.state) {
-        (Some(_), _) => "dead",
-        (None, Some(s)) => s.as_str(),
-        (None, None) if job.event.ends_with(".deleted") => "deleted",
-        (None, None) => "synced",
-    };
+        (Some(_), _) => MappingState::Dead,
+        (None, Some(s)) => *s,
+        (None, None) if job.event.is_delete() => MappingState::Deleted,
+        (None, None) => MappingState::Synced,
+    }
+    .as_str();
     let common = (
         mappings::state.eq(state),
         mappings::last_error.eq(dead.flatten()),
@@ -292,48 +238,6 @@ fn complete_in(conn: &mut DbConn, job: &JobRow, d: &Delivered, now: &str) -> Sto
     Ok(())
 }
 
-/// Records a notification; a completion that raced ahead of it is kept.
-fn add_notification_in(conn: &mut DbConn, n: &NotificationRow) -> StoreResult<()> {
-    let early: Option<NotificationRow> = notifications::table
-        .find(&n.tracking_id)
-        .select(NotificationRow::as_select())
-        .first(conn)
-        .optional()?;
-    match early {
-        Some(done) => {
-            diesel::update(notifications::table.find(&n.tracking_id))
-                .set((
-                    notifications::resource_id.eq(&n.resource_id),
-                    notifications::kind.eq(&n.kind),
-                ))
-                .execute(conn)?;
-            set_mapping_from(
-                conn,
-                &n.resource_id,
-                &n.connector,
-                &done.state,
-                done.error.as_deref(),
-                &n.updated,
-            )?;
-        }
-        None => {
-            diesel::insert_into(notifications::table)
-                .values((
-                    notifications::tracking_id.eq(&n.tracking_id),
-                    notifications::connector.eq(&n.connector),
-                    notifications::resource_id.eq(&n.resource_id),
-                    notifications::kind.eq(&n.kind),
-                    notifications::state.eq(&n.state),
-                    notifications::error.eq(&n.error),
-                    notifications::created.eq(&n.created),
-                    notifications::updated.eq(&n.updated),
-                ))
-                .execute(conn)?;
-        }
-    }
-    Ok(())
-}
-
 const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts = attempts + 1, updated = ?2, claimed_by = ?4 \
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= ?2 \
       AND (j.locked_until IS NULL OR j.locked_until < ?2) \
@@ -350,10 +254,8 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts
       ORDER BY j.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
     RETURNING *";
 
-impl SqlStore {
-    /// Claims up to `limit` due jobs until `lease_until`, oldest first, never a job whose
-    /// resource has an earlier job pending for the same connector (order per resource).
-    pub fn claim_jobs(
+impl JobStore for SqlStore {
+    fn claim_jobs(
         &self,
         now: &str,
         lease_until: &str,
@@ -380,8 +282,7 @@ impl SqlStore {
         })
     }
 
-    /// Extends the lease of the jobs `owner` still holds among `ids`.
-    pub fn renew_claims(&self, owner: &str, ids: &[i64], until: &str) -> StoreResult<usize> {
+    fn renew_claims(&self, owner: &str, ids: &[i64], until: &str) -> StoreResult<usize> {
         self.write(|conn| {
             Ok(diesel::update(
                 outbox_jobs::table
@@ -394,8 +295,7 @@ impl SqlStore {
         })
     }
 
-    /// Releases every claim (for a single-process database after a restart).
-    pub fn release_claims(&self) -> StoreResult<usize> {
+    fn release_claims(&self) -> StoreResult<usize> {
         self.write(|conn| {
             Ok(
                 diesel::update(outbox_jobs::table.filter(outbox_jobs::locked_until.is_not_null()))
@@ -405,14 +305,11 @@ impl SqlStore {
         })
     }
 
-    /// A delivered job: gone from the outbox, its mapping synced.
-    pub fn complete_job(&self, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
+    fn complete_job(&self, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()> {
         self.write(|conn| complete_in(conn, job, d, now))
     }
 
-    /// Delivered jobs written together, in one transaction: each gone with the jobs it
-    /// carried along (coalesced), its mapping synced, its notification recorded.
-    pub fn complete_jobs(&self, done: &[Done], now: &str) -> StoreResult<()> {
+    fn complete_jobs(&self, done: &[Done], now: &str) -> StoreResult<()> {
         if done.is_empty() {
             return Ok(());
         }
@@ -437,8 +334,7 @@ impl SqlStore {
         })
     }
 
-    /// A failed attempt that will be tried again at `next_at`.
-    pub fn reschedule_job(
+    fn reschedule_job(
         &self,
         job: &JobRow,
         next_at: &str,
@@ -469,8 +365,7 @@ impl SqlStore {
         })
     }
 
-    /// A job that will not be tried again unless an administrator asks.
-    pub fn bury_job(&self, job: &JobRow, error: &str, now: &str) -> StoreResult<()> {
+    fn bury_job(&self, job: &JobRow, error: &str, now: &str) -> StoreResult<()> {
         self.write(|conn| {
             let n = diesel::update(held(job))
                 .set((
@@ -496,17 +391,16 @@ impl SqlStore {
         })
     }
 
-    /// Jobs by state and connector, oldest first.
-    pub fn list_jobs(
+    fn list_jobs(
         &self,
-        state: Option<&str>,
+        state: Option<JobState>,
         connector: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<JobRow>> {
         let mut conn = self.conn()?;
         let mut q = outbox_jobs::table.into_boxed();
         if let Some(s) = state {
-            q = q.filter(outbox_jobs::state.eq(s.to_string()));
+            q = q.filter(outbox_jobs::state.eq(s.as_str()));
         }
         if let Some(c) = connector {
             q = q.filter(outbox_jobs::connector.eq(c.to_string()));
@@ -517,16 +411,12 @@ impl SqlStore {
             .load(&mut *conn)?)
     }
 
-    /// Puts dead jobs back in the queue: one by id, or all of a connector. Returns how many.
-    /// Puts dead jobs back in the queue: one (`id`) or all of a connector. Each is rebuilt
-    /// by `resync` from the resource's current state (when it gives a new event and
-    /// payload), and its age starts afresh, so it is not buried again by age at once.
-    pub fn retry_dead(
+    fn retry_dead(
         &self,
         id: Option<i64>,
         connector: Option<&str>,
         now: &str,
-        resync: &dyn Fn(&JobRow) -> Option<(String, String)>,
+        resync: &dyn Fn(&JobRow) -> Option<(Event, String)>,
     ) -> StoreResult<usize> {
         let mut q = outbox_jobs::table
             .filter(outbox_jobs::state.eq(DEAD))
@@ -541,7 +431,7 @@ impl SqlStore {
             let mut conn = self.conn()?;
             q.select(JobRow::as_select()).load(&mut *conn)?
         };
-        let rebuilt: Vec<(i64, Option<(String, String)>)> =
+        let rebuilt: Vec<(i64, Option<(Event, String)>)> =
             dead.iter().map(|j| (j.id, resync(j))).collect();
         self.write(|conn| {
             let mut n = 0;
@@ -560,7 +450,7 @@ impl SqlStore {
                     Some((event, payload)) => diesel::update(target)
                         .set((
                             again,
-                            outbox_jobs::event.eq(event),
+                            outbox_jobs::event.eq(event.as_str()),
                             outbox_jobs::payload.eq(payload),
                         ))
                         .execute(conn)?,
@@ -571,102 +461,7 @@ impl SqlStore {
         })
     }
 
-    /// The id of a deleted resource of this type whose mappings are still kept, by its id
-    /// or by a principal a target knew it by.
-    pub fn deleted_resource(&self, resource_type: &str, key: &str) -> StoreResult<Option<String>> {
-        let mut conn = self.conn()?;
-        Ok(mappings::table
-            .filter(mappings::resource_type.eq(resource_type))
-            .filter(
-                mappings::resource_id
-                    .eq(key)
-                    .or(mappings::principal.eq(key)),
-            )
-            .select(mappings::resource_id)
-            .first(&mut *conn)
-            .optional()?)
-    }
-
-    /// Forgets the mappings of resources deleted everywhere before `before`.
-    pub fn prune_deleted(&self, before: &str) -> StoreResult<usize> {
-        self.write(|conn| {
-            Ok(diesel::delete(
-                mappings::table
-                    .filter(mappings::state.eq("deleted"))
-                    .filter(mappings::updated.lt(before)),
-            )
-            .execute(conn)?)
-        })
-    }
-
-    pub fn mappings_of(&self, resource_id: &str) -> StoreResult<Vec<MappingRow>> {
-        let mut conn = self.conn()?;
-        Ok(mappings::table
-            .filter(mappings::resource_id.eq(resource_id))
-            .order(mappings::connector.asc())
-            .select(MappingRow::as_select())
-            .load(&mut *conn)?)
-    }
-
-    pub fn mapping(&self, resource_id: &str, connector: &str) -> StoreResult<Option<MappingRow>> {
-        let mut conn = self.conn()?;
-        Ok(mappings::table
-            .find((resource_id, connector))
-            .select(MappingRow::as_select())
-            .first(&mut *conn)
-            .optional()?)
-    }
-
-    /// Records where a resource stands in a target outside its own jobs (a user provisioned
-    /// because it joined a scope group).
-    pub fn record_mapping(
-        &self,
-        resource_id: &str,
-        connector: &str,
-        resource_type: &str,
-        target_id: Option<&str>,
-        principal: Option<&str>,
-        now: &str,
-    ) -> StoreResult<()> {
-        self.write(|conn| {
-            let values = (
-                mappings::resource_id.eq(resource_id),
-                mappings::connector.eq(connector),
-                mappings::resource_type.eq(resource_type),
-                mappings::target_id.eq(target_id),
-                mappings::principal.eq(principal),
-                mappings::state.eq("synced"),
-                mappings::attempts.eq(0),
-                mappings::created.eq(now),
-                mappings::updated.eq(now),
-            );
-            let update = (
-                mappings::target_id.eq(target_id),
-                mappings::principal.eq(principal),
-                mappings::state.eq("synced"),
-                mappings::last_error.eq(None::<String>),
-                mappings::updated.eq(now),
-            );
-            match conn {
-                DbConn::Sqlite(c) => diesel::insert_into(mappings::table)
-                    .values(values)
-                    .on_conflict((mappings::resource_id, mappings::connector))
-                    .do_update()
-                    .set(update)
-                    .execute(c)?,
-                DbConn::Pg(c) => diesel::insert_into(mappings::table)
-                    .values(values)
-                    .on_conflict((mappings::resource_id, mappings::connector))
-                    .do_update()
-                    .set(update)
-                    .execute(c)?,
-            };
-            Ok(())
-        })
-    }
-
-    /// Where the jobs written with `token` stand.
-    pub fn wait_state_of(&self, token: &str) -> StoreResult<WaitState> {
+    fn wait_state_of(&self, token: &str) -> StoreResult<WaitState> {
         let mut conn = self.conn()?;
         let rows: Vec<(String, String, Option<String>)> = outbox_jobs::table
             .filter(outbox_jobs::wait_token.eq(token))
@@ -689,9 +484,7 @@ impl SqlStore {
         })
     }
 
-    /// Removes the dead jobs written with `token` (a sync write that was undone: the change
-    /// they carried no longer exists, so retrying them would be wrong).
-    pub fn drop_dead_jobs_of(&self, token: &str) -> StoreResult<usize> {
+    fn drop_dead_jobs_of(&self, token: &str) -> StoreResult<usize> {
         self.write(|conn| {
             Ok(diesel::delete(
                 outbox_jobs::table
@@ -702,9 +495,7 @@ impl SqlStore {
         })
     }
 
-    /// The pending jobs after `job` for the same resource and connector, oldest first, that
-    /// no worker holds: candidates to deliver together with it.
-    pub fn following_jobs(&self, job: &JobRow, now: &str, limit: i64) -> StoreResult<Vec<JobRow>> {
+    fn following_jobs(&self, job: &JobRow, now: &str, limit: i64) -> StoreResult<Vec<JobRow>> {
         let mut conn = self.conn()?;
         Ok(outbox_jobs::table
             .filter(outbox_jobs::connector.eq(&job.connector))
@@ -722,98 +513,7 @@ impl SqlStore {
             .load(&mut *conn)?)
     }
 
-    /// Completes a notification by its tracking id and returns it. A completion for a
-    /// tracking id not yet recorded (it raced ahead of the delivery's own record) is kept
-    /// for that record to find.
-    pub fn complete_notification(
-        &self,
-        tracking_id: &str,
-        connector: &str,
-        state: &str,
-        error: Option<&str>,
-        now: &str,
-    ) -> StoreResult<Option<NotificationRow>> {
-        self.write(|conn| {
-            let n = diesel::update(
-                notifications::table
-                    .find(tracking_id)
-                    .filter(notifications::connector.eq(connector)),
-            )
-            .set((
-                notifications::state.eq(state),
-                notifications::error.eq(error),
-                notifications::updated.eq(now),
-            ))
-            .execute(conn)?;
-            if n == 0 {
-                let exists: i64 = notifications::table
-                    .find(tracking_id)
-                    .count()
-                    .get_result(conn)?;
-                if exists > 0 {
-                    return Ok(None);
-                }
-                diesel::insert_into(notifications::table)
-                    .values((
-                        notifications::tracking_id.eq(tracking_id),
-                        notifications::connector.eq(connector),
-                        notifications::resource_id.eq(""),
-                        notifications::kind.eq(""),
-                        notifications::state.eq(state),
-                        notifications::error.eq(error),
-                        notifications::created.eq(now),
-                        notifications::updated.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            let row: NotificationRow = notifications::table
-                .find(tracking_id)
-                .select(NotificationRow::as_select())
-                .first(conn)?;
-            if !row.resource_id.is_empty() {
-                set_mapping_from(conn, &row.resource_id, &row.connector, state, error, now)?;
-            }
-            Ok(Some(row))
-        })
-    }
-
-    /// A resource's mappings and notifications as of one moment (one snapshot), so a
-    /// completion committed between two reads cannot show half of itself.
-    pub fn standing_of(
-        &self,
-        resource_id: &str,
-    ) -> StoreResult<(Vec<MappingRow>, Vec<NotificationRow>)> {
-        let mut conn = self.conn()?;
-        let conn: &mut DbConn = &mut conn;
-        conn.transaction::<_, StoreError, _>(|conn| {
-            if let DbConn::Pg(c) = conn {
-                diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .execute(c)?;
-            }
-            let mappings = mappings::table
-                .filter(mappings::resource_id.eq(resource_id))
-                .order(mappings::connector.asc())
-                .select(MappingRow::as_select())
-                .load(conn)?;
-            let notes = notifications::table
-                .filter(notifications::resource_id.eq(resource_id))
-                .order(notifications::created.asc())
-                .select(NotificationRow::as_select())
-                .load(conn)?;
-            Ok((mappings, notes))
-        })
-    }
-
-    pub fn notifications_of(&self, resource_id: &str) -> StoreResult<Vec<NotificationRow>> {
-        let mut conn = self.conn()?;
-        Ok(notifications::table
-            .filter(notifications::resource_id.eq(resource_id))
-            .order(notifications::created.asc())
-            .select(NotificationRow::as_select())
-            .load(&mut *conn)?)
-    }
-
-    pub fn queue_health(&self, connector: &str) -> StoreResult<QueueHealth> {
+    fn queue_health(&self, connector: &str) -> StoreResult<QueueHealth> {
         let mut conn = self.conn()?;
         let conn = &mut *conn;
         let count = |state: &str, conn: &mut DbConn| -> StoreResult<i64> {
