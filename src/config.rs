@@ -38,6 +38,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Most resources one list response carries.
     pub max_results: u64,
+    /// Most stored bytes one list page renders: a page that would hold more holds fewer
+    /// resources, and the client pages on (itemsPerPage, or the next cursor).
+    pub max_page_bytes: usize,
     /// A folder laid out like scim-schemas/ whose documents add to or override the
     /// embedded ones (SCIM_BRIDGE_SCHEMAS_DIR).
     pub schemas_dir: Option<PathBuf>,
@@ -106,6 +109,7 @@ impl fmt::Debug for Settings {
             .field("pool_size", &self.pool_size)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_results", &self.max_results)
+            .field("max_page_bytes", &self.max_page_bytes)
             .field("schemas_dir", &self.schemas_dir)
             .field("public_url", &self.public_url)
             .field("token", &self.token)
@@ -147,6 +151,7 @@ impl Default for Settings {
             pool_size: 8,
             max_body_bytes: 1024 * 1024,
             max_results: 1000,
+            max_page_bytes: crate::bridge::resources::DEFAULT_PAGE_BYTES,
             schemas_dir: None,
             public_url: None,
             token: None,

@@ -130,7 +130,8 @@ impl Core {
         let resources = Arc::new(
             Resources::new(registry, store.clone(), clock.clone())
                 .with_fanout(fanout)
-                .with_sync_timeout(sync_timeout),
+                .with_sync_timeout(sync_timeout)
+                .with_page_bytes(settings.max_page_bytes),
         );
         let policy = RetryPolicy {
             max_attempts: settings.outbox_max_attempts.max(1),

@@ -180,117 +180,142 @@ fn cycle_from(start: &str, deps: &HashMap<String, BTreeSet<String>>) -> Option<V
     walk(start, start, deps, &mut path, &mut seen).then_some(path)
 }
 
-impl Resources {
-    /// Runs a BulkRequest; returns the BulkResponse.
-    pub fn bulk(&self, body: Value, base: &str, max_operations: usize) -> BridgeResult<Value> {
-        let (ops, fail_on_errors) = parse_ops(&body, max_operations)?;
-        let defined: HashSet<String> = ops.iter().filter_map(|o| o.bulk_id.clone()).collect();
-        let mut ids: HashMap<String, String> = HashMap::new();
-        let mut failed: HashSet<String> = HashSet::new();
-        let mut results: Vec<Option<Value>> = vec![None; ops.len()];
-        let mut pending: Vec<usize> = (0..ops.len()).collect();
-        let mut errors = 0u64;
-        let stop = |errors: u64| fail_on_errors.is_some_and(|n| errors >= n);
-        'passes: loop {
-            let mut progressed = false;
-            let mut still = Vec::new();
-            for &i in &pending {
-                if stop(errors) {
-                    break 'passes;
-                }
-                let op = &ops[i];
-                let outcome: Option<Result<Value, ScimError>> =
-                    if let Some(r) = op.refs.iter().find(|r| !defined.contains(*r)) {
-                        Some(Err(ScimError::InvalidValue(format!(
-                            "bulkId '{r}' is not defined in this request"
-                        ))))
-                    } else if let Some(r) = op.refs.iter().find(|r| failed.contains(*r)) {
-                        Some(Err(ScimError::Conflict(format!(
-                            "the operation with bulkId '{r}' failed, so this one cannot run"
-                        ))))
-                    } else if op.refs.iter().all(|r| ids.contains_key(r)) {
-                        Some(self.run_op(op, &ids, base))
-                    } else {
-                        None
-                    };
-                match outcome {
-                    None => still.push(i),
-                    Some(Ok(v)) => {
-                        progressed = true;
-                        if let (Some(b), Some(id)) =
-                            (&op.bulk_id, v.get("_id").and_then(Value::as_str))
-                        {
-                            ids.insert(b.clone(), id.to_string());
-                        }
-                        let mut v = v;
-                        if let Some(o) = v.as_object_mut() {
-                            o.remove("_id");
-                        }
-                        results[i] = Some(v);
-                    }
-                    Some(Err(e)) => {
-                        progressed = true;
-                        errors += 1;
-                        if let Some(b) = &op.bulk_id {
-                            failed.insert(b.clone());
-                        }
-                        results[i] = Some(error_result(op, &e));
-                    }
-                }
+/// One operation as it runs: its `bulkId` references replaced by the ids they stand for
+/// (whole path segments and whole string values only, so `bulkId:u1` is not the start of
+/// `bulkId:u10`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved<'a> {
+    pub method: &'a str,
+    pub path: String,
+    pub bulk_id: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub data: Option<Value>,
+}
+
+fn resolve<'a>(op: &'a Op, ids: &HashMap<String, String>) -> Resolved<'a> {
+    let path = op
+        .path
+        .split('/')
+        .map(|seg| {
+            seg.strip_prefix("bulkId:")
+                .and_then(|b| ids.get(b))
+                .map_or(seg, String::as_str)
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut data = op.data.clone();
+    if let Some(d) = &mut data {
+        substitute(d, ids);
+    }
+    Resolved {
+        method: &op.method,
+        path,
+        bulk_id: op.bulk_id.as_deref(),
+        version: op.version.as_deref(),
+        data,
+    }
+}
+
+/// Runs a BulkRequest: each operation through `exec` once its references can be resolved
+/// (in whatever order that allows), until `failOnErrors` errors; what is left waits on
+/// itself and is reported as a circular reference. `exec` answers an operation's result
+/// and, for a create, the new resource's id. Returns the BulkResponse.
+pub fn run(
+    body: &Value,
+    max_operations: usize,
+    mut exec: impl FnMut(&Resolved<'_>) -> Result<(Value, Option<String>), ScimError>,
+) -> BridgeResult<Value> {
+    let (ops, fail_on_errors) = parse_ops(body, max_operations)?;
+    let defined: HashSet<String> = ops.iter().filter_map(|o| o.bulk_id.clone()).collect();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut results: Vec<Option<Value>> = vec![None; ops.len()];
+    let mut pending: Vec<usize> = (0..ops.len()).collect();
+    let mut errors = 0u64;
+    let stop = |errors: u64| fail_on_errors.is_some_and(|n| errors >= n);
+    'passes: loop {
+        let mut progressed = false;
+        let mut still = Vec::new();
+        for &i in &pending {
+            if stop(errors) {
+                break 'passes;
             }
-            pending = still;
-            if pending.is_empty() || !progressed {
-                break;
-            }
-        }
-        // What is left waits on itself: report each cycle as one.
-        if !stop(errors) && !pending.is_empty() {
-            let deps: HashMap<String, BTreeSet<String>> = pending
-                .iter()
-                .filter_map(|&i| ops[i].bulk_id.clone().map(|b| (b, ops[i].refs.clone())))
-                .collect();
-            for &i in &pending {
-                let op = &ops[i];
-                let detail = match op.bulk_id.as_deref().and_then(|b| cycle_from(b, &deps)) {
-                    Some(cycle) => format!("circular bulkId reference: {}", cycle.join(" -> ")),
-                    None => format!(
-                        "depends on bulkIds in a circular reference: {}",
-                        op.refs
-                            .iter()
-                            .filter(|r| !ids.contains_key(*r))
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+            let op = &ops[i];
+            let outcome: Option<Result<(Value, Option<String>), ScimError>> =
+                if let Some(r) = op.refs.iter().find(|r| !defined.contains(*r)) {
+                    Some(Err(ScimError::InvalidValue(format!(
+                        "bulkId '{r}' is not defined in this request"
+                    ))))
+                } else if let Some(r) = op.refs.iter().find(|r| failed.contains(*r)) {
+                    Some(Err(ScimError::Conflict(format!(
+                        "the operation with bulkId '{r}' failed, so this one cannot run"
+                    ))))
+                } else if op.refs.iter().all(|r| ids.contains_key(r)) {
+                    Some(exec(&resolve(op, &ids)))
+                } else {
+                    None
                 };
-                results[i] = Some(error_result(op, &ScimError::Conflict(detail)));
+            match outcome {
+                None => still.push(i),
+                Some(Ok((v, new_id))) => {
+                    progressed = true;
+                    if let (Some(b), Some(id)) = (&op.bulk_id, new_id) {
+                        ids.insert(b.clone(), id);
+                    }
+                    results[i] = Some(v);
+                }
+                Some(Err(e)) => {
+                    progressed = true;
+                    errors += 1;
+                    if let Some(b) = &op.bulk_id {
+                        failed.insert(b.clone());
+                    }
+                    results[i] = Some(error_result(op, &e));
+                }
             }
         }
-        let operations: Vec<Value> = results.into_iter().flatten().collect();
-        Ok(json!({"schemas": [BULK_RESPONSE_SCHEMA], "Operations": operations}))
+        pending = still;
+        if pending.is_empty() || !progressed {
+            break;
+        }
+    }
+    // What is left waits on itself: report each cycle as one.
+    if !stop(errors) && !pending.is_empty() {
+        let deps: HashMap<String, BTreeSet<String>> = pending
+            .iter()
+            .filter_map(|&i| ops[i].bulk_id.clone().map(|b| (b, ops[i].refs.clone())))
+            .collect();
+        for &i in &pending {
+            let op = &ops[i];
+            let detail = match op.bulk_id.as_deref().and_then(|b| cycle_from(b, &deps)) {
+                Some(cycle) => format!("circular bulkId reference: {}", cycle.join(" -> ")),
+                None => format!(
+                    "depends on bulkIds in a circular reference: {}",
+                    op.refs
+                        .iter()
+                        .filter(|r| !ids.contains_key(*r))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            results[i] = Some(error_result(op, &ScimError::Conflict(detail)));
+        }
+    }
+    let operations: Vec<Value> = results.into_iter().flatten().collect();
+    Ok(json!({"schemas": [BULK_RESPONSE_SCHEMA], "Operations": operations}))
+}
+
+impl Resources {
+    /// Runs a BulkRequest through the same use cases as single requests; returns the
+    /// BulkResponse.
+    pub fn bulk(&self, body: Value, base: &str, max_operations: usize) -> BridgeResult<Value> {
+        run(&body, max_operations, |op| self.run_op(op, base))
     }
 
-    fn run_op(
-        &self,
-        op: &Op,
-        ids: &HashMap<String, String>,
-        base: &str,
-    ) -> Result<Value, ScimError> {
-        // Whole path segments only: `bulkId:u1` is not the start of `bulkId:u10`.
-        let path = op
-            .path
-            .split('/')
-            .map(|seg| {
-                seg.strip_prefix("bulkId:")
-                    .and_then(|b| ids.get(b))
-                    .map_or(seg, String::as_str)
-            })
-            .collect::<Vec<_>>()
-            .join("/");
-        let mut data = op.data.clone();
-        if let Some(d) = &mut data {
-            substitute(d, ids);
-        }
+    fn run_op(&self, op: &Resolved<'_>, base: &str) -> Result<(Value, Option<String>), ScimError> {
+        let path = &op.path;
+        let data = &op.data;
         let trimmed = path.trim_start_matches('/');
         let (endpoint, id) = match trimmed.split_once('/') {
             Some((e, id)) => (format!("/{e}"), Some(id.to_string())),
@@ -305,18 +330,18 @@ impl Resources {
             .ok_or_else(|| {
                 ScimError::InvalidPath(format!("'{}' is not a resource endpoint", op.path))
             })?;
-        let pre = Precondition::from_if_match(op.version.as_deref());
+        let pre = Precondition::from_if_match(op.version);
         let none = Projection::default();
         let map_err = |e: BridgeError| e.to_scim();
         let mut out = Map::new();
-        out.insert("method".into(), Value::String(op.method.clone()));
-        if let Some(b) = &op.bulk_id {
-            out.insert("bulkId".into(), Value::String(b.clone()));
+        out.insert("method".into(), Value::String(op.method.to_string()));
+        if let Some(b) = op.bulk_id {
+            out.insert("bulkId".into(), Value::String(b.to_string()));
         }
         let need_id =
             || ScimError::InvalidPath(format!("{} needs a resource id in its path", op.method));
         let body = || data.clone().unwrap_or(Value::Null);
-        let (status, location, version, new_id) = match (op.method.as_str(), id) {
+        let (status, location, version, new_id) = match (op.method, id) {
             ("POST", None) => {
                 let r = self.create(&rt, body(), base, &none).map_err(map_err)?;
                 let id = r.body.get("id").and_then(Value::as_str).map(str::to_string);
@@ -356,9 +381,6 @@ impl Resources {
         if let Some(v) = version {
             out.insert("version".into(), Value::String(v));
         }
-        if let Some(id) = new_id {
-            out.insert("_id".into(), Value::String(id));
-        }
-        Ok(Value::Object(out))
+        Ok((Value::Object(out), new_id))
     }
 }

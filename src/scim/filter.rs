@@ -104,10 +104,42 @@ impl fmt::Display for Filter {
         match self {
             Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),
             Filter::Present(path) => write!(f, "{path} pr"),
-            Filter::And(a, b) => write!(f, "({a} and {b})"),
-            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::And(..) | Filter::Or(..) => {
+                f.write_str("(")?;
+                self.write_chain(f)?;
+                f.write_str(")")
+            }
+            // And and Or bring their own parentheses.
+            Filter::Not(a) if matches!(**a, Filter::And(..) | Filter::Or(..)) => {
+                write!(f, "not {a}")
+            }
             Filter::Not(a) => write!(f, "not ({a})"),
             Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
+        }
+    }
+}
+
+impl Filter {
+    /// Writes a left-leaning chain of one operator as one group, `a and b and c`, not a
+    /// parenthesis per link: the text parses back to the same tree, no deeper than the
+    /// text it came from.
+    fn write_chain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Filter::And(a, b) => {
+                match **a {
+                    Filter::And(..) => a.write_chain(f)?,
+                    _ => write!(f, "{a}")?,
+                }
+                write!(f, " and {b}")
+            }
+            Filter::Or(a, b) => {
+                match **a {
+                    Filter::Or(..) => a.write_chain(f)?,
+                    _ => write!(f, "{a}")?,
+                }
+                write!(f, " or {b}")
+            }
+            other => write!(f, "{other}"),
         }
     }
 }
@@ -356,6 +388,11 @@ impl Filter {
                 "the filter is longer than {MAX_FILTER_LEN} characters"
             )));
         }
+        if text.contains('\0') {
+            return Err(ScimError::InvalidFilter(
+                "the filter holds U+0000, which no attribute or value can".into(),
+            ));
+        }
         if text.trim().is_empty() {
             return Err(ScimError::InvalidFilter("the filter is empty".into()));
         }
@@ -390,10 +427,7 @@ impl Filter {
     ) -> ScimResult<()> {
         let check_path = |p: &AttrPath| -> ScimResult<()> {
             let full = join(parent, p);
-            let is_id = parent.is_none()
-                && full.urn.is_none()
-                && full.sub.is_none()
-                && full.attr.eq_ignore_ascii_case("id");
+            let is_id = parent.is_none() && is_id_path(&full);
             if is_id || is_meta_path(&full) || resolve(reg, rt, &full).is_some() {
                 Ok(())
             } else {
@@ -441,6 +475,49 @@ pub fn is_meta_path(p: &AttrPath) -> bool {
         })
 }
 
+/// `id`: a common attribute outside any schema's attribute list, a case-exact string.
+pub fn is_id_path(p: &AttrPath) -> bool {
+    p.urn.is_none() && p.sub.is_none() && p.attr.eq_ignore_ascii_case("id")
+}
+
+/// A common attribute's definition: single-valued, case-exact, read-only.
+fn common(name: &str, kind: AttrType) -> AttrDef {
+    AttrDef {
+        name: name.into(),
+        kind,
+        multi_valued: false,
+        required: false,
+        case_exact: true,
+        mutability: Default::default(),
+        returned: Default::default(),
+        sub_attributes: vec![],
+    }
+}
+
+/// What `id` is: a case-exact string (RFC 7643 section 3.1).
+fn id_def() -> &'static AttrDef {
+    static ID: std::sync::OnceLock<AttrDef> = std::sync::OnceLock::new();
+    ID.get_or_init(|| common("id", AttrType::String))
+}
+
+/// What a filterable `meta` sub-attribute is: `created` and `lastModified` are dateTimes,
+/// `resourceType` a case-exact string. `version` and `location` are not filterable (the
+/// bridge does not store them as they are shown).
+fn meta_def(path: &AttrPath) -> ScimResult<&'static AttrDef> {
+    static DEFS: std::sync::OnceLock<[AttrDef; 3]> = std::sync::OnceLock::new();
+    let defs = DEFS.get_or_init(|| {
+        [
+            common("created", AttrType::DateTime),
+            common("lastModified", AttrType::DateTime),
+            common("resourceType", AttrType::String),
+        ]
+    });
+    let sub = path.sub.as_deref().unwrap_or("");
+    defs.iter()
+        .find(|d| d.name.eq_ignore_ascii_case(sub))
+        .ok_or_else(|| ScimError::InvalidFilter(format!("filtering on '{path}' is not supported")))
+}
+
 /// Joins a value filter's relative path onto its parent: `emails` + `type` = `emails.type`.
 pub fn join(parent: Option<&AttrPath>, p: &AttrPath) -> AttrPath {
     match parent {
@@ -461,8 +538,44 @@ pub struct Evaluator<'a> {
 
 impl Evaluator<'_> {
     /// Whether `resource` (a full resource document) matches `filter`.
+    /// A filter with a comparison that cannot be made (a dateTime compared with a word, a
+    /// boolean ordered) is refused whatever the resource, as the SQL translation refuses
+    /// it, even where `and` or `or` would not reach that comparison.
     pub fn matches(&self, filter: &Filter, resource: &Value) -> ScimResult<bool> {
+        self.validate(filter, None)?;
         self.eval(filter, resource, None)
+    }
+
+    /// Every comparison of `f` checked against its attribute's type, without a resource.
+    fn validate(&self, f: &Filter, parent: Option<&AttrPath>) -> ScimResult<()> {
+        match f {
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                self.validate(a, parent)?;
+                self.validate(b, parent)
+            }
+            Filter::Not(a) => self.validate(a, parent),
+            Filter::Present(p) => match parent {
+                Some(parent) => self.def(&join(Some(parent), p)).map(|_| ()),
+                None => self.values(&Value::Null, p).map(|_| ()),
+            },
+            Filter::Compare { path, op, value } => {
+                let (def, case) = match parent {
+                    Some(parent) => {
+                        let def = self.def(&join(Some(parent), path))?;
+                        (def, Case::of(def, false))
+                    }
+                    None => {
+                        let (def, _) = self.values(&Value::Null, path)?;
+                        (def, Case::of(def, self.is_folded_name(path)))
+                    }
+                };
+                compare_any(def, case, &[], *op, value).map(|_| ())
+            }
+            Filter::ValuePath { .. } if parent.is_some() => Err(ScimError::InvalidFilter(
+                "value filters cannot be nested".into(),
+            )),
+            Filter::ValuePath { path, filter } => self.validate(filter, Some(path)),
+        }
     }
 
     /// Whether one element of the multi-valued attribute `parent` matches a value filter.
@@ -486,7 +599,8 @@ impl Evaluator<'_> {
             }
             Filter::Compare { path, op, value } => {
                 let (def, values) = self.values(res, path)?;
-                compare_any(def, &values, *op, value)
+                let case = Case::of(def, self.is_folded_name(path));
+                compare_any(def, case, &values, *op, value)
             }
             Filter::ValuePath { path, filter } => {
                 let container = self.container(res, path);
@@ -523,7 +637,7 @@ impl Evaluator<'_> {
                 let full = join(Some(parent), path);
                 let def = self.def(&full)?;
                 let vals: Vec<&Value> = get_ci(el, &path.attr).into_iter().collect();
-                compare_any(def, &vals, *op, value)
+                compare_any(def, Case::of(def, false), &vals, *op, value)
             }
             Filter::ValuePath { .. } => Err(ScimError::InvalidFilter(
                 "value filters cannot be nested".into(),
@@ -531,9 +645,24 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Whether `path` is a name the store keeps folded: a User's userName, a displayName.
+    fn is_folded_name(&self, path: &AttrPath) -> bool {
+        let core = path
+            .urn
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(&self.rt.schema));
+        core && path.sub.is_none()
+            && (path.attr.eq_ignore_ascii_case("displayName")
+                || (path.attr.eq_ignore_ascii_case("userName")
+                    && self.rt.schema == super::schema::USER_SCHEMA))
+    }
+
     fn def(&self, path: &AttrPath) -> ScimResult<Option<&AttrDef>> {
         if is_meta_path(path) {
-            return Ok(None);
+            return meta_def(path).map(Some);
+        }
+        if is_id_path(path) {
+            return Ok(Some(id_def()));
         }
         resolve(self.reg, self.rt, path)
             .map(|r| Some(r.leaf()))
@@ -562,10 +691,14 @@ impl Evaluator<'_> {
         path: &AttrPath,
     ) -> ScimResult<(Option<&AttrDef>, Vec<&'v Value>)> {
         if is_meta_path(path) {
+            let def = meta_def(path)?;
             let v = res
                 .get("meta")
                 .and_then(|m| get_ci(m, path.sub.as_deref().unwrap_or("")));
-            return Ok((None, v.into_iter().collect()));
+            return Ok((Some(def), v.into_iter().collect()));
+        }
+        if is_id_path(path) {
+            return Ok((Some(id_def()), res.get("id").into_iter().collect()));
         }
         let r = resolve(self.reg, self.rt, path).ok_or_else(|| {
             ScimError::InvalidFilter(format!("'{path}' is not an attribute of {}", self.rt.name))
@@ -616,8 +749,31 @@ fn is_present(v: &Value, _def: Option<&AttrDef>) -> bool {
     }
 }
 
+/// How two strings compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// As they are (a caseExact attribute).
+    Exact,
+    /// By Unicode lowercase, as SQL's `lower()` compares (SQLite's is given Unicode's).
+    Lower,
+    /// Unicode NFC and full case folding: the names kept folded in their own column
+    /// (userName, displayName), compared the way identity systems compare names.
+    Fold,
+}
+
+impl Case {
+    fn of(def: Option<&AttrDef>, folded_name: bool) -> Case {
+        match (def.is_some_and(|d| d.case_exact), folded_name) {
+            (true, _) => Case::Exact,
+            (false, true) => Case::Fold,
+            (false, false) => Case::Lower,
+        }
+    }
+}
+
 fn compare_any(
     def: Option<&AttrDef>,
+    case: Case,
     values: &[&Value],
     op: CompareOp,
     target: &CompValue,
@@ -634,10 +790,12 @@ fn compare_any(
         };
     }
     if op == CompareOp::Ne {
-        return Ok(!compare_any(def, values, CompareOp::Eq, target)?);
+        return Ok(!compare_any(def, case, values, CompareOp::Eq, target)?);
     }
     let kind = def.map(|d| d.kind).unwrap_or(AttrType::String);
-    let case_exact = def.is_some_and(|d| d.case_exact);
+    if kind == AttrType::DateTime {
+        date_time_comparison(op, target)?;
+    }
     if kind == AttrType::Boolean && op != CompareOp::Eq {
         return Err(ScimError::InvalidFilter(format!(
             "'{}' cannot compare booleans",
@@ -650,17 +808,34 @@ fn compare_any(
         ));
     }
     for v in values {
-        if compare_one(kind, case_exact, v, op, target) {
+        if compare_one(kind, case, v, op, target) {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
+/// Whether `op` and `target` make sense for a dateTime: eq, ne and order, against a value
+/// that is a dateTime (RFC 3339) when it is a string. The SQL translation checks the same.
+pub fn date_time_comparison(op: CompareOp, target: &CompValue) -> ScimResult<()> {
+    if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+        return Err(ScimError::InvalidFilter(format!(
+            "'{}' compares strings; a dateTime is compared with eq, ne, gt, ge, lt or le",
+            op.as_str()
+        )));
+    }
+    match target {
+        CompValue::String(t) if chrono::DateTime::parse_from_rfc3339(t).is_err() => {
+            Err(ScimError::InvalidFilter(format!("'{t}' is not a dateTime")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Compares one stored value with a filter value, as both SQL backends must too.
 pub fn compare_one(
     kind: AttrType,
-    case_exact: bool,
+    case: Case,
     v: &Value,
     op: CompareOp,
     target: &CompValue,
@@ -682,10 +857,10 @@ pub fn compare_one(
                 chrono::DateTime::parse_from_rfc3339(t),
             ) {
                 (Ok(a), Ok(b)) => ordered(op, Some(a.cmp(&b))),
-                _ => string_cmp(case_exact, s, op, t),
+                _ => string_cmp(case, s, op, t),
             }
         }
-        (_, Value::String(s), CompValue::String(t)) => string_cmp(case_exact, s, op, t),
+        (_, Value::String(s), CompValue::String(t)) => string_cmp(case, s, op, t),
         _ => false,
     }
 }
@@ -703,11 +878,11 @@ fn ordered(op: CompareOp, ord: Option<Ordering>) -> bool {
     }
 }
 
-fn string_cmp(case_exact: bool, s: &str, op: CompareOp, t: &str) -> bool {
-    let (s, t) = if case_exact {
-        (s.to_string(), t.to_string())
-    } else {
-        (super::fold::fold(s), super::fold::fold(t))
+fn string_cmp(case: Case, s: &str, op: CompareOp, t: &str) -> bool {
+    let (s, t) = match case {
+        Case::Exact => (s.to_string(), t.to_string()),
+        Case::Lower => (s.to_lowercase(), t.to_lowercase()),
+        Case::Fold => (super::fold::fold(s), super::fold::fold(t)),
     };
     match op {
         CompareOp::Co => s.contains(&t),
@@ -720,6 +895,21 @@ fn string_cmp(case_exact: bool, s: &str, op: CompareOp, t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_chain_prints_as_one_group_and_parses_back() {
+        let text = (0..40)
+            .map(|i| format!("a{i} eq {i}"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let f = Filter::parse(&text).expect("parses");
+        let printed = f.to_string();
+        assert_eq!(printed, format!("({text})"));
+        assert_eq!(Filter::parse(&printed).ok(), Some(f));
+        let f = Filter::parse("not (a eq 1 or b eq 2 or c eq 3)").expect("parses");
+        assert_eq!(f.to_string(), "not (a eq 1 or b eq 2 or c eq 3)");
+        assert!(Filter::parse("title eq nul\0l").is_err());
+    }
 
     #[test]
     fn filters_parse_and_print_back() {

@@ -104,6 +104,13 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+diesel::define_sql_function! {
+    /// Unicode lowercase: replaces SQLite's `lower()`, which lowercases only ASCII, so
+    /// a case-insensitive filter compares as PostgreSQL's `lower()` and the in-memory
+    /// evaluator do. No index is built on `lower()`, so replacing it changes no index.
+    fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
 #[derive(Debug)]
 struct SqlitePragmas;
 
@@ -115,6 +122,8 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
                  PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
+            lower_utils::register_impl(c, |x: Option<String>| x.map(|s| s.to_lowercase()))
+                .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }

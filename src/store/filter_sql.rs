@@ -271,6 +271,9 @@ impl Sql {
                 Ok(f)
             }
             AttrType::String | AttrType::Reference | AttrType::DateTime => {
+                if kind == AttrType::DateTime {
+                    crate::scim::filter::date_time_comparison(op, value)?;
+                }
                 let CompValue::String(raw) = value else {
                     return Ok(Frag::sql("FALSE"));
                 };
@@ -278,8 +281,6 @@ impl Sql {
                 if kind == AttrType::DateTime {
                     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
                         v = crate::scim::resource::canonical_time(t);
-                    } else {
-                        return Err(invalid(format!("'{raw}' is not a dateTime")));
                     }
                 }
                 let ci = !case_exact || lowered;

@@ -298,3 +298,43 @@ async fn the_database_and_the_evaluator_agree_on_generated_filters_on_sqlite() {
 async fn the_database_and_the_evaluator_agree_on_generated_filters_on_postgres() {
     database_and_evaluator_agree(Db::Postgres).await;
 }
+
+crate::each_database! {
+    async fn the_evaluator_reads_id_as_the_database_does(db) {
+        let Some(app) = spawn_app(db).await else { return };
+        let reg = load_registry(None).expect("registry");
+        let rt = reg.resource_type("User").expect("User");
+        let eval = Evaluator { reg: &reg, rt };
+        for name in ["ada", "bob"] {
+            let res = app.post("/Users", json!({"schemas": [USER], "userName": name})).await;
+            assert_eq!(res.status(), 201);
+        }
+        let all = json(app.get("/Users").await).await["Resources"]
+            .as_array()
+            .expect("all")
+            .clone();
+        let first = all[0]["id"].as_str().expect("id").to_string();
+        for text in [
+            "id pr".to_string(),
+            format!("id eq {}", quote(&first)),
+            format!("id eq {}", quote(&first.to_uppercase())),
+            format!("id ne {}", quote(&first)),
+        ] {
+            let filter = Filter::parse(&text).expect("parses");
+            let want: BTreeSet<String> = all
+                .iter()
+                .filter(|u| eval.matches(&filter, u).expect("the evaluator reads id"))
+                .map(|u| u["id"].as_str().expect("id").to_string())
+                .collect();
+            let enc: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+            let got: BTreeSet<String> = json(app.get(&format!("/Users?filter={enc}")).await).await
+                ["Resources"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|u| u["id"].as_str().expect("id").to_string())
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+    }
+}

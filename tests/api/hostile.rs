@@ -234,3 +234,69 @@ mod slow_and_forged {
         forwarding_headers_are_believed_only_from_a_trusted_proxy => forwarding_headers_are_believed_only_from_a_trusted_proxy_then;
     }
 }
+
+/// Point 20: a list page bounded in bytes.
+mod page_budget {
+    use crate::helpers::*;
+    use serde_json::json;
+
+    /// Ids of the resources of a list response.
+    fn page_ids(page: &serde_json::Value) -> Vec<String> {
+        page["Resources"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    crate::each_database! {
+        async fn a_page_too_large_in_bytes_holds_fewer_resources_and_paging_on_reaches_each_once(db) {
+            // Room for about three of these users a page, whatever count asks for.
+            let Some(app) = spawn_tweaked(db, |s| s.max_page_bytes = 3 * 1300).await else {
+                return;
+            };
+            let bio = "x".repeat(1000);
+            for i in 0..10 {
+                let res = app
+                    .post("/Users", json!({"schemas": [USER], "userName": format!("u{i}"), "nickName": bio}))
+                    .await;
+                assert_eq!(res.status(), 201);
+            }
+            let first = json(app.get("/Users?count=10").await).await;
+            assert_eq!(first["totalResults"], 10);
+            let per_page = first["itemsPerPage"].as_u64().expect("itemsPerPage");
+            assert!((1..10).contains(&per_page), "a smaller page: {first}");
+            assert_eq!(page_ids(&first).len() as u64, per_page);
+
+            // By startIndex, as Okta and Entra page: each user exactly once.
+            let mut seen = Vec::new();
+            let mut start = 1;
+            while start <= 10 {
+                let page = json(app.get(&format!("/Users?count=10&startIndex={start}")).await).await;
+                let ids = page_ids(&page);
+                assert!(!ids.is_empty(), "page at {start}: {page}");
+                start += ids.len();
+                seen.extend(ids);
+            }
+            let unique: std::collections::BTreeSet<_> = seen.iter().cloned().collect();
+            assert_eq!((seen.len(), unique.len()), (10, 10));
+
+            // By cursor: the same.
+            let mut seen = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let page = json(app.get(&format!("/Users?count=10&cursor={cursor}")).await).await;
+                seen.extend(page_ids(&page));
+                match page["nextCursor"].as_str() {
+                    Some(next) => cursor = next.to_string(),
+                    None => break,
+                }
+            }
+            let unique: std::collections::BTreeSet<_> = seen.iter().cloned().collect();
+            assert_eq!((seen.len(), unique.len()), (10, 10));
+        }
+    }
+}

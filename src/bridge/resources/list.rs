@@ -75,8 +75,9 @@ impl Resources {
                 count_total: cursor.is_empty(),
             };
             let (total, mut rows) = self.store.list(&spec, &self.reg)?;
-            let more = rows.len() as u64 > query.count;
+            let mut more = rows.len() as u64 > query.count;
             rows.truncate(query.count as usize);
+            more |= fit_page(&mut rows, self.page_bytes);
             let next = match (more, rows.last()) {
                 (true, Some(last)) => Some(encode_cursor(&last.created, &last.id)),
                 _ => None,
@@ -95,7 +96,8 @@ impl Resources {
             },
             count_total: true,
         };
-        let (total, rows) = self.store.list(&spec, &self.reg)?;
+        let (total, mut rows) = self.store.list(&spec, &self.reg)?;
+        fit_page(&mut rows, self.page_bytes);
         let bodies = self.render_many(rt, rows, base, &query.projection)?;
         Ok(list_response(total, query.start_index, bodies))
     }
@@ -113,6 +115,7 @@ impl Resources {
         let mut bodies = Vec::new();
         let mut skip = query.start_index - 1;
         let mut room = query.count;
+        let mut bytes = self.page_bytes;
         let mut any_type = false;
         for rt in self.reg.resource_types() {
             if let Some(f) = &query.filter {
@@ -131,10 +134,16 @@ impl Resources {
                 },
                 count_total: true,
             };
-            let (n, rows) = self.store.list(&spec, &self.reg)?;
+            let (n, mut rows) = self.store.list(&spec, &self.reg)?;
             total += n;
             skip = skip.saturating_sub(n);
+            let full = fit_page(&mut rows, bytes);
+            bytes = bytes.saturating_sub(rows.iter().map(stored_bytes).sum());
             room -= rows.len() as u64;
+            if full || bytes == 0 {
+                // The page is full: later types only count toward the total.
+                room = 0;
+            }
             bodies.extend(self.render_many(rt, rows, base, &query.projection)?);
         }
         if !any_type {
@@ -238,4 +247,26 @@ impl Resources {
         }
         Ok(out)
     }
+}
+
+/// What a stored resource costs a page: its document and what rendering adds to it.
+fn stored_bytes(row: &ResourceRow) -> usize {
+    row.data.len() + 256
+}
+
+/// Keeps the first rows whose documents fit in `budget` bytes (always the first), so a
+/// page's memory is bounded whatever `count` asked for; the client pages on from
+/// `itemsPerPage` (RFC 7644 section 3.4.2.4) or the next cursor. Whether it cut any.
+pub(super) fn fit_page(rows: &mut Vec<ResourceRow>, budget: usize) -> bool {
+    let mut used = 0usize;
+    let keep = rows
+        .iter()
+        .position(|r| {
+            used += stored_bytes(r);
+            used > budget
+        })
+        .map_or(rows.len(), |i| i.max(1));
+    let cut = keep < rows.len();
+    rows.truncate(keep);
+    cut
 }

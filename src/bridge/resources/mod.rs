@@ -72,7 +72,13 @@ pub struct Resources {
     fanout: Arc<Fanout>,
     /// How long a write waits for connectors in sync mode.
     sync_timeout: std::time::Duration,
+    /// The most stored bytes one list page renders (see [`list::fit_page`]).
+    page_bytes: usize,
 }
+
+/// The default of `max_page_bytes`, the same as the largest body accepted: a page of 100
+/// typical users (as Okta and Entra ask for) is a small part of it.
+pub const DEFAULT_PAGE_BYTES: usize = 1024 * 1024;
 
 impl Resources {
     pub fn new(
@@ -86,7 +92,15 @@ impl Resources {
             clock,
             fanout: Arc::new(Fanout::default()),
             sync_timeout: std::time::Duration::from_secs(10),
+            page_bytes: DEFAULT_PAGE_BYTES,
         }
+    }
+
+    /// The most stored bytes one list page renders; a page that would hold more holds
+    /// fewer resources (at least one).
+    pub fn with_page_bytes(mut self, bytes: usize) -> Resources {
+        self.page_bytes = bytes.max(1);
+        self
     }
 
     /// How long a write waits for connectors in sync mode before it answers anyway.
