@@ -574,7 +574,7 @@ fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
         println!("  curl -s http://127.0.0.1:{port}/admin/v1/users/demo@example.com -H 'Authorization: Bearer {admin}'");
         println!();
         println!("Ctrl-C stops it.");
-        app.run_until_stopped().await?;
+        app.run_until_signalled().await?;
         Ok(())
     })
 }
@@ -592,7 +592,8 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             println!("{token}");
         }
         log::info!("scim-bridge listening on {listen} (port {})", app.port());
-        app.run_until_stopped().await?;
+        log::info!("Ctrl-C or SIGTERM stops it; requests in flight finish first");
+        app.run_until_signalled().await?;
         log::info!("scim-bridge stopped");
         Ok(())
     })

@@ -254,6 +254,9 @@ impl Application {
                 .configure(http::configure(&registry))
         })
         .shutdown_timeout(settings.shutdown_timeout_secs)
+        // actix stops at once on SIGINT; the bridge drains on SIGINT and SIGTERM alike
+        // (run_until_signalled).
+        .disable_signals()
         .client_request_timeout(Duration::from_secs(30));
         if settings.workers > 0 {
             server = server.workers(settings.workers);
@@ -277,10 +280,47 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM or SIGINT (requests in flight finish) or a stop through the handle.
+    /// Serves until SIGINT or SIGTERM, then stops gracefully: the listener closes and
+    /// requests in flight finish (up to `shutdown_timeout_secs`), as the handle's stop does.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(async move {
+            let why = stop_signal().await;
+            log::info!("{why}: stopping; requests in flight may finish");
+            handle.stop(true).await;
+        });
+        let result = self.run_until_stopped().await;
+        signals.abort();
+        result
+    }
+
+    /// Serves until a stop through the handle (requests in flight finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.core.dispatcher.stop();
         result
+    }
+}
+
+/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM; says which came.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }

@@ -14,11 +14,11 @@ use crate::scim::list::ListQuery;
 use crate::scim::path::AttrPath;
 use crate::scim::resource::Projection;
 use crate::scim::ScimError;
-use crate::store::{JobRow, JobStore, MappingStore, NotificationStore};
+use crate::store::{HealthStore, JobRow, JobStore, MappingStore, NotificationStore};
 
-/// What the admin use cases need of the store: jobs, mappings and notifications.
-pub trait AdminStore: JobStore + MappingStore + NotificationStore {}
-impl<T: JobStore + MappingStore + NotificationStore> AdminStore for T {}
+/// What the admin use cases need of the store: jobs, mappings, notifications, health.
+pub trait AdminStore: JobStore + MappingStore + NotificationStore + HealthStore {}
+impl<T: JobStore + MappingStore + NotificationStore + HealthStore> AdminStore for T {}
 
 /// The most jobs one listing returns.
 pub const MAX_JOBS: i64 = 1000;
@@ -217,6 +217,31 @@ impl Admin {
                 )
             })
             .collect()
+    }
+}
+
+impl Admin {
+    /// Readiness for a load balancer: the database answers and is migrated (else an
+    /// error); connectors that are failing (dead jobs, or an error since their last
+    /// success) are listed but do not make the bridge unready.
+    pub fn readiness(&self) -> Result<Value, String> {
+        self.store.check_ready().map_err(|e| e.to_string())?;
+        let failing: Vec<Value> = self
+            .connector_health()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|c| {
+                let dead = c["dead"].as_i64().unwrap_or(0) > 0;
+                let erred = match (c["lastErrorAt"].as_str(), c["lastSuccess"].as_str()) {
+                    (Some(e), Some(s)) => e > s,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                dead || erred
+            })
+            .map(|c| json!({"name": c["name"], "dead": c["dead"], "lastError": c["lastError"]}))
+            .collect();
+        Ok(json!({"status": "ready", "database": "ok", "failingConnectors": failing}))
     }
 }
 

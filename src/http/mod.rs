@@ -8,6 +8,7 @@ pub mod budget;
 pub mod callbacks;
 pub mod discovery;
 pub mod error;
+pub mod health;
 pub mod oauth;
 pub mod paths;
 pub mod resources;
@@ -181,6 +182,8 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                 .default_service(web::to(error::not_found)),
         );
         cfg.route("/oauth/token", web::post().to(oauth::token));
+        cfg.route("/healthz", web::get().to(health::live));
+        cfg.route("/readyz", web::get().to(health::ready));
         cfg.route(
             "/callbacks/entsso/{connector}",
             web::post().to(callbacks::entsso_complete),

@@ -146,6 +146,19 @@ pub fn connect(url: &DbUrl, max_size: u32) -> StoreResult<DbPool> {
 }
 
 /// Applies pending migrations; returns how many ran.
+/// How many embedded migrations this database has not had yet.
+pub fn pending_migrations(conn: &mut DbConn) -> StoreResult<usize> {
+    match conn {
+        DbConn::Sqlite(c) => {
+            MigrationHarness::pending_migrations(c, SQLITE_MIGRATIONS).map(|v| v.len())
+        }
+        DbConn::Pg(c) => {
+            MigrationHarness::pending_migrations(c, POSTGRES_MIGRATIONS).map(|v| v.len())
+        }
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
 pub fn migrate(pool: &DbPool) -> StoreResult<usize> {
     let mut conn = pool.get()?;
     let ran = match &mut *conn {

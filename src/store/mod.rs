@@ -352,3 +352,14 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<Option<NotificationRow>>;
     fn notifications_of(&self, resource_id: &str) -> StoreResult<Vec<NotificationRow>>;
 }
+
+/// Whether the store can serve: the database answers and is migrated.
+pub trait HealthStore: Send + Sync {
+    fn check_ready(&self) -> StoreResult<()>;
+}
+
+impl HealthStore for SqlStore {
+    fn check_ready(&self) -> StoreResult<()> {
+        SqlStore::check_ready(self)
+    }
+}

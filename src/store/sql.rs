@@ -120,6 +120,19 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Whether the database answers and has every migration this build expects: an error
+    /// saying what is wrong otherwise.
+    pub fn check_ready(&self) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        match db::pending_migrations(&mut conn)? {
+            0 => Ok(()),
+            n => Err(StoreError::Migration(format!(
+                "{n} migrations are not applied (run `scim-bridge migrate`)"
+            ))),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

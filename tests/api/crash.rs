@@ -473,3 +473,56 @@ async fn a_postgresql_restart_under_load_is_survived_without_restarting_the_brid
     assert_eq!(list["totalResults"], acked.len() + 1);
     drop(pg);
 }
+
+/// SIGINT (Ctrl-C) drains like SIGTERM: a request whose body is still arriving when the
+/// signal comes is answered, and only then does the process exit.
+async fn a_signal_lets_the_request_in_flight_finish(signal: &str) {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}", dir.path().join("drain.db").display());
+    let mut bridge = start_bridge(dir.path(), &db, "http://127.0.0.1:9/none", signal);
+    let body = json!({"schemas": [USER], "userName": "drained"}).to_string();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", bridge.port)).expect("connect");
+    let head = format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(&body.as_bytes()[..5])
+        .expect("part of the body");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = bridge.child.id().to_string();
+    let sent = Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(&body.as_bytes()[5..])
+        .expect("the rest of the body");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = bridge.child.try_wait().expect("wait") {
+            assert!(status.success(), "a clean exit: {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bridge did not stop after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_lets_the_request_in_flight_finish_before_the_bridge_stops() {
+    a_signal_lets_the_request_in_flight_finish("-INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_request_in_flight_finish_before_the_bridge_stops() {
+    a_signal_lets_the_request_in_flight_finish("-TERM").await;
+}

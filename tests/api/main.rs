@@ -11,6 +11,7 @@ mod discovery;
 mod errors;
 mod filter_property;
 mod groups;
+mod health;
 mod hostile;
 mod idp_compat;
 mod lifecycle;
