@@ -69,9 +69,10 @@ enum Command {
     Demo {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Default sqlite://scim-bridge-demo.db
-        #[arg(long, default_value = "sqlite://scim-bridge-demo.db")]
-        database_url: String,
+        /// Default: a fresh SQLite database in a new temporary folder on every run, so the
+        /// emulators (which start empty) and the database always agree.
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Run a local stand-in of a target system.
     Emulate {
@@ -480,7 +481,18 @@ fn emulate(
     })
 }
 
-fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
+fn demo(listen: String, database_url: Option<String>) -> anyhow::Result<()> {
+    let database_url = match database_url {
+        Some(u) => u,
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "scim-bridge-demo-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::create_dir_all(&dir)?;
+            format!("sqlite://{}", dir.join("demo.db").display())
+        }
+    };
     use scim_bridge::bridge::tokens::generate_token;
     use scim_bridge::config::{ConnectorConfig, Secret};
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -551,9 +563,11 @@ fn demo(listen: String, database_url: String) -> anyhow::Result<()> {
             ..Settings::default()
         };
         drop(listener);
+        let settings_url = settings.database_url.clone();
         let app = Application::build(settings, Arc::new(SystemClock))?;
         let port = app.port();
         println!("scim-bridge demo");
+        println!("  database      : {}", scim_bridge::config::redacted_url(&settings_url));
         println!("  SCIM base URL : http://127.0.0.1:{port}/scim/v2");
         println!("  SCIM token    : {token}");
         println!("  admin URL     : http://127.0.0.1:{port}/admin/v1");

@@ -526,3 +526,51 @@ async fn sigint_lets_the_request_in_flight_finish_before_the_bridge_stops() {
 async fn sigterm_lets_the_request_in_flight_finish_before_the_bridge_stops() {
     a_signal_lets_the_request_in_flight_finish("-TERM").await;
 }
+
+/// `demo` starts clean on every run: the user its printed command creates is created (201)
+/// the second time as the first, since the emulators start empty and so does its database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_run_twice_works_twice() {
+    for run in 1..=2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut base, mut token) = (None, None);
+        for line in lines.by_ref() {
+            let line = line.expect("utf8");
+            if let Some(b) = line.strip_prefix("  SCIM base URL : ") {
+                base = Some(b.trim().to_string());
+            }
+            if let Some(t) = line.strip_prefix("  SCIM token    : ") {
+                token = Some(t.trim().to_string());
+            }
+            if line.starts_with("Ctrl-C stops it") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let (base, token) = (base.expect("base URL"), token.expect("token"));
+        let res = reqwest::Client::new()
+            .post(format!("{base}/Users"))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(
+                json!({"userName": "demo@example.com", "name": {"givenName": "Demo", "familyName": "User"},
+                       "emails": [{"value": "demo@example.com", "primary": true}],
+                       "password": "Demo-passw0rd", "active": true})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(res.status(), 201, "run {run}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
