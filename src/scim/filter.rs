@@ -101,46 +101,61 @@ pub enum Filter {
 
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),
-            Filter::Present(path) => write!(f, "{path} pr"),
-            Filter::And(..) | Filter::Or(..) => {
-                f.write_str("(")?;
-                self.write_chain(f)?;
-                f.write_str(")")
-            }
-            // And and Or bring their own parentheses.
-            Filter::Not(a) if matches!(**a, Filter::And(..) | Filter::Or(..)) => {
-                write!(f, "not {a}")
-            }
-            Filter::Not(a) => write!(f, "not ({a})"),
-            Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
-        }
+        self.write_in(f, Slot::Top)
     }
 }
 
+/// Where a sub-filter is printed, which decides whether it needs parentheses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Top,
+    OrLeft,
+    OrRight,
+    AndLeft,
+    AndRight,
+}
+
 impl Filter {
-    /// Writes a left-leaning chain of one operator as one group, `a and b and c`, not a
-    /// parenthesis per link: the text parses back to the same tree, no deeper than the
-    /// text it came from.
-    fn write_chain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Filter::And(a, b) => {
-                match **a {
-                    Filter::And(..) => a.write_chain(f)?,
-                    _ => write!(f, "{a}")?,
-                }
-                write!(f, " and {b}")
-            }
-            Filter::Or(a, b) => {
-                match **a {
-                    Filter::Or(..) => a.write_chain(f)?,
-                    _ => write!(f, "{a}")?,
-                }
-                write!(f, " or {b}")
-            }
-            other => write!(f, "{other}"),
+    /// Prints with only the parentheses the tree needs (`and` binds tighter than `or`, both
+    /// lean left), so the text parses back to the same tree and is nested no deeper than
+    /// the text it came from.
+    fn write_in(&self, f: &mut fmt::Formatter<'_>, slot: Slot) -> fmt::Result {
+        let wrap = match self {
+            Filter::Or(..) => !matches!(slot, Slot::Top | Slot::OrLeft),
+            Filter::And(..) => slot == Slot::AndRight,
+            _ => false,
+        };
+        if wrap {
+            f.write_str("(")?;
         }
+        match self {
+            Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str())?,
+            Filter::Present(path) => write!(f, "{path} pr")?,
+            Filter::Or(a, b) => {
+                a.write_in(f, Slot::OrLeft)?;
+                f.write_str(" or ")?;
+                b.write_in(f, Slot::OrRight)?;
+            }
+            Filter::And(a, b) => {
+                a.write_in(f, Slot::AndLeft)?;
+                f.write_str(" and ")?;
+                b.write_in(f, Slot::AndRight)?;
+            }
+            Filter::Not(a) => {
+                f.write_str("not (")?;
+                a.write_in(f, Slot::Top)?;
+                f.write_str(")")?;
+            }
+            Filter::ValuePath { path, filter } => {
+                write!(f, "{path}[")?;
+                filter.write_in(f, Slot::Top)?;
+                f.write_str("]")?;
+            }
+        }
+        if wrap {
+            f.write_str(")")?;
+        }
+        Ok(())
     }
 }
 
@@ -904,7 +919,7 @@ mod tests {
             .join(" and ");
         let f = Filter::parse(&text).expect("parses");
         let printed = f.to_string();
-        assert_eq!(printed, format!("({text})"));
+        assert_eq!(printed, text);
         assert_eq!(Filter::parse(&printed).ok(), Some(f));
         let f = Filter::parse("not (a eq 1 or b eq 2 or c eq 3)").expect("parses");
         assert_eq!(f.to_string(), "not (a eq 1 or b eq 2 or c eq 3)");
@@ -916,11 +931,13 @@ mod tests {
         let cases = [
             ("userName eq \"bjensen\"", "userName eq \"bjensen\""),
             ("externalId eq jyoung", "externalId eq \"jyoung\""),
-            ("title pr and userType eq \"Employee\"", "(title pr and userType eq \"Employee\")"),
-            ("a eq 1 or b eq 2 and c eq 3", "(a eq 1 or (b eq 2 and c eq 3))"),
+            ("title pr and userType eq \"Employee\"", "title pr and userType eq \"Employee\""),
+            ("a eq 1 or b eq 2 and c eq 3", "a eq 1 or b eq 2 and c eq 3"),
+            ("(a eq 1 or b eq 2) and c eq 3", "(a eq 1 or b eq 2) and c eq 3"),
+            ("a eq 1 and (b eq 2 and c eq 3)", "a eq 1 and (b eq 2 and c eq 3)"),
             ("not (active eq false)", "not (active eq false)"),
             ("emails[type eq \"work\" and value co \"@example.com\"]",
-             "emails[(type eq \"work\" and value co \"@example.com\")]"),
+             "emails[type eq \"work\" and value co \"@example.com\"]"),
             ("name.familyName EQ \"O'Malley\"", "name.familyName eq \"O'Malley\""),
             ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"7\"",
              "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"7\""),
