@@ -546,6 +546,19 @@ impl JobStore for SqlStore {
             .select((mappings::last_error, mappings::updated))
             .first(conn)
             .optional()?;
+        // A job still queued keeps its last error even after a newer change of the same
+        // resource marked the mapping pending again: the newer of the two is shown.
+        let job_error: Option<(Option<String>, String)> = outbox_jobs::table
+            .filter(outbox_jobs::connector.eq(connector))
+            .filter(outbox_jobs::last_error.is_not_null())
+            .order(outbox_jobs::updated.desc())
+            .select((outbox_jobs::last_error, outbox_jobs::updated))
+            .first(conn)
+            .optional()?;
+        let last_error = match (last_error, job_error) {
+            (Some(m), Some(j)) => Some(if j.1 > m.1 { j } else { m }),
+            (m, j) => m.or(j),
+        };
         Ok(QueueHealth {
             pending,
             dead,
