@@ -330,11 +330,6 @@ struct CheckConnector {
     scope_groups: Option<toml::Spanned<Vec<String>>>,
 }
 
-/// Why a secret reference cannot be resolved, in words (never the secret).
-fn secret_problem(e: SecretError) -> String {
-    e.to_string()
-}
-
 /// Checks a settings file: its syntax and types, then each connector. Secrets are
 /// resolved to prove they can be, and never shown.
 pub fn check_file(text: &str) -> Vec<Problem> {
@@ -384,7 +379,7 @@ fn checks(file: &CheckFile, line_of: &dyn Fn(usize) -> usize) -> Vec<Problem> {
             if let Err(e) = resolve_secret(v.get_ref()) {
                 problems.push(Problem {
                     line: line_of(v.span().start),
-                    message: format!("{name}: {}", secret_problem(e)),
+                    message: format!("{name}: {e}"),
                 });
             }
         }
@@ -427,7 +422,7 @@ fn checks(file: &CheckFile, line_of: &dyn Fn(usize) -> usize) -> Vec<Problem> {
         for (field, value) in [("secret", &c.secret), ("password", &c.password)] {
             if let Some(v) = value {
                 if let Err(e) = resolve_secret(v.get_ref()) {
-                    let why = secret_problem(e);
+                    let why = e.to_string();
                     problems.push(Problem {
                         line: at(v),
                         message: format!("connector '{name}': {field}: {why}"),

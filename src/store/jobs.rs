@@ -138,12 +138,15 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
             mappings::resource_id.eq(&job.resource_id),
             mappings::connector.eq(&job.connector),
             mappings::resource_type.eq(job.resource_type.as_str()),
-            mappings::state.eq(PENDING),
+            mappings::state.eq(MappingState::Pending.as_str()),
             mappings::attempts.eq(0),
             mappings::created.eq(now),
             mappings::updated.eq(now),
         );
-        let on_conflict = (mappings::state.eq(PENDING), mappings::updated.eq(now));
+        let on_conflict = (
+            mappings::state.eq(MappingState::Pending.as_str()),
+            mappings::updated.eq(now),
+        );
         match conn {
             DbConn::Sqlite(c) => diesel::insert_into(mappings::table)
                 .values(mapping)
@@ -355,7 +358,7 @@ impl JobStore for SqlStore {
             }
             diesel::update(mappings::table.find((&job.resource_id, &job.connector)))
                 .set((
-                    mappings::state.eq("failed"),
+                    mappings::state.eq(MappingState::Failed.as_str()),
                     mappings::last_error.eq(error),
                     mappings::attempts.eq(job.attempts),
                     mappings::updated.eq(now),
@@ -534,31 +537,28 @@ impl JobStore for SqlStore {
             .optional()?;
         let last_success: Option<String> = mappings::table
             .filter(mappings::connector.eq(connector))
-            .filter(mappings::state.eq_any(["synced", "deleted"]))
+            .filter(mappings::state.eq_any([
+                MappingState::Synced.as_str(),
+                MappingState::Deleted.as_str(),
+            ]))
             .order(mappings::updated.desc())
             .select(mappings::updated)
             .first(conn)
             .optional()?;
+        // An unresolved failure: a mapping that failed or died, or one a newer change has
+        // marked pending again (enqueue keeps its last error; a success clears it).
         let last_error: Option<(Option<String>, String)> = mappings::table
             .filter(mappings::connector.eq(connector))
-            .filter(mappings::state.eq_any(["failed", DEAD]))
+            .filter(mappings::state.eq_any([
+                MappingState::Failed.as_str(),
+                MappingState::Dead.as_str(),
+                MappingState::Pending.as_str(),
+            ]))
+            .filter(mappings::last_error.is_not_null())
             .order(mappings::updated.desc())
             .select((mappings::last_error, mappings::updated))
             .first(conn)
             .optional()?;
-        // A job still queued keeps its last error even after a newer change of the same
-        // resource marked the mapping pending again: the newer of the two is shown.
-        let job_error: Option<(Option<String>, String)> = outbox_jobs::table
-            .filter(outbox_jobs::connector.eq(connector))
-            .filter(outbox_jobs::last_error.is_not_null())
-            .order(outbox_jobs::updated.desc())
-            .select((outbox_jobs::last_error, outbox_jobs::updated))
-            .first(conn)
-            .optional()?;
-        let last_error = match (last_error, job_error) {
-            (Some(m), Some(j)) => Some(if j.1 > m.1 { j } else { m }),
-            (m, j) => m.or(j),
-        };
         Ok(QueueHealth {
             pending,
             dead,

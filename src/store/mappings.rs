@@ -59,7 +59,7 @@ impl MappingStore for SqlStore {
         self.write(|conn| {
             Ok(diesel::delete(
                 mappings::table
-                    .filter(mappings::state.eq("deleted"))
+                    .filter(mappings::state.eq(MappingState::Deleted.as_str()))
                     .filter(mappings::updated.lt(before)),
             )
             .execute(conn)?)
@@ -100,7 +100,7 @@ impl MappingStore for SqlStore {
                 mappings::resource_type.eq(resource_type),
                 mappings::target_id.eq(target_id),
                 mappings::principal.eq(principal),
-                mappings::state.eq("synced"),
+                mappings::state.eq(MappingState::Synced.as_str()),
                 mappings::attempts.eq(0),
                 mappings::created.eq(now),
                 mappings::updated.eq(now),
@@ -108,7 +108,7 @@ impl MappingStore for SqlStore {
             let update = (
                 mappings::target_id.eq(target_id),
                 mappings::principal.eq(principal),
-                mappings::state.eq("synced"),
+                mappings::state.eq(MappingState::Synced.as_str()),
                 mappings::last_error.eq(None::<String>),
                 mappings::updated.eq(now),
             );
