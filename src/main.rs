@@ -221,21 +221,28 @@ fn scopes(text: &str) -> anyhow::Result<scim_bridge::bridge::Scopes> {
 }
 
 fn settings(common: &Common) -> anyhow::Result<Settings> {
-    let mut s = Settings::from_file(common.config.as_deref())?;
-    s.apply_env(|k| std::env::var(k).ok())?;
-    if let Some(url) = &common.database_url {
-        s.database_url = url.clone();
-    }
-    Ok(s)
+    settings_with(common, |_| ())
+}
+
+/// The file, the environment, the flags in `common` and then `adjust`, every check made.
+fn settings_with(common: &Common, adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<Settings> {
+    let env = |k: &str| std::env::var(k).ok();
+    Ok(Settings::read(common.config.as_deref(), &env, |s| {
+        if let Some(url) = &common.database_url {
+            s.database_url = url.clone();
+        }
+        adjust(s)
+    })?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, common } => {
-            let mut s = settings(&common)?;
-            if let Some(l) = listen {
-                s.listen = l;
-            }
+            let s = settings_with(&common, |s| {
+                if let Some(l) = listen {
+                    s.listen = l;
+                }
+            })?;
             serve(s)
         }
         Command::Migrate { common } => {
@@ -266,9 +273,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let problems = scim_bridge::config::check_file(&text);
+            let env = |k: &str| std::env::var(k).ok();
+            let problems = scim_bridge::config::check(&text, &env);
             for p in &problems {
-                println!("{}:{}: {}", file.display(), p.line, p.message);
+                println!("{}: {p}", file.display());
             }
             if problems.is_empty() {
                 println!("{}: no problems", file.display());

@@ -24,6 +24,8 @@ use crate::store::{SqlStore, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
+    Settings(#[from] crate::config::Problems),
+    #[error(transparent)]
     Schemas(#[from] SchemaLoadError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -88,6 +90,8 @@ fn sealer(settings: &Settings) -> Result<Sealer, StartupError> {
 
 impl Core {
     pub fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Core, StartupError> {
+        // The checks check-config makes: settings built in code pass them too.
+        settings.check()?;
         let registry = Arc::new(load_registry(settings.schemas_dir.as_deref())?);
         let store = Arc::new(SqlStore::open(&settings.database_url, settings.pool_size)?);
         let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();

@@ -87,6 +87,11 @@ impl Pointer {
         &self.text
     }
 
+    /// The schema URN (when given), the attribute and the sub-attribute it names.
+    pub fn parts(&self) -> (Option<&str>, &str, Option<&str>) {
+        (self.urn.as_deref(), &self.attr, self.sub.as_deref())
+    }
+
     /// The value at this path in a resource document, if any (null counts as none).
     pub fn get(&self, doc: &Value) -> Option<Value> {
         let holder = match &self.urn {

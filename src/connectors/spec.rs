@@ -41,6 +41,18 @@ impl ConnectorKind {
         }
     }
 
+    /// The product's own name, for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            ConnectorKind::Webhook => "a webhook",
+            ConnectorKind::OpenIam => "OpenIAM",
+            ConnectorKind::Pyramid => "Pyramid",
+            ConnectorKind::EthosCe => "EthosCE",
+            ConnectorKind::Itron => "Itron",
+            ConnectorKind::EntSso => "ENTSSO",
+        }
+    }
+
     /// Every kind's name, for an error that lists them.
     pub fn names() -> String {
         ConnectorKind::ALL.map(ConnectorKind::as_str).join(", ")

@@ -14,6 +14,7 @@ use super::seal::{aad, Sealer};
 use super::Wakeup;
 use crate::clock::{format_time, Clock};
 use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
+use crate::metrics::{Metrics, Outcome as CallOutcome};
 use crate::model::{changes, Event, Mapping, NotificationState, ResourceKind};
 use crate::secret::Secret;
 use crate::store::{Delivered, Done, JobRow, JobStore, MappingRow, MappingStore, NotificationRow};
@@ -136,6 +137,7 @@ pub struct Dispatcher {
     wakeup: Arc<Wakeup>,
     sealer: Sealer,
     stop: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl Dispatcher {
@@ -155,7 +157,14 @@ impl Dispatcher {
             wakeup,
             sealer,
             stop: AtomicBool::new(false),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts deliveries in `metrics` (the application's), rather than a set of its own.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Dispatcher {
+        self.metrics = metrics;
+        self
     }
 
     /// Claims and delivers one batch; returns how many jobs it handled. The claim has an
@@ -209,6 +218,9 @@ impl Dispatcher {
     /// Delivers one job. A failure is recorded at once; a success is handed back to be
     /// recorded with the rest of its batch.
     fn handle(&self, job: JobRow) -> StoreResult<Option<Done>> {
+        // Every line this delivery causes carries the job and its connector.
+        let _span =
+            tracing::info_span!("job", job_id = job.id, connector = %job.connector).entered();
         let now = format_time(self.clock.now());
         let Some(connector) = self.connectors.get(&job.connector) else {
             self.store.bury_job(
@@ -226,6 +238,12 @@ impl Dispatcher {
                 job.event
             );
             log::info!("job {}: {skipped}", job.id);
+            self.metrics.call(
+                &job.connector,
+                job.event.as_str(),
+                CallOutcome::Skipped,
+                Duration::ZERO,
+            );
             let version = payload.get("version").and_then(Value::as_i64);
             return Ok(Some(Done {
                 job,
@@ -291,6 +309,7 @@ impl Dispatcher {
             password: password.as_ref(),
             ctx: &ctx,
         };
+        let started = std::time::Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             connector.deliver(&delivery)
         }))
@@ -298,6 +317,27 @@ impl Dispatcher {
         drop(password);
         let now_t = self.clock.now();
         let now = format_time(now_t);
+        let age = chrono::DateTime::parse_from_rfc3339(&job.created)
+            .map(|c| now_t.signed_duration_since(c).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        let outcome = match &result {
+            Ok(_) => {
+                self.metrics.delivered(&job.connector, age, job.attempts);
+                CallOutcome::Ok
+            }
+            Err(ConnectorError::Retryable { .. })
+                if job.attempts < self.policy.max_attempts && age < self.policy.max_age =>
+            {
+                CallOutcome::Retry
+            }
+            Err(_) => CallOutcome::Failed,
+        };
+        self.metrics.call(
+            &job.connector,
+            job.event.as_str(),
+            outcome,
+            started.elapsed(),
+        );
         match result {
             Ok(outcome) => {
                 if let Some(note) = &outcome.note {
@@ -342,9 +382,6 @@ impl Dispatcher {
                 message,
                 retry_after,
             }) => {
-                let age = chrono::DateTime::parse_from_rfc3339(&job.created)
-                    .map(|c| now_t.signed_duration_since(c).to_std().unwrap_or_default())
-                    .unwrap_or_default();
                 if job.attempts >= self.policy.max_attempts || age >= self.policy.max_age {
                     let msg = format!("gave up after {} attempts: {message}", job.attempts);
                     log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);

@@ -521,7 +521,7 @@ entra_tenant_id = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 algorithms = ["none"]
 "#;
     let problems = scim_bridge::config::check_file(text);
-    let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+    let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
     assert_eq!(lines, vec![2, 8, 12], "{problems:?}");
     assert!(problems[0].message.contains("'HS256' is not accepted"));
     assert!(problems[1].message.contains("audience is required"));

@@ -41,7 +41,10 @@ fn an_unknown_database_scheme_is_a_one_line_error_and_a_failing_exit() {
         .filter(|l| l.starts_with("scim-bridge:"))
         .collect();
     assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("unsupported database URL"), "{err}");
+    assert!(
+        err.contains("database_url: the database is sqlite://PATH or postgres://"),
+        "{err}"
+    );
     assert!(!err.contains("secret"), "the password is not shown: {err}");
     assert!(!err.contains("panicked"));
 }

@@ -60,7 +60,7 @@ async fn an_unresolvable_token_reference_stops_the_start_and_check_config_report
     let problems = scim_bridge::config::check_file(
         "token = \"file:/nonexistent/token\"\nadmin_token = \"env:SCIM_TEST_SURELY_UNSET_42\"\n",
     );
-    let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+    let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
     assert_eq!(lines, vec![1, 2], "{problems:?}");
     assert!(problems[1]
         .message
@@ -76,7 +76,7 @@ fn a_settings_file_that_does_not_parse_is_reported_without_the_line_that_holds_a
         "listen = \"127.0.0.1:0\"\nadmin_token = \"s3cr3t-never-shown\" extra\n",
     )
     .expect("write");
-    let err = Settings::from_file(Some(&file))
+    let err = Settings::read(Some(&file), &|_| None, |_| ())
         .expect_err("does not parse")
         .to_string();
     assert!(err.contains("line 2"), "{err}");

@@ -64,6 +64,10 @@ async fn rig<E: Emulator>(
         c.options
             .insert("requestor_id".into(), OPENIAM_SERVICE_ACCOUNT.into());
     }
+    if kind == "entsso" {
+        c.options
+            .insert("callback_token".into(), "test-callback-token".into());
+    }
     tweak(&mut c);
     settings.connectors = vec![c];
     let app = spawn_with(db, settings).await;
@@ -849,10 +853,18 @@ options = { accounts_field = "Accounts" }
 attributes = { Accounts = "urn:scim-bridge:schemas:extension:itron:2.0:User:accountIds" }
 "#;
     let problems = scim_bridge::config::check_file(text);
-    let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
-    assert_eq!(lines, vec![6, 12, 18], "{problems:?}");
-    assert!(problems[0].message.contains("expected `lock` or `disable`"));
-    assert!(problems[1].message.contains("only [attribute eq value]"));
+    let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
+    assert_eq!(lines, vec![6, 10, 12, 18, 22], "{problems:?}");
+    assert!(problems[0]
+        .message
+        .contains("'explode' is not one of the choices"));
+    assert!(problems[1]
+        .message
+        .contains("Pyramid signs in: username is required"));
+    assert!(problems[2].message.contains("only [attribute eq value]"));
+    assert!(problems[4]
+        .message
+        .contains("Itron signs in: username is required"));
 }
 
 /// Starts one emulator in this process; returns its base URL.
@@ -903,6 +915,9 @@ on_both! {
             ("entsso", format!("{entsso}/SendNotification"), None),
         ] {
             let mut c = ConnectorConfig::new(kind, kind.parse().expect("a kind"), &url).with_credentials(SVC_USER, SVC_PASS);
+            if kind == "entsso" {
+                c.options.insert("callback_token".into(), "test-callback-token".into());
+            }
             if kind == "openiam" {
                 c.options.insert("requestor_id".into(), OPENIAM_SERVICE_ACCOUNT.into());
             }
