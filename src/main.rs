@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use scim_bridge::bridge::TokenKind;
 use scim_bridge::clock::SystemClock;
-use scim_bridge::config::Settings;
+use scim_bridge::config::{LogFormat, Settings};
 use scim_bridge::emulator::entsso::{Callback, EntSsoEmulator};
 use scim_bridge::emulator::Credentials;
 use scim_bridge::startup::{Application, Core};
@@ -227,12 +227,14 @@ fn settings(common: &Common) -> anyhow::Result<Settings> {
 /// The file, the environment, the flags in `common` and then `adjust`, every check made.
 fn settings_with(common: &Common, adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<Settings> {
     let env = |k: &str| std::env::var(k).ok();
-    Ok(Settings::read(common.config.as_deref(), &env, |s| {
+    let s = Settings::read(common.config.as_deref(), &env, |s| {
         if let Some(url) = &common.database_url {
             s.database_url = url.clone();
         }
         adjust(s)
-    })?)
+    })?;
+    init_logging(s.log_format);
+    Ok(s)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -607,23 +609,72 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let listen = s.listen.clone();
+        let scheme = if s.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let database = scim_bridge::config::redacted_url(&s.database_url);
+        let connectors: Vec<String> = s
+            .connectors
+            .iter()
+            .map(|c| format!("{} ({}, {:?})", c.name, c.kind, c.mode).to_lowercase())
+            .collect();
         let app = Application::build(s, Arc::new(SystemClock))?;
         if !app.core.tokens.any(TokenKind::Scim)? {
             let token = app.core.tokens.create("initial", TokenKind::Scim)?;
             println!("No SCIM token existed, so one was made. It is shown this once; keep it:");
             println!("{token}");
         }
-        log::info!("scim-bridge listening on {listen} (port {})", app.port());
+        log::info!(
+            "scim-bridge {} on {:?}: {database}",
+            env!("CARGO_PKG_VERSION"),
+            app.core.store.backend()
+        );
+        if connectors.is_empty() {
+            log::info!("no connectors: changes are stored and reach no target");
+        } else {
+            log::info!("connectors: {}", connectors.join(", "));
+        }
+        if let Some(p) = app.metrics_port() {
+            log::info!("metrics on their own listener, port {p}");
+        }
         log::info!("Ctrl-C or SIGTERM stops it; requests in flight finish first");
+        log::info!("listening on {scheme}://{listen} (port {})", app.port());
         app.run_until_signalled().await?;
         log::info!("scim-bridge stopped");
         Ok(())
     })
 }
 
+/// Log lines to stderr in `format`; RUST_LOG chooses which (default `info`). Once per
+/// process: the first call wins.
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // try_init: a second call (a command that reads settings twice) changes nothing.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::CheckConfig { .. } | Command::Demo { .. } | Command::Emulate { .. }
+    ) {
+        init_logging(LogFormat::Text);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Condition, Logger};
 use actix_web::{web, App, HttpServer};
 
 use crate::bridge::schemas::{load_registry, SchemaLoadError};
@@ -57,6 +56,10 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     /// Outside JWT issuers (`[[jwt_issuer]]`).
     pub issuers: Arc<crate::bridge::jwt::Issuers>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The audit trail.
+    pub audit: Arc<crate::bridge::audit::Audit>,
 }
 
 fn build_connector(c: &ConnectorConfig) -> Result<Arc<dyn Connector>, StartupError> {
@@ -145,14 +148,18 @@ impl Core {
             lease: Duration::from_secs(settings.outbox_lease_secs.max(1)),
             deleted_retention: Duration::from_secs(settings.deleted_retention_days * 24 * 3600),
         };
-        let dispatcher = Arc::new(Dispatcher::new(
-            store.clone(),
-            connectors,
-            clock.clone(),
-            policy,
-            wakeup,
-            sealer,
-        ));
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let dispatcher = Arc::new(
+            Dispatcher::new(
+                store.clone(),
+                connectors,
+                clock.clone(),
+                policy,
+                wakeup,
+                sealer,
+            )
+            .with_metrics(metrics.clone()),
+        );
         let mut tokens = Tokens::new(store.clone(), clock.clone());
         // Literal, or `env:VAR` / `file:PATH` as connector secrets are; one that cannot be
         // resolved stops the start, rather than become a token spelled `env:...`.
@@ -184,6 +191,11 @@ impl Core {
             clock.clone(),
             names.clone(),
         ));
+        let audit = Arc::new(crate::bridge::audit::Audit::new(
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(settings.audit_retention_days.max(1) * 24 * 3600),
+        ));
         let callbacks = Arc::new(crate::bridge::Callbacks::new(
             store.clone(),
             clock.clone(),
@@ -199,6 +211,8 @@ impl Core {
             callbacks,
             clock,
             issuers: Arc::new(issuers),
+            metrics,
+            audit,
         })
     }
 }
@@ -206,6 +220,8 @@ impl Core {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on a listener of its own (`metrics_listen`), and its port.
+    metrics_server: Option<(Server, u16)>,
     pub core: Arc<Core>,
 }
 
@@ -226,6 +242,15 @@ impl Application {
             })?
             .port();
         let settings = Arc::new(settings);
+        let metrics_token = settings
+            .metrics_token
+            .as_ref()
+            .map(|t| resolve_secret(t.expose()))
+            .transpose()
+            .map_err(|e| StartupError::Setting {
+                name: "metrics_token",
+                why: e.to_string(),
+            })?;
         let state = web::Data::new(AppState {
             resources: core.resources.clone(),
             tokens: core.tokens.clone(),
@@ -239,23 +264,23 @@ impl Application {
                 settings.rate_limit_burst,
             )
             .map(Arc::new),
+            metrics: core.metrics.clone(),
+            metrics_token,
+            audit: core.audit.clone(),
         });
         if !core.connectors.is_empty() {
             core.dispatcher.spawn(settings.outbox_workers.max(1));
         }
         let registry = Arc::new(core.resources.registry().clone());
-        let access_log =
-            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
+        let metrics_here = settings.metrics_listen.is_none();
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                // The access log costs a formatted line per request: only when it is shown.
-                .wrap(Condition::new(
-                    access_log,
-                    Logger::new("%a \"%r\" %s %b %Dms"),
-                ))
                 .wrap(actix_web::middleware::from_fn(http::paths::normalize))
-                .app_data(state.clone())
-                .configure(http::configure(&registry))
+                // Outermost: the request id and the access line cover everything inside.
+                .wrap(actix_web::middleware::from_fn(http::observe::observe))
+                .app_data(app_state.clone())
+                .configure(http::configure(&registry, metrics_here))
         })
         .shutdown_timeout(settings.shutdown_timeout_secs)
         // actix stops at once on SIGINT; the bridge drains on SIGINT and SIGTERM alike
@@ -265,18 +290,61 @@ impl Application {
         if settings.workers > 0 {
             server = server.workers(settings.workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                addr: settings.listen.clone(),
-                source,
-            })?
-            .run();
-        Ok(Application { port, server, core })
+        let bind_err = |source| StartupError::Bind {
+            addr: settings.listen.clone(),
+            source,
+        };
+        let server = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls =
+                    crate::tls::server_config(cert, key).map_err(|e| StartupError::Setting {
+                        name: e.setting(),
+                        why: e.to_string(),
+                    })?;
+                server.listen_rustls_0_23(listener, tls).map_err(bind_err)?
+            }
+            _ => server.listen(listener).map_err(bind_err)?,
+        }
+        .run();
+        let metrics_server = match &settings.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let bind_err = |source| StartupError::Bind {
+                    addr: addr.clone(),
+                    source,
+                };
+                let l = TcpListener::bind(addr).map_err(bind_err)?;
+                let mport = l.local_addr().map_err(bind_err)?.port();
+                let state = state.clone();
+                let s = HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .configure(http::configure_metrics)
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(1)
+                .listen(l)
+                .map_err(bind_err)?
+                .run();
+                Some((s, mport))
+            }
+        };
+        Ok(Application {
+            port,
+            server,
+            metrics_server,
+            core,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics`' own listener, when `metrics_listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, p)| *p)
     }
 
     /// A handle to stop the server gracefully (as SIGTERM does).
@@ -300,7 +368,15 @@ impl Application {
 
     /// Serves until a stop through the handle (requests in flight finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.map(|(s, _)| {
+            let handle = s.handle();
+            (tokio::spawn(s), handle)
+        });
         let result = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(false).await;
+            let _ = task.await;
+        }
         self.core.dispatcher.stop();
         result
     }

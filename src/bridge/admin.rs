@@ -221,6 +221,35 @@ impl Admin {
 }
 
 impl Admin {
+    /// `/metrics` in the text format: what `metrics` counted, with each connector's queue
+    /// and the database pool read now.
+    pub fn metrics_text(&self, metrics: &crate::metrics::Metrics) -> BridgeResult<String> {
+        let now = self.clock.now();
+        let mut queues = Vec::new();
+        for (name, _) in &self.connectors {
+            let h = self.store.queue_health(name)?;
+            let oldest_pending_age = h
+                .oldest_pending
+                .as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .and_then(|t| now.signed_duration_since(t).to_std().ok());
+            queues.push(crate::metrics::QueueGauges {
+                connector: name.clone(),
+                pending: h.pending,
+                dead: h.dead,
+                held: 0,
+                oldest_pending_age,
+            });
+        }
+        let p = self.store.pool_state();
+        let pool = crate::metrics::PoolGauges {
+            in_use: p.in_use,
+            idle: p.idle,
+            max: p.max,
+        };
+        Ok(metrics.render(&queues, pool))
+    }
+
     /// Readiness for a load balancer: the database answers and is migrated (else an
     /// error); connectors that are failing (dead jobs, or an error since their last
     /// success) are listed but do not make the bridge unready.

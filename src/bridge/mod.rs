@@ -2,6 +2,7 @@
 //! HTTP handlers call these; these never see HTTP.
 
 pub mod admin;
+pub mod audit;
 pub mod bulk;
 pub mod callbacks;
 pub mod error;

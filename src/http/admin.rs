@@ -174,3 +174,35 @@ pub async fn rotate_signing_key(state: web::Data<AppState>) -> Result<HttpRespon
     let kid = blocking(move || tokens.rotate_key()).await?;
     Ok(HttpResponse::Ok().json(json!({ "kid": kid })))
 }
+
+/// GET /admin/v1/audit?resource=&credential=&since=&count=&cursor=: newest first.
+pub async fn audit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HttpError> {
+    let resource = param(&req, "resource");
+    let credential = param(&req, "credential");
+    let since = param(&req, "since");
+    let cursor = param(&req, "cursor");
+    let count = param(&req, "count")
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                HttpError(crate::scim::ScimError::InvalidValue(format!(
+                    "count: '{c}' is not a whole number"
+                )))
+            })
+        })
+        .transpose()?;
+    let s = state.clone();
+    let page = blocking(move || {
+        s.audit.list(
+            resource.as_deref(),
+            credential.as_deref(),
+            since.as_deref(),
+            cursor.as_deref(),
+            count,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

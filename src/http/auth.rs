@@ -3,7 +3,7 @@
 //! request budget on /scim/v2; admin tokens on /admin/v1. A refusal says which check failed
 //! in the log and in RFC 6750's `WWW-Authenticate`; a token is never logged.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
@@ -158,42 +158,78 @@ async fn scim_caller(state: &AppState, token: String) -> Result<Caller, Refusal>
 }
 
 /// Lets a request through only with a valid SCIM credential that has the scope the request
-/// needs and room in its budget; the caller goes into the request's extensions.
-pub async fn require_scim_token(
+/// needs and room in its budget; the caller goes into the request's extensions. A refusal
+/// is an answer, not an error, so the middleware around it sees its status.
+pub async fn require_scim_token<B: MessageBody>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = state_of(&req)?;
-    let token = bearer(&req).ok_or(Refusal::Missing)?;
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    match admit_scim(&req).await {
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Err(refusal) => Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body()),
+    }
+}
+
+async fn admit_scim(req: &ServiceRequest) -> Result<(), Refusal> {
+    let state = state_of(req)?;
+    let token = bearer(req).ok_or(Refusal::Missing)?;
     let caller = scim_caller(&state, token).await?;
-    let scope = needed(&req);
+    let scope = needed(req);
     if !caller.scopes.allows(scope) {
         log::info!("'{}' may not {scope}: refused", caller.name);
-        return Err(Refusal::InsufficientScope(scope).into());
+        return Err(Refusal::InsufficientScope(scope));
     }
     if let Some(budget) = &state.budget {
         if let Err(wait) = budget.take(&caller.key) {
-            return Err(Refusal::OverBudget(wait).into());
+            return Err(Refusal::OverBudget(wait));
         }
     }
     req.extensions_mut().insert(caller);
-    next.call(req).await
+    Ok(())
 }
 
-/// Lets a request through only with a valid admin token (never a SCIM token).
-pub async fn require_admin_token(
+/// Lets a request through only with a valid admin token (never a SCIM token); the caller
+/// goes into the request's extensions, for the audit trail.
+pub async fn require_admin_token<B: MessageBody>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = state_of(&req)?;
-    let token = bearer(&req).ok_or(Refusal::Missing)?;
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    match admit_admin(&req).await {
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Err(refusal) => Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body()),
+    }
+}
+
+async fn admit_admin(req: &ServiceRequest) -> Result<(), Refusal> {
+    let state = state_of(req)?;
+    let token = bearer(req).ok_or(Refusal::Missing)?;
     let tokens = state.tokens.clone();
     let caller = web::block(move || tokens.caller(&token, TokenKind::Admin))
         .await
         .map_err(HttpError::from)?
         .map_err(refused)?;
-    if caller.is_none() {
-        return Err(refused(AuthError::Invalid("not an admin token".into())).into());
+    match caller {
+        Some(c) => {
+            req.extensions_mut().insert(c);
+            Ok(())
+        }
+        None => Err(refused(AuthError::Invalid("not an admin token".into()))),
     }
-    next.call(req).await
+}
+
+/// Whether a presented secret is the expected one, in time that does not depend on where
+/// they differ.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }

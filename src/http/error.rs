@@ -55,7 +55,9 @@ impl ResponseError for HttpError {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BridgeError> + Send + 'static,
 ) -> Result<T, HttpError> {
-    Ok(actix_web::web::block(f).await??)
+    // The blocking thread logs inside the request's span, so its lines carry the id.
+    let span = tracing::Span::current();
+    Ok(actix_web::web::block(move || span.in_scope(f)).await??)
 }
 
 /// The SCIM 404 for any path the server does not serve.

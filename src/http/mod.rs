@@ -9,7 +9,9 @@ pub mod callbacks;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod oauth;
+pub mod observe;
 pub mod paths;
 pub mod resources;
 
@@ -40,6 +42,12 @@ pub struct AppState {
     pub issuers: Arc<crate::bridge::jwt::Issuers>,
     /// Each credential's request budget, when budgets are on.
     pub budget: Option<Arc<budget::Budget>>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The token `/metrics` asks for, resolved.
+    pub metrics_token: Option<crate::secret::Secret>,
+    /// The audit trail.
+    pub audit: Arc<crate::bridge::audit::Audit>,
 }
 
 impl AppState {
@@ -73,6 +81,23 @@ impl AppState {
         format!("{scheme}://{host}{SCIM_BASE}")
     }
 
+    /// The client's address: the peer's, or what a trusted proxy says the client's is.
+    pub fn client_addr(&self, req: &HttpRequest) -> String {
+        let peer = req.peer_addr().map(|a| a.ip());
+        let trusted = peer.is_some_and(|ip| {
+            self.settings
+                .trusted_proxies
+                .iter()
+                .any(|p| p.trim().parse::<std::net::IpAddr>().ok() == Some(ip))
+        });
+        if trusted {
+            if let Some(real) = req.connection_info().realip_remote_addr() {
+                return real.to_string();
+            }
+        }
+        peer.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())
+    }
+
     /// How long a request's body may take to arrive.
     pub fn body_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.settings.body_timeout_secs.max(1))
@@ -83,9 +108,18 @@ impl AppState {
 #[derive(Debug, Clone)]
 pub struct RtName(pub String);
 
-/// Registers every route.
-pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+/// Registers `/metrics` alone, for its own listener.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics::metrics));
+    cfg.default_service(web::to(error::not_found));
+}
+
+/// Registers every route; `/metrics` too unless it has a listener of its own.
+pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg: &mut web::ServiceConfig| {
+        if with_metrics {
+            cfg.route("/metrics", web::get().to(metrics::metrics));
+        }
         let mut scope = web::scope(SCIM_BASE)
             .wrap(from_fn(auth::require_scim_token))
             .service(
@@ -162,6 +196,7 @@ pub fn configure(reg: &Registry) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
                 .route("/users/{key}", web::get().to(admin::user))
                 .route("/groups/{key}", web::get().to(admin::group))
                 .route("/jobs", web::get().to(admin::jobs))
+                .route("/audit", web::get().to(admin::audit))
                 .route("/jobs/{id}/retry", web::post().to(admin::retry_job))
                 .route("/connectors", web::get().to(admin::connectors))
                 .route("/credentials", web::get().to(admin::credentials))

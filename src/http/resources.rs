@@ -6,7 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::read_json;
 use super::error::blocking;
+use super::observe::AuditNote;
 use super::{scim_json, AppState, HttpError, RtName};
+use crate::bridge::audit::paths_named;
 use crate::bridge::etag::{none_match_hits, Precondition};
 use crate::bridge::Rendered;
 use crate::scim::list::ListParams;
@@ -42,6 +44,16 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
 
 fn precondition(req: &HttpRequest) -> Precondition {
     Precondition::from_if_match(header_str(req, header::IF_MATCH))
+}
+
+/// Tells the audit trail which resource a write touched and the paths it named.
+fn note(req: &HttpRequest, rt: &str, id: Option<&str>, paths: Vec<String>) {
+    use actix_web::HttpMessage;
+    req.extensions_mut().insert(AuditNote {
+        resource_type: Some(rt.to_string()),
+        resource_id: id.map(str::to_string),
+        paths,
+    });
 }
 
 fn answer(status: StatusCode, r: &Rendered, with_location: bool) -> HttpResponse {
@@ -106,6 +118,20 @@ pub async fn bulk(
         state.body_timeout(),
     )
     .await?;
+    let ops: Vec<String> = body
+        .get("Operations")
+        .and_then(|o| o.as_array())
+        .map(|ops| {
+            ops.iter()
+                .map(|op| {
+                    let m = op.get("method").and_then(|v| v.as_str()).unwrap_or("?");
+                    let p = op.get("path").and_then(|v| v.as_str()).unwrap_or("?");
+                    format!("{m} {p}")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    note(&req, "Bulk", None, ops);
     let base = state.base_url(&req);
     let max_ops = state.settings.bulk_max_operations;
     let resources = state.resources.clone();
@@ -129,7 +155,11 @@ pub async fn create(
     let base = state.base_url(&req);
     let proj = projection(&req);
     let resources = state.resources.clone();
+    let paths = paths_named(&body, false);
+    note(&req, &rt, None, paths.clone());
+    let created = rt.clone();
     let rendered = blocking(move || resources.create(&rt, body, &base, &proj)).await?;
+    note(&req, &created, rendered.body["id"].as_str(), paths);
     Ok(answer(StatusCode::CREATED, &rendered, true))
 }
 
@@ -175,6 +205,7 @@ pub async fn replace(
     let pre = precondition(&req);
     let resources = state.resources.clone();
     let id = id.into_inner();
+    note(&req, &rt, Some(&id), paths_named(&body, false));
     let rendered = blocking(move || resources.replace(&rt, &id, body, &pre, &base, &proj)).await?;
     Ok(answer(StatusCode::OK, &rendered, false))
 }
@@ -188,6 +219,7 @@ pub async fn delete(
     let pre = precondition(&req);
     let resources = state.resources.clone();
     let id = id.into_inner();
+    note(&req, &rt, Some(&id), Vec::new());
     blocking(move || resources.delete(&rt, &id, &pre)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -216,6 +248,7 @@ pub async fn patch(
         || state.settings.group_patch_returns_resource;
     let resources = state.resources.clone();
     let id = id.into_inner();
+    note(&req, &rt, Some(&id), paths_named(&body, true));
     let (etag, rendered) =
         blocking(move || resources.patch(&rt, &id, body, &pre, &base, &proj, want_body)).await?;
     Ok(match rendered {

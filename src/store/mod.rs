@@ -1,6 +1,7 @@
 //! Storage: SCIM resources, group membership and tokens, in SQLite or PostgreSQL through
 //! one diesel codebase. Traits are cut by capability; all SQL stays in this module.
 
+pub mod audit;
 mod codec;
 mod credentials;
 pub mod db;
@@ -14,12 +15,13 @@ mod resources;
 pub mod schema;
 mod sql;
 
+pub use audit::{AuditQuery, AuditRow, NewAudit};
 pub use db::{Backend, DbUrl};
 pub use error::{StoreError, StoreResult};
 pub use jobs::{Delivered, Done, JobRow, NewJob, QueueHealth, WaitState};
 pub use mappings::MappingRow;
 pub use notifications::NotificationRow;
-pub use sql::SqlStore;
+pub use sql::{PoolState, SqlStore};
 
 use crate::model::{Event, JobState, NotificationState};
 use crate::scim::filter::Filter;
@@ -354,12 +356,26 @@ pub trait NotificationStore: Send + Sync {
 }
 
 /// Whether the store can serve: the database answers and is migrated.
+/// The audit trail.
+pub trait AuditStore: Send + Sync {
+    fn add_audit(&self, row: &NewAudit) -> StoreResult<()>;
+    /// Records newest first.
+    fn audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRow>>;
+    /// Forgets records older than `before`; says how many.
+    fn prune_audit(&self, before: &str) -> StoreResult<usize>;
+}
+
 pub trait HealthStore: Send + Sync {
     fn check_ready(&self) -> StoreResult<()>;
+    fn pool_state(&self) -> PoolState;
 }
 
 impl HealthStore for SqlStore {
     fn check_ready(&self) -> StoreResult<()> {
         SqlStore::check_ready(self)
+    }
+
+    fn pool_state(&self) -> PoolState {
+        SqlStore::pool_state(self)
     }
 }

@@ -122,3 +122,19 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(outbox_jobs, mappings, resources, notifications);
+
+diesel::table! {
+    audit (id) {
+        id -> BigInt,
+        at -> Text,
+        credential -> Text,
+        client -> Text,
+        request_id -> Text,
+        method -> Text,
+        route -> Text,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        paths -> Text,
+        status -> Integer,
+    }
+}

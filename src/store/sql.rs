@@ -133,6 +133,16 @@ impl SqlStore {
         }
     }
 
+    /// The pool now: connections in use, idle, and the most it opens.
+    pub fn pool_state(&self) -> PoolState {
+        let st = self.pool.state();
+        PoolState {
+            in_use: st.connections.saturating_sub(st.idle_connections),
+            idle: st.idle_connections,
+            max: self.pool.max_size(),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -151,4 +161,12 @@ impl SqlStore {
         let conn: &mut DbConn = &mut conn;
         conn.transaction::<T, StoreError, _>(f)
     }
+}
+
+/// The connection pool at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
 }
