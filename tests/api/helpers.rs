@@ -71,6 +71,8 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub base: String,
     pub port: u16,
+    /// `/metrics`' own port, when `metrics_listen` is set.
+    pub metrics_port: Option<u16>,
     pub client: reqwest::Client,
     pub token: String,
     handle: actix_web::dev::ServerHandle,
@@ -100,11 +102,13 @@ pub async fn spawn_app(kind: Db) -> Option<TestApp> {
 pub async fn spawn_with(db: Arc<TestDb>, settings: Settings) -> TestApp {
     let app = Application::build(settings.clone(), Arc::new(SystemClock)).expect("the app builds");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}/scim/v2"),
         port,
+        metrics_port,
         client: reqwest::Client::new(),
         token: TOKEN.into(),
         handle,

@@ -16,6 +16,7 @@ mod hostile;
 mod idp_compat;
 mod lifecycle;
 mod membership_cost;
+mod operations;
 mod outbox;
 mod patch;
 mod paths;
