@@ -652,9 +652,12 @@ fn serve(s: Settings) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A log reader that went away must not take the bridge down: a failed write is
+    // dropped, not reported on the same closed stderr (which panics).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     // try_init: a second call (a command that reads settings twice) changes nothing.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -27,18 +27,53 @@ pub async fn group(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// A query parameter; an empty one counts as absent.
 fn param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A 400 for a query parameter the endpoint does not take: a misspelt filter would
+/// otherwise be ignored and answer with everything.
+fn only(req: &HttpRequest, known: &[&str]) -> Result<(), HttpError> {
+    for (k, _) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if !known.contains(&k.as_ref()) {
+            return Err(HttpError(ScimError::InvalidValue(format!(
+                "'{k}' is not a parameter here (known: {})",
+                known.join(", ")
+            ))));
+        }
+    }
+    Ok(())
+}
+
+fn raw_param(req: &HttpRequest, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
+/// A whole-number query parameter: absent, or a 400 naming it (an empty one too).
+fn number(req: &HttpRequest, name: &str) -> Result<Option<i64>, HttpError> {
+    raw_param(req, name)
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                HttpError(ScimError::InvalidValue(format!(
+                    "{name}: '{c}' is not a whole number"
+                )))
+            })
+        })
+        .transpose()
+}
+
 pub async fn jobs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HttpError> {
-    let job_state = param(&req, "state");
+    only(&req, &["state", "connector", "limit"])?;
+    let job_state = raw_param(&req, "state");
     let connector = param(&req, "connector");
-    let limit = param(&req, "limit")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(100i64);
+    // Past the largest page, the largest page.
+    let limit = number(&req, "limit")?.unwrap_or(100);
     let s = state.clone();
     let jobs = blocking(move || {
         s.admin
@@ -90,10 +125,10 @@ pub struct NewCredential {
     scope: Option<String>,
     /// Tokens only: an admin API token.
     #[serde(default)]
-    admin: bool,
-    /// Clients only.
+    admin: Option<bool>,
+    /// Clients only: a whole number of minutes (JSON may write it 90.0).
     #[serde(default)]
-    token_lifetime_mins: Option<i32>,
+    token_lifetime_mins: Option<f64>,
 }
 
 fn scopes_of(scope: Option<&str>) -> Result<crate::bridge::Scopes, HttpError> {
@@ -119,9 +154,14 @@ pub async fn create_token(
     state: web::Data<AppState>,
     body: web::Json<NewCredential>,
 ) -> Result<HttpResponse, HttpError> {
+    if body.token_lifetime_mins.is_some() {
+        return Err(HttpError(ScimError::InvalidValue(
+            "tokenLifetimeMins belongs to clients; a token lives until it is revoked".into(),
+        )));
+    }
     let name = named(&body)?;
     let scopes = scopes_of(body.scope.as_deref())?;
-    let kind = if body.admin {
+    let kind = if body.admin == Some(true) {
         crate::bridge::TokenKind::Admin
     } else {
         crate::bridge::TokenKind::Scim
@@ -139,9 +179,22 @@ pub async fn create_client(
     state: web::Data<AppState>,
     body: web::Json<NewCredential>,
 ) -> Result<HttpResponse, HttpError> {
+    if body.admin.is_some() {
+        return Err(HttpError(ScimError::InvalidValue(
+            "admin belongs to tokens; a client is for the SCIM API".into(),
+        )));
+    }
     let name = named(&body)?;
     let scopes = scopes_of(body.scope.as_deref())?;
-    let lifetime = body.token_lifetime_mins.unwrap_or(60);
+    let lifetime = match body.token_lifetime_mins {
+        None => 60,
+        Some(m) if m.fract() == 0.0 && (60.0..=360.0).contains(&m) => m as i32,
+        Some(_) => {
+            return Err(HttpError(ScimError::InvalidValue(
+                "tokenLifetimeMins is a whole number of minutes, 60 to 360".into(),
+            )))
+        }
+    };
     let tokens = state.tokens.clone();
     let made = blocking(move || tokens.create_client(&name, scopes, lifetime)).await?;
     Ok(HttpResponse::Created().json(made))
@@ -180,19 +233,16 @@ pub async fn audit(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, HttpError> {
+    only(
+        &req,
+        &["resource", "credential", "since", "count", "cursor"],
+    )?;
     let resource = param(&req, "resource");
     let credential = param(&req, "credential");
-    let since = param(&req, "since");
-    let cursor = param(&req, "cursor");
-    let count = param(&req, "count")
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                HttpError(crate::scim::ScimError::InvalidValue(format!(
-                    "count: '{c}' is not a whole number"
-                )))
-            })
-        })
-        .transpose()?;
+    // An empty `since` is not a time: refused, not ignored.
+    let since = raw_param(&req, "since");
+    let cursor = raw_param(&req, "cursor");
+    let count = number(&req, "count")?;
     let s = state.clone();
     let page = blocking(move || {
         s.audit.list(

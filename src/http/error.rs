@@ -72,3 +72,18 @@ pub async fn method_not_allowed() -> HttpResponse {
     ))
     .error_response()
 }
+
+/// The SCIM 405 with the `Allow` header RFC 9110 asks for, naming what the path takes.
+pub fn allow_only(
+    allow: &'static str,
+) -> impl Fn() -> std::future::Ready<HttpResponse> + Clone + 'static {
+    move || {
+        let mut res = HttpError(ScimError::MethodNotAllowed(format!(
+            "this endpoint takes {allow} only"
+        )))
+        .error_response();
+        res.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        std::future::ready(res)
+    }
+}

@@ -12,6 +12,7 @@ pub mod health;
 pub mod metrics;
 pub mod oauth;
 pub mod observe;
+pub mod page;
 pub mod paths;
 pub mod resources;
 
@@ -190,33 +191,67 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
                 .default_service(web::to(error::method_not_allowed)),
         );
         cfg.service(scope.default_service(web::to(error::not_found)));
+        // Before the /admin/v1 scope, which asks for a token: the description is public.
+        cfg.route("/admin/v1/openapi.json", web::get().to(page::openapi));
+        cfg.route("/admin", web::get().to(page::admin_page));
+        cfg.route("/admin/", web::get().to(page::admin_page));
+        cfg.route("/admin/assets/{name}", web::get().to(page::asset));
+        // Bodies and path segments the extractors cannot read are SCIM 400s and 404s.
+        cfg.app_data(web::JsonConfig::default().error_handler(|e, _| {
+            HttpError(ScimError::InvalidSyntax(format!("the body: {e}"))).into()
+        }));
+        cfg.app_data(web::PathConfig::default().error_handler(|e, _| {
+            HttpError(ScimError::NotFound(format!("no such resource: {e}"))).into()
+        }));
+        let admin = [
+            ("/users/{key}", "GET", web::get().to(admin::user)),
+            ("/groups/{key}", "GET", web::get().to(admin::group)),
+            ("/jobs", "GET", web::get().to(admin::jobs)),
+            ("/audit", "GET", web::get().to(admin::audit)),
+            ("/jobs/{id}/retry", "POST", web::post().to(admin::retry_job)),
+            ("/connectors", "GET", web::get().to(admin::connectors)),
+            ("/credentials", "GET", web::get().to(admin::credentials)),
+            (
+                "/credentials/tokens",
+                "POST",
+                web::post().to(admin::create_token),
+            ),
+            (
+                "/credentials/clients",
+                "POST",
+                web::post().to(admin::create_client),
+            ),
+            (
+                "/credentials/signing-key",
+                "POST",
+                web::post().to(admin::rotate_signing_key),
+            ),
+            (
+                "/credentials/{kind}/{name}",
+                "DELETE",
+                web::delete().to(admin::revoke),
+            ),
+            (
+                "/connectors/{name}/retry",
+                "POST",
+                web::post().to(admin::retry_connector),
+            ),
+        ];
+        let mut scope = web::scope("/admin/v1").wrap(from_fn(auth::require_admin_token));
+        for (path, allow, route) in admin {
+            // Another method on a known path is a 405 that says which one it takes.
+            scope = scope.service(
+                web::resource(path)
+                    .route(route)
+                    .default_service(web::to(error::allow_only(allow))),
+            );
+        }
+        cfg.service(scope.default_service(web::to(error::not_found)));
         cfg.service(
-            web::scope("/admin/v1")
-                .wrap(from_fn(auth::require_admin_token))
-                .route("/users/{key}", web::get().to(admin::user))
-                .route("/groups/{key}", web::get().to(admin::group))
-                .route("/jobs", web::get().to(admin::jobs))
-                .route("/audit", web::get().to(admin::audit))
-                .route("/jobs/{id}/retry", web::post().to(admin::retry_job))
-                .route("/connectors", web::get().to(admin::connectors))
-                .route("/credentials", web::get().to(admin::credentials))
-                .route("/credentials/tokens", web::post().to(admin::create_token))
-                .route("/credentials/clients", web::post().to(admin::create_client))
-                .route(
-                    "/credentials/signing-key",
-                    web::post().to(admin::rotate_signing_key),
-                )
-                .route(
-                    "/credentials/{kind}/{name}",
-                    web::delete().to(admin::revoke),
-                )
-                .route(
-                    "/connectors/{name}/retry",
-                    web::post().to(admin::retry_connector),
-                )
-                .default_service(web::to(error::not_found)),
+            web::resource("/oauth/token")
+                .route(web::post().to(oauth::token))
+                .default_service(web::to(error::allow_only("POST"))),
         );
-        cfg.route("/oauth/token", web::post().to(oauth::token));
         cfg.route("/healthz", web::get().to(health::live));
         cfg.route("/readyz", web::get().to(health::ready));
         cfg.route(
