@@ -249,7 +249,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate { common } => {
             let s = settings(&common)?;
-            SqlStore::open(&s.database_url, 1)?;
+            SqlStore::open_waiting(
+                &s.database_url,
+                1,
+                std::time::Duration::from_secs(s.database_wait_secs),
+            )?;
             println!("migrations applied");
             Ok(())
         }

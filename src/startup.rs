@@ -96,7 +96,11 @@ impl Core {
         // The checks check-config makes: settings built in code pass them too.
         settings.check()?;
         let registry = Arc::new(load_registry(settings.schemas_dir.as_deref())?);
-        let store = Arc::new(SqlStore::open(&settings.database_url, settings.pool_size)?);
+        let store = Arc::new(SqlStore::open_waiting(
+            &settings.database_url,
+            settings.pool_size,
+            Duration::from_secs(settings.database_wait_secs),
+        )?);
         let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
         let mut names = Vec::new();
         let mut routes = Vec::new();

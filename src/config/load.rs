@@ -16,6 +16,7 @@ pub const KEYS: &[&str] = &[
     "listen",
     "database_url",
     "pool_size",
+    "database_wait_secs",
     "max_body_bytes",
     "max_results",
     "max_page_bytes",

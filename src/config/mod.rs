@@ -33,6 +33,10 @@ pub struct Settings {
     pub database_url: String,
     /// Connections in the database pool.
     pub pool_size: u32,
+    /// Seconds a start waits for a database server that refuses connections (still
+    /// starting, restarting), one log line per retry. An unknown host, a missing database
+    /// or refused credentials fail at once.
+    pub database_wait_secs: u64,
     /// Largest request body accepted, in bytes (SCIM_BRIDGE_MAX_BODY_BYTES).
     pub max_body_bytes: usize,
     /// Most resources one list response carries.
@@ -121,6 +125,7 @@ impl fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("database_url", &redacted_url(&self.database_url))
             .field("pool_size", &self.pool_size)
+            .field("database_wait_secs", &self.database_wait_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_results", &self.max_results)
             .field("max_page_bytes", &self.max_page_bytes)
@@ -169,6 +174,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://scim-bridge.db".into(),
             pool_size: 8,
+            database_wait_secs: 30,
             max_body_bytes: 1024 * 1024,
             max_results: 1000,
             max_page_bytes: crate::bridge::resources::DEFAULT_PAGE_BYTES,

@@ -196,6 +196,11 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
         cfg.route("/admin", web::get().to(page::admin_page));
         cfg.route("/admin/", web::get().to(page::admin_page));
         cfg.route("/admin/assets/{name}", web::get().to(page::asset));
+        // Browsers ask for it; the page has no icon.
+        cfg.route(
+            "/favicon.ico",
+            web::get().to(|| async { HttpResponse::NoContent().finish() }),
+        );
         // Bodies and path segments the extractors cannot read are SCIM 400s and 404s.
         cfg.app_data(web::JsonConfig::default().error_handler(|e, _| {
             HttpError(ScimError::InvalidSyntax(format!("the body: {e}"))).into()

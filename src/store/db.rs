@@ -129,9 +129,48 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
     }
 }
 
-/// Connects, checks the connection, and applies pending migrations.
-pub fn connect(url: &DbUrl, max_size: u32) -> StoreResult<DbPool> {
+/// Whether a failure to connect can pass by waiting: a server that is not up yet, or busy.
+/// An unknown host, a missing database or role, refused credentials or a file that cannot
+/// be opened will not, and fail at once.
+fn worth_waiting_for(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection refused",
+        "the database system is starting up",
+        "the database system is shutting down",
+        "the database system is in recovery mode",
+        "too many clients",
+        "timeout expired",
+        "timed out",
+        "no route to host",
+        "network is unreachable",
+        "server closed the connection",
+        "database is locked",
+    ]
+    .iter()
+    .any(|t| m.contains(t))
+}
+
+/// Connects, waiting up to `patience` (one log line per retry) for a server that is not up
+/// yet, and failing at once, in one line, when waiting cannot help.
+pub fn connect(url: &DbUrl, max_size: u32, patience: Duration) -> StoreResult<DbPool> {
     let manager = Manager { url: url.clone() };
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let Err(e) = manager.connect() else { break };
+        let why = e.to_string();
+        let why = why.lines().next().unwrap_or_default().trim().to_string();
+        if !worth_waiting_for(&why) || started.elapsed() + delay > patience {
+            return Err(StoreError::Connect(why));
+        }
+        log::warn!(
+            "the database is not reachable yet ({why}); trying again in {:.1}s",
+            delay.as_secs_f64()
+        );
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(4));
+    }
     // A PostgreSQL server that restarted leaves every pooled connection dead: each is
     // checked (SELECT 1) as it is handed out, and a dead one replaced. A SQLite file does
     // not go away under its connections.
@@ -139,6 +178,9 @@ pub fn connect(url: &DbUrl, max_size: u32) -> StoreResult<DbPool> {
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
         .test_on_check_out(url.backend == Backend::Postgres)
+        // The first connection was checked above; the pool's own failures are errors it
+        // returns, not lines it logs.
+        .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
         .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)
         .map_err(|e| StoreError::Connect(e.to_string()))?;

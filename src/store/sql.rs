@@ -32,7 +32,17 @@ type NameRow = (
 
 impl SqlStore {
     /// Connects to `url` and applies pending migrations.
+    /// Opens the database, waiting up to 30 s for a server that is not up yet.
     pub fn open(url: &str, pool_size: u32) -> StoreResult<SqlStore> {
+        SqlStore::open_waiting(url, pool_size, std::time::Duration::from_secs(30))
+    }
+
+    /// Opens the database, waiting up to `patience` for a server that is not up yet.
+    pub fn open_waiting(
+        url: &str,
+        pool_size: u32,
+        patience: std::time::Duration,
+    ) -> StoreResult<SqlStore> {
         let url = DbUrl::parse(url)?;
         if url.backend == Backend::Sqlite {
             if let Some(parent) = std::path::Path::new(&url.target).parent() {
@@ -44,7 +54,7 @@ impl SqlStore {
                 }
             }
         }
-        let pool = db::connect(&url, pool_size)?;
+        let pool = db::connect(&url, pool_size, patience)?;
         db::migrate(&pool)?;
         let store = SqlStore {
             pool,

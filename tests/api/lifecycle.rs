@@ -50,13 +50,15 @@ fn an_unknown_database_scheme_is_a_one_line_error_and_a_failing_exit() {
 }
 
 #[test]
-fn an_unreachable_database_is_a_one_line_error_and_a_failing_exit() {
+fn a_database_that_refuses_connections_is_retried_with_one_line_each_then_a_failing_exit() {
+    let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
         .args([
             "migrate",
             "--database-url",
             "postgres://nobody@127.0.0.1:1/none",
         ])
+        .env("SCIM_BRIDGE_DATABASE_WAIT_SECS", "2")
         .output()
         .expect("runs");
     assert!(!out.status.success());
@@ -65,7 +67,40 @@ fn an_unreachable_database_is_a_one_line_error_and_a_failing_exit() {
         err.contains("scim-bridge: cannot connect to the database"),
         "{err}"
     );
+    let retries = err
+        .lines()
+        .filter(|l| l.contains("trying again in"))
+        .count();
+    // 0.25 + 0.5 + 1 s of waits fit in 2 s: three retries, one line each, no pool noise.
+    assert_eq!(retries, 3, "{err}");
+    assert_eq!(err.lines().count(), retries + 1, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn an_unknown_host_or_a_missing_database_fails_at_once_in_one_line() {
+    let mut urls = vec!["postgres://nobody@no-such-host.invalid/none".to_string()];
+    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
+        let mut u = url::Url::parse(&admin).expect("url");
+        u.set_path("/scim_no_such_database_at_all");
+        urls.push(u.to_string());
+    }
+    for url in urls {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["migrate", "--database-url", &url])
+            .output()
+            .expect("runs");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{url}: {err}");
+        assert!(err.contains("cannot connect to the database"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{url}: no waiting"
+        );
+    }
 }
 
 #[test]
