@@ -95,6 +95,20 @@ enum Command {
         #[arg(long)]
         callback_token: Option<String>,
     },
+    /// Send a connector what it never received (or, with --all, everything), behind live
+    /// changes, and show the progress a running bridge makes delivering it.
+    Sync {
+        #[arg(long)]
+        connector: String,
+        /// A fresh copy of every user and group, not only what the connector never had.
+        #[arg(long)]
+        all: bool,
+        /// Queue and return at once, without watching.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Inspect and retry outbox jobs.
     Outbox {
         #[command(subcommand)]
@@ -295,6 +309,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             database_url,
         } => demo(listen, database_url),
+        Command::Sync {
+            connector,
+            all,
+            no_wait,
+            common,
+        } => sync(&settings(&common)?, &connector, all, no_wait),
         Command::Outbox {
             action:
                 OutboxAction::List {
@@ -649,6 +669,46 @@ fn serve(s: Settings) -> anyhow::Result<()> {
         log::info!("scim-bridge stopped");
         Ok(())
     })
+}
+
+/// Queues a sync and draws its progress (done, total, rate, time left) until the running
+/// bridge has delivered it; Ctrl-C stops watching, not the sync.
+fn sync(s: &Settings, connector: &str, all: bool, no_wait: bool) -> anyhow::Result<()> {
+    let core = Core::build(s, Arc::new(SystemClock))?;
+    let first = core.backfill.queue(connector, all)?;
+    let total = first["total"].as_u64().unwrap_or(0);
+    println!(
+        "{total} jobs queued for '{connector}' ({})",
+        if all {
+            "everything"
+        } else {
+            "what it never received"
+        }
+    );
+    if no_wait || total == 0 {
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} delivered, {per_sec}, {eta} left {msg}",
+    )?);
+    loop {
+        let p = core.backfill.progress(connector)?;
+        bar.set_position(p["done"].as_u64().unwrap_or(0));
+        let dead = p["dead"].as_u64().unwrap_or(0);
+        if dead > 0 {
+            bar.set_message(format!("({dead} dead)"));
+        }
+        if p["pending"].as_u64() == Some(0) {
+            bar.finish();
+            println!(
+                "done: {} delivered, {dead} dead (see scim-bridge outbox list --state dead)",
+                p["done"]
+            );
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Log lines to stderr in `format`; RUST_LOG chooses which (default `info`). Once per

@@ -60,6 +60,10 @@ pub struct Core {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The audit trail.
     pub audit: Arc<crate::bridge::audit::Audit>,
+    /// Backfill and sync of connectors.
+    pub backfill: Arc<crate::bridge::backfill::Backfill>,
+    /// Connectors that are backfilled when they first appear.
+    pub backfilled: Vec<String>,
 }
 
 fn build_connector(c: &ConnectorConfig) -> Result<Arc<dyn Connector>, StartupError> {
@@ -200,6 +204,12 @@ impl Core {
             clock.clone(),
             Duration::from_secs(settings.audit_retention_days.max(1) * 24 * 3600),
         ));
+        let backfill = Arc::new(crate::bridge::backfill::Backfill::new(
+            store.clone(),
+            resources.clone(),
+            clock.clone(),
+            names.clone(),
+        ));
         let callbacks = Arc::new(crate::bridge::Callbacks::new(
             store.clone(),
             clock.clone(),
@@ -217,6 +227,13 @@ impl Core {
             issuers: Arc::new(issuers),
             metrics,
             audit,
+            backfill,
+            backfilled: settings
+                .connectors
+                .iter()
+                .filter(|c| c.backfill)
+                .map(|c| c.name.clone())
+                .collect(),
         })
     }
 }
@@ -271,8 +288,22 @@ impl Application {
             metrics: core.metrics.clone(),
             metrics_token,
             audit: core.audit.clone(),
+            backfill: core.backfill.clone(),
         });
         if !core.connectors.is_empty() {
+            // A connector this database has never seen gets everything it holds, once.
+            let new =
+                core.backfill
+                    .on_start(&core.backfilled)
+                    .map_err(|e| StartupError::Connector {
+                        name: "backfill".into(),
+                        why: e.to_string(),
+                    })?;
+            for (name, jobs) in new {
+                log::info!(
+                    "connector '{name}' is new: {jobs} jobs queued to send it every user and group"
+                );
+            }
             core.dispatcher.spawn(settings.outbox_workers.max(1));
         }
         let registry = Arc::new(core.resources.registry().clone());

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backfill;
 pub mod bulk;
 pub mod callbacks;
 pub mod error;

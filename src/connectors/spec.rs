@@ -123,6 +123,9 @@ pub struct ConnectorConfig {
     /// Drop a password that comes with a create (Okta sends a placeholder one).
     #[serde(default)]
     pub ignore_password_on_create: bool,
+    /// When the connector first appears, send it every user and group the bridge holds.
+    #[serde(default = "yes")]
+    pub backfill: bool,
     /// Settings of this kind of connector (see README).
     #[serde(default)]
     pub options: toml::Table,
@@ -145,6 +148,7 @@ impl ConnectorConfig {
             roles: Default::default(),
             scope_groups: Vec::new(),
             ignore_password_on_create: false,
+            backfill: true,
             options: Default::default(),
         }
     }
@@ -175,6 +179,10 @@ impl fmt::Debug for ConnectorConfig {
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_timeout() -> u64 {

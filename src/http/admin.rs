@@ -256,3 +256,35 @@ pub async fn audit(
     .await?;
     Ok(HttpResponse::Ok().json(page))
 }
+
+/// POST /admin/v1/connectors/{name}/sync[?all=true]: queue what the connector never
+/// received (or everything); 202 with the run's progress.
+pub async fn sync(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    only(&req, &["all"])?;
+    let all = match raw_param(&req, "all").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(HttpError(ScimError::InvalidValue(format!(
+                "all: '{other}' is true or false"
+            ))))
+        }
+    };
+    let (name, s) = (name.into_inner(), state.clone());
+    let progress = blocking(move || s.backfill.queue(&name, all)).await?;
+    Ok(HttpResponse::Accepted().json(progress))
+}
+
+/// GET /admin/v1/connectors/{name}/sync: the latest run's progress.
+pub async fn sync_progress(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let (name, s) = (name.into_inner(), state.clone());
+    let progress = blocking(move || s.backfill.progress(&name)).await?;
+    Ok(HttpResponse::Ok().json(progress))
+}

@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics_token: Option<crate::secret::Secret>,
     /// The audit trail.
     pub audit: Arc<crate::bridge::audit::Audit>,
+    /// Backfill and sync.
+    pub backfill: Arc<crate::bridge::backfill::Backfill>,
 }
 
 impl AppState {
@@ -242,7 +244,14 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
                 web::post().to(admin::retry_connector),
             ),
         ];
-        let mut scope = web::scope("/admin/v1").wrap(from_fn(auth::require_admin_token));
+        let mut scope = web::scope("/admin/v1")
+            .wrap(from_fn(auth::require_admin_token))
+            .service(
+                web::resource("/connectors/{name}/sync")
+                    .route(web::post().to(admin::sync))
+                    .route(web::get().to(admin::sync_progress))
+                    .default_service(web::to(error::allow_only("GET, POST"))),
+            );
         for (path, allow, route) in admin {
             // Another method on a known path is a 405 that says which one it takes.
             scope = scope.service(

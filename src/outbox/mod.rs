@@ -119,6 +119,7 @@ impl Fanout {
                     } else {
                         None
                     },
+                    priority: 0,
                 });
             }
         }

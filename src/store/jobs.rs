@@ -63,6 +63,8 @@ pub struct NewJob {
     pub secret: Option<String>,
     /// Set when a request waits for this job (a connector in sync mode).
     pub wait_token: Option<String>,
+    /// 0 for a live change; 1 for a backfill, claimed only when no live change is due.
+    pub priority: i32,
 }
 
 /// Where the jobs a request waits for stand.
@@ -130,6 +132,7 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
             outbox_jobs::secret.eq(&job.secret),
             outbox_jobs::wait_token.eq(&job.wait_token),
             outbox_jobs::idempotency_key.eq(uuid::Uuid::new_v4().to_string()),
+            outbox_jobs::priority.eq(job.priority),
         );
         diesel::insert_into(outbox_jobs::table)
             .values(values)
@@ -246,7 +249,7 @@ const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts =
       AND (j.locked_until IS NULL OR j.locked_until < ?2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
                       AND p.state = 'pending' AND p.id < j.id) \
-      ORDER BY j.id LIMIT ?3) \
+      ORDER BY j.priority, j.id LIMIT ?3) \
     RETURNING *";
 
 const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts = attempts + 1, updated = $2, claimed_by = $4 \
@@ -254,7 +257,7 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts
       AND (j.locked_until IS NULL OR j.locked_until < $2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
                       AND p.state = 'pending' AND p.id < j.id) \
-      ORDER BY j.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+      ORDER BY j.priority, j.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
     RETURNING *";
 
 impl JobStore for SqlStore {

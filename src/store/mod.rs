@@ -2,6 +2,7 @@
 //! one diesel codebase. Traits are cut by capability; all SQL stays in this module.
 
 pub mod audit;
+pub mod backfill;
 mod codec;
 mod credentials;
 pub mod db;
@@ -16,6 +17,7 @@ pub mod schema;
 mod sql;
 
 pub use audit::{AuditQuery, AuditRow, NewAudit};
+pub use backfill::{BackfillCounts, SyncRunRow};
 pub use db::{Backend, DbUrl};
 pub use error::{StoreError, StoreResult};
 pub use jobs::{Delivered, Done, JobRow, NewJob, QueueHealth, WaitState};
@@ -356,6 +358,28 @@ pub trait NotificationStore: Send + Sync {
 }
 
 /// Whether the store can serve: the database answers and is migrated.
+/// Backfill: what a connector never received, queued behind live changes.
+pub trait BackfillStore: Send + Sync {
+    /// Records that this database has seen `connector`; true the first time only (on any
+    /// instance), so a new connector is backfilled once.
+    fn first_sighting(&self, connector: &str, now: &str) -> StoreResult<bool>;
+    /// Resources of a type in id order after `after`: those with no mapping for the
+    /// connector (never received), or every one when `all`.
+    fn backfill_page(
+        &self,
+        connector: &str,
+        resource_type: &str,
+        all: bool,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ResourceRow>>;
+    fn start_run(&self, connector: &str, all: bool, now: &str) -> StoreResult<i64>;
+    /// Queues jobs of a run (and marks their mappings pending) in one transaction.
+    fn queue_backfill(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()>;
+    fn latest_run(&self, connector: &str) -> StoreResult<Option<SyncRunRow>>;
+    fn backfill_counts(&self, connector: &str) -> StoreResult<BackfillCounts>;
+}
+
 /// The audit trail.
 pub trait AuditStore: Send + Sync {
     fn add_audit(&self, row: &NewAudit) -> StoreResult<()>;

@@ -88,6 +88,7 @@ diesel::table! {
         wait_token -> Nullable<Text>,
         idempotency_key -> Nullable<Text>,
         claimed_by -> Nullable<Text>,
+        priority -> Integer,
     }
 }
 
@@ -136,5 +137,22 @@ diesel::table! {
         resource_id -> Nullable<Text>,
         paths -> Text,
         status -> Integer,
+    }
+}
+
+diesel::table! {
+    connectors_seen (name) {
+        name -> Text,
+        first_seen -> Text,
+    }
+}
+
+diesel::table! {
+    sync_runs (id) {
+        id -> BigInt,
+        connector -> Text,
+        all_resources -> Integer,
+        total -> BigInt,
+        started -> Text,
     }
 }

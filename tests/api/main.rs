@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod backfill;
 mod bulk;
 mod crash;
 mod credentials;

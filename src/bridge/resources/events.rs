@@ -196,3 +196,69 @@ impl Resources {
         Ok(Some((change.event, change.payload())))
     }
 }
+
+impl Resources {
+    /// The jobs that bring `connector` up to date with `rows` (one resource type): each
+    /// user whole as `user.created` (a vendor connector looks it up first and adopts it
+    /// when the target has it); each group as `group.created` and its whole membership as
+    /// `group.members_replaced`. Low priority: live changes go first.
+    pub fn backfill_jobs(
+        &self,
+        connector: &str,
+        rt_name: &str,
+        rows: &[ResourceRow],
+    ) -> BridgeResult<Vec<NewJob>> {
+        let rt = self.rt(rt_name)?;
+        let is_user = rt.schema == USER_SCHEMA;
+        let mut changes = Vec::new();
+        for row in rows {
+            let doc: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
+            if is_user {
+                changes.push(self.change(
+                    rt,
+                    &row.id,
+                    Event::UserCreated,
+                    row.version,
+                    None,
+                    Some(&doc),
+                ));
+                continue;
+            }
+            changes.push(self.change(
+                rt,
+                &row.id,
+                Event::GroupCreated,
+                row.version,
+                None,
+                Some(&doc),
+            ));
+            let members: Vec<String> = self
+                .store
+                .members(&row.id)?
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+            if !members.is_empty() {
+                let (event, extra) = members_replaced(&[], members);
+                let mut c = self.change(rt, &row.id, event, row.version, Some(&doc), Some(&doc));
+                if let Some(o) = extra.as_object() {
+                    c.extra.extend(o.clone());
+                }
+                changes.push(c);
+            }
+        }
+        Ok(changes
+            .into_iter()
+            .map(|c| NewJob {
+                connector: connector.to_string(),
+                resource_type: c.resource_type,
+                resource_id: c.resource_id.clone(),
+                event: c.event,
+                payload: c.payload(),
+                secret: None,
+                wait_token: None,
+                priority: 1,
+            })
+            .collect())
+    }
+}
