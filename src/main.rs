@@ -164,11 +164,26 @@ enum ClientAction {
 enum OutboxAction {
     /// List jobs, oldest first.
     List {
-        /// pending or dead
+        /// pending, dead or held
         #[arg(long)]
         state: Option<String>,
         #[arg(long)]
         connector: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Deliver the jobs a connector's deletion brake holds (never held again).
+    Release {
+        #[arg(long)]
+        connector: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Drop the jobs a connector's deletion brake holds, and resend each user as it
+    /// stands now.
+    Discard {
+        #[arg(long)]
+        connector: String,
         #[command(flatten)]
         common: Common,
     },
@@ -366,6 +381,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => 0,
             };
             println!("{n} dead jobs put back in the queue");
+            Ok(())
+        }
+        Command::Outbox {
+            action: OutboxAction::Release { connector, common },
+        } => {
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let n = core.admin.release(&connector)?;
+            println!("{n} held jobs of '{connector}' released: they will be delivered");
+            Ok(())
+        }
+        Command::Outbox {
+            action: OutboxAction::Discard { connector, common },
+        } => {
+            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let (dropped, resynced) = core.admin.discard(&connector)?;
+            println!("{dropped} held jobs of '{connector}' discarded; {resynced} resources resent as they stand now");
             Ok(())
         }
         Command::Seed {

@@ -166,7 +166,22 @@ impl Core {
                 wakeup,
                 sealer,
             )
-            .with_metrics(metrics.clone()),
+            .with_metrics(metrics.clone())
+            .with_brakes(
+                settings
+                    .connectors
+                    .iter()
+                    .filter_map(|c| {
+                        c.deprovision_limit.map(|limit| {
+                            let window = Duration::from_secs(c.deprovision_window_secs.max(1));
+                            (
+                                c.name.clone(),
+                                crate::outbox::worker::Brake { limit, window },
+                            )
+                        })
+                    })
+                    .collect(),
+            ),
         );
         let mut tokens = Tokens::new(store.clone(), clock.clone());
         // Literal, or `env:VAR` / `file:PATH` as connector secrets are; one that cannot be

@@ -14,11 +14,14 @@ use crate::scim::list::ListQuery;
 use crate::scim::path::AttrPath;
 use crate::scim::resource::Projection;
 use crate::scim::ScimError;
-use crate::store::{HealthStore, JobRow, JobStore, MappingStore, NotificationStore};
+use crate::store::{BrakeStore, HealthStore, JobRow, JobStore, MappingStore, NotificationStore};
 
 /// What the admin use cases need of the store: jobs, mappings, notifications, health.
-pub trait AdminStore: JobStore + MappingStore + NotificationStore + HealthStore {}
-impl<T: JobStore + MappingStore + NotificationStore + HealthStore> AdminStore for T {}
+pub trait AdminStore:
+    JobStore + MappingStore + NotificationStore + HealthStore + BrakeStore
+{
+}
+impl<T: JobStore + MappingStore + NotificationStore + HealthStore + BrakeStore> AdminStore for T {}
 
 /// The most jobs one listing returns.
 pub const MAX_JOBS: i64 = 1000;
@@ -211,7 +214,7 @@ impl Admin {
             .map(|(name, kind)| {
                 let h = self.store.queue_health(name)?;
                 Ok(
-                    json!({"name": name, "kind": kind, "queueDepth": h.pending, "dead": h.dead,
+                    json!({"name": name, "kind": kind, "queueDepth": h.pending, "dead": h.dead, "held": h.held,
                           "oldestPending": h.oldest_pending, "lastSuccess": h.last_success,
                           "lastError": h.last_error, "lastErrorAt": h.last_error_at}),
                 )
@@ -221,6 +224,36 @@ impl Admin {
 }
 
 impl Admin {
+    /// Delivers a connector's jobs held by the deletion brake; they are not held again.
+    pub fn release(&self, connector: &str) -> BridgeResult<usize> {
+        self.known(connector)?;
+        let n = self
+            .store
+            .release_held(connector, &format_time(self.clock.now()))?;
+        if n > 0 {
+            log::warn!("connector '{connector}': an administrator released {n} held jobs");
+            self.resources.wake_outbox();
+        }
+        Ok(n)
+    }
+
+    /// Drops a connector's held jobs and sends each user that still exists as it stands
+    /// now (a mistaken mass deactivation undone in the identity provider stays undone).
+    pub fn discard(&self, connector: &str) -> BridgeResult<(usize, usize)> {
+        self.known(connector)?;
+        let resources = self.resources.clone();
+        let replace =
+            move |job: &crate::store::JobRow| resources.current_state_job(job).ok().flatten();
+        let (dropped, resynced) =
+            self.store
+                .discard_held(connector, &format_time(self.clock.now()), &replace)?;
+        if dropped > 0 {
+            log::warn!("connector '{connector}': an administrator discarded {dropped} held jobs; {resynced} resources resent as they stand");
+            self.resources.wake_outbox();
+        }
+        Ok((dropped, resynced))
+    }
+
     /// `/metrics` in the text format: what `metrics` counted, with each connector's queue
     /// and the database pool read now.
     pub fn metrics_text(&self, metrics: &crate::metrics::Metrics) -> BridgeResult<String> {
@@ -237,7 +270,7 @@ impl Admin {
                 connector: name.clone(),
                 pending: h.pending,
                 dead: h.dead,
-                held: 0,
+                held: h.held,
                 oldest_pending_age,
             });
         }

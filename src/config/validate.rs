@@ -209,6 +209,12 @@ fn connector(
             }
         }
     }
+    if c.deprovision_limit == Some(0) {
+        say(
+            at.at("deprovision_limit"),
+            "at least 1: the number of deactivations and deletions allowed per window".into(),
+        );
+    }
     if c.kind == ConnectorKind::Webhook && !c.scope_groups.is_empty() {
         say(
             at.at("scope_groups"),

@@ -126,6 +126,12 @@ pub struct ConnectorConfig {
     /// When the connector first appears, send it every user and group the bridge holds.
     #[serde(default = "yes")]
     pub backfill: bool,
+    /// The deletion brake: past this many deactivations and deletions within
+    /// `deprovision_window_secs`, further ones are held for an administrator.
+    #[serde(default)]
+    pub deprovision_limit: Option<u32>,
+    #[serde(default = "default_window")]
+    pub deprovision_window_secs: u64,
     /// Settings of this kind of connector (see README).
     #[serde(default)]
     pub options: toml::Table,
@@ -149,6 +155,8 @@ impl ConnectorConfig {
             scope_groups: Vec::new(),
             ignore_password_on_create: false,
             backfill: true,
+            deprovision_limit: None,
+            deprovision_window_secs: default_window(),
             options: Default::default(),
         }
     }
@@ -179,6 +187,10 @@ impl fmt::Debug for ConnectorConfig {
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+fn default_window() -> u64 {
+    3600
 }
 
 fn yes() -> bool {

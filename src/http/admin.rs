@@ -288,3 +288,24 @@ pub async fn sync_progress(
     let progress = blocking(move || s.backfill.progress(&name)).await?;
     Ok(HttpResponse::Ok().json(progress))
 }
+
+/// POST /admin/v1/connectors/{name}/release: deliver the jobs the deletion brake holds.
+pub async fn release(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let (name, s) = (name.into_inner(), state.clone());
+    let n = blocking(move || s.admin.release(&name)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "released": n })))
+}
+
+/// POST /admin/v1/connectors/{name}/discard: drop the held jobs and resend each resource
+/// as it stands now.
+pub async fn discard(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let (name, s) = (name.into_inner(), state.clone());
+    let (dropped, resynced) = blocking(move || s.admin.discard(&name)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "discarded": dropped, "resynced": resynced })))
+}

@@ -243,6 +243,16 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
                 "POST",
                 web::post().to(admin::retry_connector),
             ),
+            (
+                "/connectors/{name}/release",
+                "POST",
+                web::post().to(admin::release),
+            ),
+            (
+                "/connectors/{name}/discard",
+                "POST",
+                web::post().to(admin::discard),
+            ),
         ];
         let mut scope = web::scope("/admin/v1")
             .wrap(from_fn(auth::require_admin_token))

@@ -96,6 +96,11 @@ impl Event {
         }
     }
 
+    /// A deactivation or deletion of a user: what the deletion brake counts.
+    pub fn is_deprovision(self) -> bool {
+        matches!(self, Event::UserDeactivated | Event::UserDeleted)
+    }
+
     pub fn is_delete(self) -> bool {
         matches!(self, Event::UserDeleted | Event::GroupDeleted)
     }
@@ -119,6 +124,9 @@ named! {
         Pending = "pending",
         /// Given up: kept for an administrator to retry.
         Dead = "dead",
+        /// A deactivation or deletion past its connector's deletion brake: kept, not
+        /// delivered, until an administrator releases or discards it.
+        Held = "held",
     }
 }
 

@@ -17,8 +17,8 @@ use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
 use crate::metrics::{Metrics, Outcome as CallOutcome};
 use crate::model::{changes, Event, Mapping, NotificationState, ResourceKind};
 use crate::secret::Secret;
+use crate::store::{BrakeStore, ResourceStore, SqlStore, StoreResult, Verdict};
 use crate::store::{Delivered, Done, JobRow, JobStore, MappingRow, MappingStore, NotificationRow};
-use crate::store::{ResourceStore, SqlStore, StoreResult};
 
 /// Most jobs delivered as one when they are consecutive updates of one resource.
 const COALESCE_LIMIT: i64 = 50;
@@ -138,6 +138,15 @@ pub struct Dispatcher {
     sealer: Sealer,
     stop: AtomicBool,
     metrics: Arc<Metrics>,
+    /// Each braked connector's limit and window.
+    brakes: HashMap<String, Brake>,
+}
+
+/// A connector's deletion brake: at most `limit` deactivations and deletions per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Brake {
+    pub limit: u32,
+    pub window: Duration,
 }
 
 impl Dispatcher {
@@ -158,7 +167,14 @@ impl Dispatcher {
             sealer,
             stop: AtomicBool::new(false),
             metrics: Arc::new(Metrics::new()),
+            brakes: HashMap::new(),
         }
+    }
+
+    /// Holds deprovisions past each named connector's brake.
+    pub fn with_brakes(mut self, brakes: HashMap<String, Brake>) -> Dispatcher {
+        self.brakes = brakes;
+        self
     }
 
     /// Counts deliveries in `metrics` (the application's), rather than a set of its own.
@@ -255,6 +271,41 @@ impl Dispatcher {
                 coalesced: vec![],
                 notification: None,
             }));
+        }
+        if job.event.is_deprovision() {
+            if let Some(brake) = self.brakes.get(&job.connector) {
+                let since =
+                    self.clock.now() - chrono::Duration::from_std(brake.window).unwrap_or_default();
+                match self
+                    .store
+                    .brake(&job, i64::from(brake.limit), &format_time(since), &now)?
+                {
+                    Verdict::Go => {}
+                    Verdict::Held { first } => {
+                        if first {
+                            log::error!(
+                                "connector '{}': more than {} deactivations and deletions within {}s: the deletion brake holds job {} ({} {}) and every further one; `scim-bridge outbox release --connector {}` delivers them, `scim-bridge outbox discard --connector {}` drops them",
+                                job.connector,
+                                brake.limit,
+                                brake.window.as_secs(),
+                                job.id,
+                                job.event,
+                                job.resource_id,
+                                job.connector,
+                                job.connector
+                            );
+                        } else {
+                            log::warn!(
+                                "job {} ({} {}) held by the deletion brake",
+                                job.id,
+                                job.event,
+                                job.resource_id
+                            );
+                        }
+                        return Ok(None);
+                    }
+                }
+            }
         }
         // Consecutive updates of one resource still queued behind this one travel as one
         // change: the target sees the latest document once, with the composed change set.

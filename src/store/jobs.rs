@@ -106,6 +106,7 @@ pub struct Done {
 pub struct QueueHealth {
     pub pending: i64,
     pub dead: i64,
+    pub held: i64,
     pub oldest_pending: Option<String>,
     pub last_success: Option<String>,
     pub last_error: Option<String>,
@@ -170,12 +171,12 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
 
 /// Deletes a delivered job and records its outcome in the mapping.
 /// The job's row while its claim is still this one's.
-type Held = diesel::dsl::Filter<
+pub(super) type Held = diesel::dsl::Filter<
     diesel::dsl::Find<outbox_jobs::table, i64>,
     diesel::dsl::Eq<outbox_jobs::claimed_by, String>,
 >;
 
-fn held(job: &JobRow) -> Held {
+pub(super) fn held(job: &JobRow) -> Held {
     outbox_jobs::table
         .find(job.id)
         .filter(outbox_jobs::claimed_by.eq(job.claimed_by.clone().unwrap_or_default()))
@@ -248,7 +249,7 @@ const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts =
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= ?2 \
       AND (j.locked_until IS NULL OR j.locked_until < ?2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
-                      AND p.state = 'pending' AND p.id < j.id) \
+                      AND p.state IN ('pending', 'held') AND p.id < j.id) \
       ORDER BY j.priority, j.id LIMIT ?3) \
     RETURNING *";
 
@@ -256,7 +257,7 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= $2 \
       AND (j.locked_until IS NULL OR j.locked_until < $2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
-                      AND p.state = 'pending' AND p.id < j.id) \
+                      AND p.state IN ('pending', 'held') AND p.id < j.id) \
       ORDER BY j.priority, j.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
     RETURNING *";
 
@@ -531,6 +532,7 @@ impl JobStore for SqlStore {
         };
         let pending = count(PENDING, conn)?;
         let dead = count(DEAD, conn)?;
+        let held = count(JobState::Held.as_str(), conn)?;
         let oldest_pending: Option<String> = outbox_jobs::table
             .filter(outbox_jobs::connector.eq(connector))
             .filter(outbox_jobs::state.eq(PENDING))
@@ -565,6 +567,7 @@ impl JobStore for SqlStore {
         Ok(QueueHealth {
             pending,
             dead,
+            held,
             oldest_pending,
             last_success,
             last_error: last_error.as_ref().and_then(|(e, _)| e.clone()),

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod backfill;
+pub mod brake;
 mod codec;
 mod credentials;
 pub mod db;
@@ -18,6 +19,7 @@ mod sql;
 
 pub use audit::{AuditQuery, AuditRow, NewAudit};
 pub use backfill::{BackfillCounts, SyncRunRow};
+pub use brake::Verdict;
 pub use db::{Backend, DbUrl};
 pub use error::{StoreError, StoreResult};
 pub use jobs::{Delivered, Done, JobRow, NewJob, QueueHealth, WaitState};
@@ -378,6 +380,24 @@ pub trait BackfillStore: Send + Sync {
     fn queue_backfill(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()>;
     fn latest_run(&self, connector: &str) -> StoreResult<Option<SyncRunRow>>;
     fn backfill_counts(&self, connector: &str) -> StoreResult<BackfillCounts>;
+}
+
+/// The deletion brake.
+pub trait BrakeStore: Send + Sync {
+    /// For a claimed deprovisioning job of a connector with a limit: go (and count it), or
+    /// hold it when `limit` were delivered since `since` or others are held already. Jobs
+    /// an administrator released are not held again.
+    fn brake(&self, job: &JobRow, limit: i64, since: &str, now: &str) -> StoreResult<Verdict>;
+    /// Puts a connector's held jobs back in the queue, never to be held again.
+    fn release_held(&self, connector: &str, now: &str) -> StoreResult<usize>;
+    /// Drops a connector's held jobs and queues, in the same transaction, what `replace`
+    /// makes of each (the resource's current state); says how many of each.
+    fn discard_held(
+        &self,
+        connector: &str,
+        now: &str,
+        replace: &dyn Fn(&JobRow) -> Option<NewJob>,
+    ) -> StoreResult<(usize, usize)>;
 }
 
 /// The audit trail.

@@ -144,6 +144,7 @@ diesel::table! {
     connectors_seen (name) {
         name -> Text,
         first_seen -> Text,
+        released_through -> BigInt,
     }
 }
 
@@ -154,5 +155,13 @@ diesel::table! {
         all_resources -> Integer,
         total -> BigInt,
         started -> Text,
+    }
+}
+
+diesel::table! {
+    brake_log (id) {
+        id -> BigInt,
+        connector -> Text,
+        at -> Text,
     }
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod backfill;
+mod brake;
 mod bulk;
 mod crash;
 mod credentials;

@@ -1,0 +1,190 @@
+//! The deletion brake: past a connector's limit of deactivations and deletions within its
+//! window, further ones are held (not delivered, not dead) until an administrator releases
+//! or discards them; nothing else about the connector stops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use scim_bridge::config::{ConnectorConfig, ConnectorKind, Secret};
+use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
+
+use crate::helpers::*;
+
+const ADMIN: &str = "brake-admin-token-0123456789";
+
+fn start_hook() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) = serve(Arc::new(WebhookEmulator::new(None)), listener).expect("emulator");
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn braked_app(db: Db, hook: &str, limit: u32) -> Option<TestApp> {
+    let first = spawn_app(db).await?;
+    let mut settings = first.settings.clone();
+    let dbh = first.stop().await;
+    settings.admin_token = Some(Secret::new(ADMIN));
+    settings.outbox_base_delay_ms = 50;
+    settings.outbox_max_delay_ms = 200;
+    let mut c = ConnectorConfig::new("hook", ConnectorKind::Webhook, &format!("{hook}/events"));
+    c.deprovision_limit = Some(limit);
+    c.deprovision_window_secs = 3600;
+    settings.connectors = vec![c];
+    Some(spawn_with(dbh, settings).await)
+}
+
+fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(
+            method,
+            format!("http://127.0.0.1:{}/admin/v1{path}", app.port),
+        )
+        .bearer_auth(ADMIN)
+}
+
+async fn events_of(hook: &str, event: &str) -> Vec<Value> {
+    emulator_state(&reqwest::Client::new(), hook).await["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["event"] == event)
+        .collect()
+}
+
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn connector(app: &TestApp) -> Value {
+    let list: Value = admin(app, reqwest::Method::GET, "/connectors")
+        .send()
+        .await
+        .expect("connectors")
+        .json()
+        .await
+        .expect("json");
+    list["connectors"][0].clone()
+}
+
+/// Creates `n` users and waits until the target has them all.
+async fn users(app: &Arc<TestApp>, hook: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let res = app
+            .post("/Users", user(&format!("brake{i}@example.com")))
+            .await;
+        assert_eq!(res.status(), 201);
+        ids.push(
+            res.json::<Value>().await.expect("json")["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    until("every user arrived", async || {
+        events_of(hook, "user.created").await.len() == n
+    })
+    .await;
+    ids
+}
+
+/// Deactivates every user at once (parallel PATCHes).
+async fn deactivate_all(app: &Arc<TestApp>, ids: &[String]) {
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move {
+                let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": false}]});
+                let res = app
+                    .send(reqwest::Method::PATCH, &format!("/Users/{id}"), Some(patch))
+                    .await;
+                assert_eq!(res.status(), 200);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+}
+
+crate::each_database! {
+    async fn a_burst_of_deactivations_over_the_limit_is_held_until_released(db) {
+        let hook = start_hook();
+        let Some(app) = braked_app(db, &hook, 3).await else { return };
+        let app = Arc::new(app);
+        let ids = users(&app, &hook, 10).await;
+        deactivate_all(&app, &ids).await;
+        until("three deactivations are delivered and seven held", async || {
+            let c = connector(&app).await;
+            c["held"] == 7 && c["queueDepth"] == 0
+        }).await;
+        assert_eq!(events_of(&hook, "user.deactivated").await.len(), 3);
+        // Held is neither pending nor dead, and says so in the admin API and the metrics.
+        let c = connector(&app).await;
+        assert_eq!(c["dead"], 0, "{c}");
+        let held: Value = admin(&app, reqwest::Method::GET, "/jobs?state=held").send().await.expect("jobs").json().await.expect("json");
+        assert_eq!(held["jobs"].as_array().map(Vec::len), Some(7));
+        assert!(held["jobs"][0]["lastError"].as_str().is_some_and(|e| e.contains("deletion brake")));
+        let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", app.port)).await.expect("metrics").text().await.expect("text");
+        assert!(metrics.contains("scim_bridge_outbox_jobs{connector=\"hook\",state=\"held\"} 7"), "{metrics}");
+        // Nothing else about the connector stops: a new user still arrives.
+        assert_eq!(app.post("/Users", user("after@example.com")).await.status(), 201);
+        until("the new user arrived", async || events_of(&hook, "user.created").await.len() == 11).await;
+        // A later change of a held user waits behind its held deactivation.
+        let put_back = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Waits"}]});
+        let held_id = held["jobs"][0]["resourceId"].as_str().expect("id").to_string();
+        assert_eq!(app.send(reqwest::Method::PATCH, &format!("/Users/{held_id}"), Some(put_back)).await.status(), 200);
+
+        let res = admin(&app, reqwest::Method::POST, "/connectors/hook/release").send().await.expect("release");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.json::<Value>().await.expect("json")["released"], 7);
+        until("all ten deactivations and the later change arrived", async || {
+            events_of(&hook, "user.deactivated").await.len() == 10 && connector(&app).await["queueDepth"] == 0
+        }).await;
+        let c = connector(&app).await;
+        assert_eq!((c["held"].clone(), c["dead"].clone()), (json!(0), json!(0)), "{c}");
+        // In order: the held user's deactivation before its later change.
+        let all = emulator_state(&reqwest::Client::new(), &hook).await["events"].as_array().cloned().unwrap_or_default();
+        let of_held: Vec<&str> = all.iter().filter(|e| e["id"] == held_id.as_str()).filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(of_held, vec!["user.created", "user.deactivated", "user.updated"]);
+    }
+
+    async fn discarding_held_deactivations_resends_each_user_as_it_stands(db) {
+        let hook = start_hook();
+        let Some(app) = braked_app(db, &hook, 2).await else { return };
+        let app = Arc::new(app);
+        let ids = users(&app, &hook, 5).await;
+        deactivate_all(&app, &ids).await;
+        until("two delivered and three held", async || connector(&app).await["held"] == 3).await;
+        // The identity provider's mistake is undone there: the users are active again.
+        for id in &ids {
+            let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": true}]});
+            assert_eq!(app.send(reqwest::Method::PATCH, &format!("/Users/{id}"), Some(patch)).await.status(), 200);
+        }
+        let res = admin(&app, reqwest::Method::POST, "/connectors/hook/discard").send().await.expect("discard");
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!((body["discarded"].clone(), body["resynced"].clone()), (json!(3), json!(3)), "{body}");
+        until("the queue is empty", async || {
+            let c = connector(&app).await;
+            c["queueDepth"] == 0 && c["held"] == 0
+        }).await;
+        // Only the two deactivations before the brake ever reached the target.
+        assert_eq!(events_of(&hook, "user.deactivated").await.len(), 2);
+        let updated = events_of(&hook, "user.updated").await;
+        assert!(updated.iter().filter(|e| e["payload"]["resource"]["active"] == true).count() >= 3, "{updated:?}");
+        let unknown = admin(&app, reqwest::Method::POST, "/connectors/nope/release").send().await.expect("release");
+        assert_eq!(unknown.status(), 404);
+    }
+}
