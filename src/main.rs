@@ -164,7 +164,7 @@ enum ClientAction {
 enum OutboxAction {
     /// List jobs, oldest first.
     List {
-        /// pending, dead or held
+        /// pending, dead, held or dry_run (dry_run jobs show the calls they would make)
         #[arg(long)]
         state: Option<String>,
         #[arg(long)]
@@ -359,6 +359,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     text(&j["attempts"]),
                     text(&j["lastError"])
                 );
+                for call in j["calls"].as_array().into_iter().flatten() {
+                    println!("\twould call: {call}");
+                }
             }
             Ok(())
         }

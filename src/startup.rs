@@ -62,8 +62,8 @@ pub struct Core {
     pub audit: Arc<crate::bridge::audit::Audit>,
     /// Backfill and sync of connectors.
     pub backfill: Arc<crate::bridge::backfill::Backfill>,
-    /// Connectors that are backfilled when they first appear.
-    pub backfilled: Vec<String>,
+    /// The connectors as backfill sees them at start.
+    pub starting: Vec<crate::bridge::backfill::Starting>,
 }
 
 fn build_connector(c: &ConnectorConfig) -> Result<Arc<dyn Connector>, StartupError> {
@@ -243,11 +243,14 @@ impl Core {
             metrics,
             audit,
             backfill,
-            backfilled: settings
+            starting: settings
                 .connectors
                 .iter()
-                .filter(|c| c.backfill)
-                .map(|c| c.name.clone())
+                .map(|c| crate::bridge::backfill::Starting {
+                    name: c.name.clone(),
+                    backfill: c.backfill,
+                    mode: c.mode,
+                })
                 .collect(),
         })
     }
@@ -306,17 +309,18 @@ impl Application {
             backfill: core.backfill.clone(),
         });
         if !core.connectors.is_empty() {
-            // A connector this database has never seen gets everything it holds, once.
+            // A connector this database has never seen gets everything it holds, once; so
+            // does one that has just left dry run.
             let new =
                 core.backfill
-                    .on_start(&core.backfilled)
+                    .on_start(&core.starting)
                     .map_err(|e| StartupError::Connector {
                         name: "backfill".into(),
                         why: e.to_string(),
                     })?;
-            for (name, jobs) in new {
+            for (name, jobs, why) in new {
                 log::info!(
-                    "connector '{name}' is new: {jobs} jobs queued to send it every user and group"
+                    "connector '{name}' {why}: {jobs} jobs queued to send it every user and group as they stand"
                 );
             }
             core.dispatcher.spawn(settings.outbox_workers.max(1));

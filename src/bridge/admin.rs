@@ -8,20 +8,25 @@ use serde_json::{json, Value};
 use super::{BridgeError, BridgeResult, Resources};
 use crate::clock::{format_time, Clock};
 use crate::connectors::ConnectorKind;
-use crate::model::JobState;
+use crate::model::{JobState, MappingState};
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::ListQuery;
 use crate::scim::path::AttrPath;
 use crate::scim::resource::Projection;
 use crate::scim::ScimError;
-use crate::store::{BrakeStore, HealthStore, JobRow, JobStore, MappingStore, NotificationStore};
+use crate::store::{
+    BrakeStore, DryRunStore, HealthStore, JobRow, JobStore, MappingStore, NotificationStore,
+};
 
 /// What the admin use cases need of the store: jobs, mappings, notifications, health.
 pub trait AdminStore:
-    JobStore + MappingStore + NotificationStore + HealthStore + BrakeStore
+    JobStore + MappingStore + NotificationStore + HealthStore + BrakeStore + DryRunStore
 {
 }
-impl<T: JobStore + MappingStore + NotificationStore + HealthStore + BrakeStore> AdminStore for T {}
+impl<T> AdminStore for T where
+    T: JobStore + MappingStore + NotificationStore + HealthStore + BrakeStore + DryRunStore
+{
+}
 
 /// The most jobs one listing returns.
 pub const MAX_JOBS: i64 = 1000;
@@ -112,12 +117,17 @@ impl Admin {
         // Both from one snapshot: a completion commits its notification and its mapping
         // together.
         let (mappings, notes) = self.store.standing_of(&id)?;
+        let dry = if mappings.iter().any(|m| m.state == MappingState::DryRun) {
+            self.store.dry_run_jobs_of(&id)?
+        } else {
+            Vec::new()
+        };
         let by_connector: Vec<Value> = self
             .connectors
             .iter()
             .map(|(name, kind)| {
                 let m = mappings.iter().find(|m| &m.connector == name);
-                json!({
+                let mut v = json!({
                     "connector": name, "kind": kind,
                     "state": m.map(|m| m.state.as_str()).unwrap_or("none"),
                     "targetId": m.and_then(|m| m.target_id.clone()),
@@ -127,7 +137,21 @@ impl Admin {
                     "note": m.and_then(|m| m.note.clone()),
                     "attempts": m.map(|m| m.attempts),
                     "updated": m.map(|m| m.updated.clone()),
-                })
+                });
+                // In dry run: what each change would have called in the target.
+                let would: Vec<Value> = dry
+                    .iter()
+                    .filter(|j| &j.connector == name)
+                    .map(|j| {
+                        json!({"job": j.id, "event": j.event,
+                               "calls": j.dry_run_calls.as_deref()
+                                   .and_then(|c| serde_json::from_str::<Value>(c).ok())})
+                    })
+                    .collect();
+                if !would.is_empty() {
+                    v["dryRun"] = Value::from(would);
+                }
+                v
             })
             .collect();
         let mut summary = json!({"id": id, "resourceType": rt, "connectors": by_connector});
@@ -309,8 +333,12 @@ impl Admin {
 
 /// A job as the admin API shows it: never its sealed password or wait token.
 fn job_view(j: JobRow) -> Value {
-    json!({"id": j.id, "connector": j.connector, "resourceType": j.resource_type,
+    let mut v = json!({"id": j.id, "connector": j.connector, "resourceType": j.resource_type,
            "resourceId": j.resource_id, "event": j.event, "state": j.state,
            "attempts": j.attempts, "nextAttemptAt": j.next_attempt_at,
-           "lastError": j.last_error, "created": j.created, "updated": j.updated})
+           "lastError": j.last_error, "created": j.created, "updated": j.updated});
+    if let Some(calls) = j.dry_run_calls.as_deref() {
+        v["calls"] = serde_json::from_str(calls).unwrap_or(Value::Null);
+    }
+    v
 }

@@ -11,14 +11,28 @@ use super::error::BridgeResult;
 use super::Resources;
 use crate::clock::{format_time, Clock};
 use crate::connectors::spec::ConnectorKind;
+use crate::connectors::spec::Mode;
 use crate::scim::ScimError;
-use crate::store::BackfillStore;
+use crate::store::{BackfillStore, DryRunStore};
+
+/// What backfill needs of the store.
+pub trait BackfillWork: BackfillStore + DryRunStore {}
+impl<T: BackfillStore + DryRunStore> BackfillWork for T {}
+
+/// A configured connector as backfill sees it at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Starting {
+    pub name: String,
+    /// Backfilled when it first appears (`backfill`, on by default).
+    pub backfill: bool,
+    pub mode: Mode,
+}
 
 /// Resources read and queued per transaction.
 const PAGE: i64 = 500;
 
 pub struct Backfill {
-    store: Arc<dyn BackfillStore>,
+    store: Arc<dyn BackfillWork>,
     resources: Arc<Resources>,
     clock: Arc<dyn Clock>,
     connectors: Vec<(String, ConnectorKind)>,
@@ -26,7 +40,7 @@ pub struct Backfill {
 
 impl Backfill {
     pub fn new(
-        store: Arc<dyn BackfillStore>,
+        store: Arc<dyn BackfillWork>,
         resources: Arc<Resources>,
         clock: Arc<dyn Clock>,
         connectors: Vec<(String, ConnectorKind)>,
@@ -47,15 +61,29 @@ impl Backfill {
         }
     }
 
-    /// Backfills each of `connectors` this database has never seen; returns how many jobs
-    /// each new one got.
-    pub fn on_start(&self, connectors: &[String]) -> BridgeResult<Vec<(String, i64)>> {
+    /// At start: backfills each connector this database has never seen (when its
+    /// `backfill` is on), and each one that has just left dry run (its recorded calls are
+    /// forgotten and it receives everything from the current state). Returns the jobs each
+    /// got and why.
+    pub fn on_start(
+        &self,
+        connectors: &[Starting],
+    ) -> BridgeResult<Vec<(String, i64, &'static str)>> {
         let now = format_time(self.clock.now());
         let mut out = Vec::new();
-        for name in connectors {
-            if self.store.first_sighting(name, &now)? {
-                let n = self.queue(name, false)?["total"].as_i64().unwrap_or(0);
-                out.push((name.clone(), n));
+        for c in connectors {
+            let first = self.store.first_sighting(&c.name, &now)?;
+            let mode = mode_name(c.mode);
+            let before = self.store.note_mode(&c.name, mode, &now)?;
+            let left_dry_run =
+                before.as_deref() == Some(mode_name(Mode::DryRun)) && c.mode != Mode::DryRun;
+            if left_dry_run {
+                self.store.clear_dry_run(&c.name)?;
+                let n = self.queue(&c.name, false)?["total"].as_i64().unwrap_or(0);
+                out.push((c.name.clone(), n, "left dry run"));
+            } else if first && c.backfill {
+                let n = self.queue(&c.name, false)?["total"].as_i64().unwrap_or(0);
+                out.push((c.name.clone(), n, "is new"));
             }
         }
         Ok(out)
@@ -128,5 +156,13 @@ impl Backfill {
             "ratePerSec": (rate * 10.0).round() / 10.0,
             "etaSecs": eta,
         }))
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Async => "async",
+        Mode::Sync => "sync",
+        Mode::DryRun => "dry_run",
     }
 }

@@ -237,6 +237,7 @@ impl Connector for EntSso {
             state: Some(MappingState::Accepted),
             tracking_id: tracking,
             note: None,
+            dry_run: None,
         })
     }
 }

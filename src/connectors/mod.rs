@@ -2,6 +2,7 @@
 //! inside their module; the outbox sees only [`Connector`].
 
 pub mod attrs;
+pub mod dryrun;
 pub mod entsso;
 pub mod ethosce;
 pub mod itron;
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 use crate::model::{Event, Mapping, MappingState, ResourceKind};
 use crate::secret::Secret;
+pub use attrs::FieldChange;
 pub use spec::{ConnectorConfig, ConnectorKind, Mode};
 
 /// Why a delivery failed, and whether trying again can help.
@@ -92,6 +94,8 @@ pub struct Outcome {
     pub tracking_id: Option<String>,
     /// What was done in the target, for the admin view ("adopted existing user 42").
     pub note: Option<String>,
+    /// In dry run: the calls the connector would have made (it made none).
+    pub dry_run: Option<Vec<Value>>,
 }
 
 pub trait Connector: Send + Sync {
@@ -222,24 +226,51 @@ pub fn check_attributes(
     attrs::AttrMap::new(defaults(kind), overrides).map(|_| ())
 }
 
-/// A user-centric target behind the shared adapter, with the table's mappings and scope.
+/// A user-centric target behind the shared adapter, with the table's mappings and scope;
+/// in dry run, over a target that records its calls instead of making them.
 fn adapt<T: target::Target + 'static>(
     target: T,
     map: attrs::AttrMap,
     c: &ConnectorConfig,
 ) -> std::sync::Arc<dyn Connector> {
+    let (roles, scope) = (c.roles.clone(), c.scope_groups.clone());
+    if c.mode == Mode::DryRun {
+        let inner: std::sync::Arc<dyn Connector> = std::sync::Arc::new(target::Adapter {
+            target: dryrun::Recorder { inner: target },
+            map,
+            roles,
+            scope,
+        });
+        return std::sync::Arc::new(dryrun::DryRun { inner });
+    }
     std::sync::Arc::new(target::Adapter {
         target,
         map,
-        roles: c.roles.clone(),
-        scope: c.scope_groups.clone(),
+        roles,
+        scope,
     })
+}
+
+/// A connector that is not a vendor target, in dry run: the request it would send.
+fn record_whole(
+    kind: ConnectorKind,
+    built: std::sync::Arc<dyn Connector>,
+) -> std::sync::Arc<dyn Connector> {
+    let (call, supports): (&'static str, fn(Event) -> bool) = match kind {
+        ConnectorKind::EntSso => ("SendNotification", |e| e == Event::UserPasswordSet),
+        _ => ("POST", |_| true),
+    };
+    let inner: std::sync::Arc<dyn Connector> = std::sync::Arc::new(dryrun::WholeRecorder {
+        kind: built.kind(),
+        call,
+        supports,
+    });
+    std::sync::Arc::new(dryrun::DryRun { inner })
 }
 
 /// Builds the connector a `[[connector]]` table describes.
 pub fn build(c: &ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, String> {
     use crate::secret::resolve_secret;
-    use std::sync::Arc;
     let secret = |v: &Option<Secret>| -> Result<Option<Secret>, String> {
         v.as_ref()
             .map(|s| resolve_secret(s.expose()))
@@ -252,12 +283,29 @@ pub fn build(c: &ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, Strin
         (Some(u), Some(p)) => Some((u.clone(), p.clone())),
         _ => None,
     };
+    let map = attrs::AttrMap::new(defaults(c.kind), &c.attributes)?;
+    check_options(c.kind, &c.options)?;
+    let built = build_kind(c, timeout, auth, map, &secret)?;
+    if c.mode == Mode::DryRun && matches!(c.kind, ConnectorKind::Webhook | ConnectorKind::EntSso) {
+        return Ok(record_whole(c.kind, built));
+    }
+    Ok(built)
+}
+
+type SecretOf<'a> = dyn Fn(&Option<Secret>) -> Result<Option<Secret>, String> + 'a;
+
+fn build_kind(
+    c: &ConnectorConfig,
+    timeout: Duration,
+    auth: Option<(String, Secret)>,
+    map: attrs::AttrMap,
+    secret: &SecretOf<'_>,
+) -> Result<std::sync::Arc<dyn Connector>, String> {
+    use std::sync::Arc;
     let need_auth = || {
         auth.clone()
             .ok_or_else(|| format!("a {} connector needs username and password", c.kind))
     };
-    let map = attrs::AttrMap::new(defaults(c.kind), &c.attributes)?;
-    check_options(c.kind, &c.options)?;
     Ok(match c.kind {
         ConnectorKind::Webhook => Arc::new(
             webhook::Webhook::new(&c.url, secret(&c.secret)?, timeout)

@@ -84,6 +84,9 @@ pub enum Mode {
     Async,
     /// Once this connector delivered it (or its sync timeout passed).
     Sync,
+    /// Every call the connector would make is computed and recorded, none made; switched
+    /// to another mode, the connector receives everything from its current state.
+    DryRun,
 }
 
 /// One `[[connector]]` table.

@@ -127,6 +127,8 @@ named! {
         /// A deactivation or deletion past its connector's deletion brake: kept, not
         /// delivered, until an administrator releases or discards it.
         Held = "held",
+        /// Handled by a connector in dry run: the calls it would have made are kept.
+        DryRun = "dry_run",
     }
 }
 
@@ -147,6 +149,8 @@ named! {
         Deleted = "deleted",
         /// Not provisioned: the user is in none of the connector's scope groups.
         OutOfScope = "out_of_scope",
+        /// A connector in dry run computed its calls and made none.
+        DryRun = "dry_run",
     }
 }
 

@@ -17,7 +17,7 @@ use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
 use crate::metrics::{Metrics, Outcome as CallOutcome};
 use crate::model::{changes, Event, Mapping, NotificationState, ResourceKind};
 use crate::secret::Secret;
-use crate::store::{BrakeStore, ResourceStore, SqlStore, StoreResult, Verdict};
+use crate::store::{BrakeStore, DryRunStore, ResourceStore, SqlStore, StoreResult, Verdict};
 use crate::store::{Delivered, Done, JobRow, JobStore, MappingRow, MappingStore, NotificationRow};
 
 /// Most jobs delivered as one when they are consecutive updates of one resource.
@@ -390,6 +390,17 @@ impl Dispatcher {
             started.elapsed(),
         );
         match result {
+            Ok(outcome) if outcome.dry_run.is_some() => {
+                let calls = Value::from(outcome.dry_run.unwrap_or_default()).to_string();
+                self.store.record_dry_run(
+                    &job,
+                    &coalesced,
+                    &calls,
+                    outcome.target_id.as_deref(),
+                    &now,
+                )?;
+                Ok(None)
+            }
             Ok(outcome) => {
                 if let Some(note) = &outcome.note {
                     log::info!("job {} to {}: {note}", job.id, job.connector);

@@ -39,6 +39,9 @@ pub struct JobRow {
     /// The claim this row was read under (who may record its outcome).
     #[serde(skip)]
     pub claimed_by: Option<String>,
+    /// In dry run: the calls the connector would have made, as a JSON array.
+    #[serde(skip)]
+    pub dry_run_calls: Option<String>,
 }
 
 impl JobRow {

@@ -7,6 +7,7 @@ pub mod brake;
 mod codec;
 mod credentials;
 pub mod db;
+pub mod dryrun;
 pub mod error;
 pub mod filter_sql;
 pub mod jobs;
@@ -380,6 +381,27 @@ pub trait BackfillStore: Send + Sync {
     fn queue_backfill(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()>;
     fn latest_run(&self, connector: &str) -> StoreResult<Option<SyncRunRow>>;
     fn backfill_counts(&self, connector: &str) -> StoreResult<BackfillCounts>;
+}
+
+/// Dry run.
+pub trait DryRunStore: Send + Sync {
+    /// A job a connector in dry run handled: kept with the calls it would have made (the
+    /// jobs coalesced into it go), its mapping marked dry run with the would-be target id.
+    fn record_dry_run(
+        &self,
+        job: &JobRow,
+        coalesced: &[i64],
+        calls: &str,
+        target_id: Option<&str>,
+        now: &str,
+    ) -> StoreResult<()>;
+    /// Records the mode a connector runs in now; returns the one it ran in before.
+    fn note_mode(&self, connector: &str, mode: &str, now: &str) -> StoreResult<Option<String>>;
+    /// Forgets a connector's dry run (its recorded jobs and dry-run mappings), so that a
+    /// backfill sends it everything from the current state.
+    fn clear_dry_run(&self, connector: &str) -> StoreResult<usize>;
+    /// A resource's dry-run jobs, oldest first.
+    fn dry_run_jobs_of(&self, resource_id: &str) -> StoreResult<Vec<JobRow>>;
 }
 
 /// The deletion brake.

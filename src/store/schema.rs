@@ -89,6 +89,7 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         claimed_by -> Nullable<Text>,
         priority -> Integer,
+        dry_run_calls -> Nullable<Text>,
     }
 }
 
@@ -145,6 +146,7 @@ diesel::table! {
         name -> Text,
         first_seen -> Text,
         released_through -> BigInt,
+        mode -> Nullable<Text>,
     }
 }
 

@@ -10,6 +10,7 @@ mod bulk;
 mod crash;
 mod credentials;
 mod discovery;
+mod dry_run;
 mod errors;
 mod filter_property;
 mod groups;
