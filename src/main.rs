@@ -109,6 +109,20 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Read every user back from a connector's target, compare it with what the bridge
+    /// would send, and report per user; --repair queues what brings the target back.
+    Reconcile {
+        #[arg(long)]
+        connector: String,
+        /// Queue the changes that bring the target back to the bridge's state.
+        #[arg(long)]
+        repair: bool,
+        /// The whole report as JSON on stdout (progress stays on stderr).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Inspect and retry outbox jobs.
     Outbox {
         #[command(subcommand)]
@@ -330,6 +344,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_wait,
             common,
         } => sync(&settings(&common)?, &connector, all, no_wait),
+        Command::Reconcile {
+            connector,
+            repair,
+            json,
+            common,
+        } => reconcile(&settings(&common)?, &connector, repair, json),
         Command::Outbox {
             action:
                 OutboxAction::List {
@@ -743,6 +763,97 @@ fn sync(s: &Settings, connector: &str, all: bool, no_wait: bool) -> anyhow::Resu
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// Reconciles a connector on this process, drawing its progress on stderr, then prints the
+/// report: a line per user that is not in sync and a summary, or all of it as JSON.
+fn reconcile(s: &Settings, connector: &str, repair: bool, json: bool) -> anyhow::Result<()> {
+    use scim_bridge::bridge::reconcile::{Progress, UserState};
+    use std::sync::atomic::Ordering;
+    let core = Core::build(s, Arc::new(SystemClock))?;
+    let progress = Progress::default();
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} users read, {per_sec}, {eta} left",
+    )?);
+    let report = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(Ordering::Acquire) {
+                bar.set_length(progress.total.load(Ordering::Relaxed) as u64);
+                bar.set_position(progress.done.load(Ordering::Relaxed) as u64);
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let report = core.reconcile.run(connector, repair, &progress);
+        finished.store(true, Ordering::Release);
+        report
+    })?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if let Some(why) = &report.reason {
+        println!("{connector}: not reconciled: {why}");
+        return Ok(());
+    }
+    for u in &report.results {
+        let who = u
+            .principal
+            .as_deref()
+            .or(u.user_name.as_deref())
+            .unwrap_or(&u.id);
+        match u.state {
+            UserState::InSync | UserState::OutOfScope => {}
+            UserState::Missing => println!("missing    {who} ({})", u.id),
+            UserState::Different => {
+                println!("different  {who} ({})", u.id);
+                for f in &u.fields {
+                    let show = |v: &Option<serde_json::Value>| {
+                        v.as_ref().map_or("(none)".to_string(), |v| v.to_string())
+                    };
+                    println!(
+                        "             {}: target {} bridge {}",
+                        f.field,
+                        show(&f.target),
+                        show(&f.bridge)
+                    );
+                }
+            }
+            UserState::Error => println!(
+                "error      {who} ({}): {}",
+                u.id,
+                u.error.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    for p in report.unknown_to_bridge.iter().flatten() {
+        println!("unknown    {p} (in the target, not in the bridge)");
+    }
+    println!(
+        "{connector}: {} users: {} in sync, {} missing, {} different, {} out of scope, {} errors; {}",
+        report.users,
+        report.in_sync,
+        report.missing,
+        report.different,
+        report.out_of_scope,
+        report.errors,
+        match &report.unknown_to_bridge {
+            Some(u) => format!("{} in the target unknown to the bridge", u.len()),
+            None => "the target cannot list its users".to_string(),
+        }
+    );
+    if repair {
+        println!(
+            "{} repairs queued; the running bridge delivers them (scim-bridge sync --connector {connector} shows the progress)",
+            report.repair_queued
+        );
+    } else if report.missing + report.different > 0 {
+        println!("run again with --repair to bring the target back to the bridge's state");
+    }
+    Ok(())
 }
 
 /// Log lines to stderr in `format`; RUST_LOG chooses which (default `info`). Once per

@@ -62,6 +62,8 @@ pub struct Core {
     pub audit: Arc<crate::bridge::audit::Audit>,
     /// Backfill and sync of connectors.
     pub backfill: Arc<crate::bridge::backfill::Backfill>,
+    /// Reconcile: each connector's users read back and compared.
+    pub reconcile: Arc<crate::bridge::reconcile::Reconcile>,
     /// The connectors as backfill sees them at start.
     pub starting: Vec<crate::bridge::backfill::Starting>,
 }
@@ -139,6 +141,24 @@ impl Core {
             }
             names.push((c.name.clone(), c.kind));
         }
+        let readable: std::collections::BTreeMap<_, _> = settings
+            .connectors
+            .iter()
+            .filter_map(|c| {
+                connectors.get(&c.name).map(|built| {
+                    (
+                        c.name.clone(),
+                        crate::bridge::reconcile::Readable {
+                            connector: built.clone(),
+                            limits: crate::bridge::reconcile::Limits {
+                                concurrency: c.reconcile_concurrency,
+                                per_sec: c.reconcile_requests_per_sec,
+                            },
+                        },
+                    )
+                })
+            })
+            .collect();
         let sealer = sealer(settings)?;
         let wakeup = Arc::new(Wakeup::default());
         let fanout = Arc::new(Fanout::new(routes, wakeup.clone(), sealer.clone()));
@@ -225,6 +245,12 @@ impl Core {
             clock.clone(),
             names.clone(),
         ));
+        let reconcile = Arc::new(crate::bridge::reconcile::Reconcile::new(
+            store.clone(),
+            resources.clone(),
+            clock.clone(),
+            readable,
+        ));
         let callbacks = Arc::new(crate::bridge::Callbacks::new(
             store.clone(),
             clock.clone(),
@@ -243,6 +269,7 @@ impl Core {
             metrics,
             audit,
             backfill,
+            reconcile,
             starting: settings
                 .connectors
                 .iter()
@@ -307,6 +334,7 @@ impl Application {
             metrics_token,
             audit: core.audit.clone(),
             backfill: core.backfill.clone(),
+            reconcile: core.reconcile.clone(),
         });
         if !core.connectors.is_empty() {
             // A connector this database has never seen gets everything it holds, once; so

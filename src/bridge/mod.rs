@@ -9,6 +9,7 @@ pub mod callbacks;
 pub mod error;
 pub mod etag;
 pub mod jwt;
+pub mod reconcile;
 pub mod resources;
 pub mod schemas;
 pub mod seed;

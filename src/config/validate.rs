@@ -215,6 +215,18 @@ fn connector(
             "at least 1: the number of deactivations and deletions allowed per window".into(),
         );
     }
+    if !(1..=64).contains(&c.reconcile_concurrency) {
+        say(
+            at.at("reconcile_concurrency"),
+            "from 1 to 64: the users reconcile reads from the target at once".into(),
+        );
+    }
+    if !(c.reconcile_requests_per_sec.is_finite() && c.reconcile_requests_per_sec > 0.0) {
+        say(
+            at.at("reconcile_requests_per_sec"),
+            "more than 0: the users reconcile reads from the target per second".into(),
+        );
+    }
     if c.kind == ConnectorKind::Webhook && !c.scope_groups.is_empty() {
         say(
             at.at("scope_groups"),

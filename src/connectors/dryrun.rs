@@ -155,6 +155,9 @@ impl Connector for DryRun {
     fn kind(&self) -> &'static str {
         self.inner.kind()
     }
+    fn unreadable(&self) -> Option<String> {
+        Some("the connector is in dry run: it makes no call to its target, reads included".into())
+    }
     fn supports(&self, event: Event) -> bool {
         self.inner.supports(event)
     }

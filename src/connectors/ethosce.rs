@@ -6,6 +6,8 @@
 //! POST /authmap (nothing documents changing one in place). Errors come as plain text
 //! (`406 Not Acceptable: ...`); a duplicate name is Drupal's uncaught PDOException, a 500
 //! saying "Duplicate entry", on which a create adopts the user that has the name.
+//! Reconcile reads a user as GET /user.json?name=, its profile (GET /profile2.json?user=)
+//! and its authmap (GET /authmap.json?uid=), and lists users page by page (?page=N).
 
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::attrs::{text, FieldChange};
+use super::read::TargetUser;
 use super::target::{Created, Target, User};
 use super::{transport, BlockingClient, ConnectorError};
 use crate::secret::Secret;
@@ -176,6 +179,12 @@ impl EthosCe {
             .map(text))
     }
 
+    /// The first item of a restws list query, if any.
+    fn first(&self, path: &str) -> Result<Option<Value>, ConnectorError> {
+        let list = self.send(reqwest::Method::GET, path, None)?;
+        Ok(list["list"].as_array().and_then(|l| l.first()).cloned())
+    }
+
     /// Makes sure the user has its SAML authmap, with the current authname.
     fn ensure_authmap(&self, uid: &str, authname: &str) -> Result<(), ConnectorError> {
         let list = self.send(
@@ -222,6 +231,92 @@ impl Target for EthosCe {
             .and_then(|l| l.first())
             .and_then(|u| u.get("uid"))
             .map(text))
+    }
+
+    fn unreadable(&self) -> Option<String> {
+        None
+    }
+
+    fn read(
+        &self,
+        principal: &str,
+        _target_id: Option<&str>,
+        fields: &[&str],
+    ) -> Result<Option<TargetUser>, ConnectorError> {
+        let q = url::form_urlencoded::byte_serialize(principal.as_bytes()).collect::<String>();
+        let Some(user) = self.first(&format!("user.json?name={q}"))? else {
+            return Ok(None);
+        };
+        let uid = user.get("uid").map(text).unwrap_or_default();
+        let profile = if fields.iter().any(|f| is_profile_field(f)) {
+            self.first(&format!("profile2.json?user={uid}"))?
+        } else {
+            None
+        };
+        let authname = if fields.contains(&"authname") {
+            let list = self.send(
+                reqwest::Method::GET,
+                &format!("authmap.json?uid={uid}"),
+                None,
+            )?;
+            // A new authname is a row of its own: the newest of this module counts.
+            list["list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["module"] == json!(self.opts.module))
+                .filter_map(|a| a.get("authname").cloned())
+                .last()
+        } else {
+            None
+        };
+        let at = |v: Option<&Value>| v.cloned().unwrap_or(Value::Null);
+        let fields = fields
+            .iter()
+            .map(|f| {
+                let v = match *f {
+                    "authname" => authname.clone().unwrap_or(Value::Null),
+                    f if USER_FIELDS.contains(&f) => at(user.get(f)),
+                    f => match f.strip_prefix("location_") {
+                        Some(part) => at(profile
+                            .as_ref()
+                            .and_then(|p| p.get("field_profile_location"))
+                            .and_then(|l| l.get(part))),
+                        None => at(profile.as_ref().and_then(|p| p.get(f))),
+                    },
+                };
+                (f.to_string(), v)
+            })
+            .collect();
+        let active = user.get("status").map(|s| text(s) == "1");
+        Ok(Some(TargetUser {
+            target_id: uid,
+            fields,
+            active,
+        }))
+    }
+
+    /// Every user name, page by page (restws gives 100 a page, and `next` while more).
+    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
+        let mut out = Vec::new();
+        for page in 0..100_000 {
+            let list = self.send(
+                reqwest::Method::GET,
+                &format!("user.json?page={page}"),
+                None,
+            )?;
+            let items = list["list"].as_array().cloned().unwrap_or_default();
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(|u| u.get("name").and_then(Value::as_str))
+                    .map(str::to_string),
+            );
+            if items.is_empty() || list.get("next").is_none() {
+                break;
+            }
+        }
+        Ok(Some(out))
     }
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {

@@ -148,6 +148,10 @@ impl Target for Itron {
         "itron"
     }
 
+    fn unreadable(&self) -> Option<String> {
+        Some("Itron's Customer Portal cannot be read back: UpdateSSOUser is its only call, and it answers nothing about the user".into())
+    }
+
     fn principal_field(&self) -> &str {
         &self.opts.username_field
     }

@@ -8,6 +8,7 @@ pub mod ethosce;
 pub mod itron;
 pub mod openiam;
 pub mod pyramid;
+pub mod read;
 pub mod spec;
 pub mod target;
 pub mod webhook;
@@ -103,6 +104,28 @@ pub trait Connector: Send + Sync {
     /// Whether the connector acts on this event; others are skipped and recorded.
     fn supports(&self, event: Event) -> bool;
     fn deliver(&self, delivery: &Delivery<'_>) -> Result<Outcome, ConnectorError>;
+    /// Why reconcile cannot read this target back, or None where it can.
+    fn unreadable(&self) -> Option<String> {
+        Some(format!(
+            "a {} target cannot be read back: it takes changes and answers nothing about what it holds",
+            self.kind()
+        ))
+    }
+    /// Reads one user in the target through the connector's own lookup calls and
+    /// compares it with what the bridge would send (`target_id`: the mapping's).
+    fn inspect(
+        &self,
+        _subject: &read::Subject<'_>,
+        _target_id: Option<&str>,
+    ) -> Result<read::Inspection, ConnectorError> {
+        Err(ConnectorError::Permanent(
+            self.unreadable().unwrap_or_default(),
+        ))
+    }
+    /// Every principal the target holds, where it can list its users (None otherwise).
+    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
+        Ok(None)
+    }
 }
 
 /// A blocking HTTP client made on first use (in an outbox worker thread) and dropped on a

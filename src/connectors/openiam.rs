@@ -10,13 +10,16 @@
 //! disableUser (requestor), deleteUser, setPassword with `validateRequest`. An existing user
 //! is found through the login service's getLoginByManagedSys, whose Login carries the
 //! OpenIAM userId. The service account's userId (`requestor_id`) is required: lockUser
-//! faults without an existing one.
+//! faults without an existing one. Reconcile reads a user with the login service's
+//! getUserByLogin (its User DTO: direct fields, userAttributes, secondaryStatus) and lists
+//! the managed system's principals with getLoginByDomain.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::attrs::{text, FieldChange, Op};
+use super::read::TargetUser;
 use super::target::{Created, Target, User};
 use super::xml::{el, esc, find, text_of};
 use super::{transport, BlockingClient, ConnectorError};
@@ -348,6 +351,24 @@ impl OpenIam {
         out
     }
 
+    /// A login-service call whose "not found" codes mean no such user (None).
+    fn login_call(&self, op: &str, body: &str) -> Result<Option<Reply>, ConnectorError> {
+        match self.call(&self.login_url, NS_AUTH, op, body) {
+            Ok(r) => Ok(Some(r)),
+            Err(ConnectorError::Permanent(m))
+                if m.ends_with(": principalNotFound")
+                    || m.ends_with(": objectNotFound")
+                    || m.ends_with(": userNotFound")
+                    || m.ends_with(": PRINCIPAL_NOT_FOUND")
+                    || m.ends_with(": USER_NOT_FOUND")
+                    || m.ends_with(": OBJECT_NOT_FOUND") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The OpenIAM userId owning this principal in the managed system.
     fn login_owner(&self, login: &str) -> Result<Option<String>, ConnectorError> {
         let body = format!(
@@ -356,16 +377,8 @@ impl OpenIam {
             el("principal", login),
             el("managedSysId", &self.opts.managed_sys_id)
         );
-        let reply = match self.call(&self.login_url, NS_AUTH, "getLoginByManagedSys", &body) {
-            Ok(r) => r,
-            Err(ConnectorError::Permanent(m))
-                if m.ends_with(": principalNotFound")
-                    || m.ends_with(": objectNotFound")
-                    || m.ends_with(": userNotFound") =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e),
+        let Some(reply) = self.login_call("getLoginByManagedSys", &body)? else {
+            return Ok(None);
         };
         let doc = roxmltree::Document::parse(&reply.xml)
             .map_err(|e| ConnectorError::retry(format!("getLoginByManagedSys: {e}")))?;
@@ -405,6 +418,106 @@ impl Target for OpenIam {
 
     fn lookup(&self, principal: &str) -> Result<Option<String>, ConnectorError> {
         self.login_owner(principal)
+    }
+
+    fn unreadable(&self) -> Option<String> {
+        None
+    }
+
+    fn read(
+        &self,
+        principal: &str,
+        _target_id: Option<&str>,
+        fields: &[&str],
+    ) -> Result<Option<TargetUser>, ConnectorError> {
+        let body = format!(
+            "{}{}{}",
+            el("domainId", &self.opts.security_domain),
+            el("principal", principal),
+            el("managedSysId", &self.opts.managed_sys_id)
+        );
+        let Some(reply) = self.login_call("getUserByLogin", &body)? else {
+            return Ok(None);
+        };
+        let doc = roxmltree::Document::parse(&reply.xml)
+            .map_err(|e| ConnectorError::retry(format!("getUserByLogin: {e}")))?;
+        let Some(user) = find(doc.root(), "return").and_then(|r| find(r, "user")) else {
+            return Ok(None);
+        };
+        // The DTO's own simple fields, qualified; userAttributes as name and value.
+        let own = |name: &str| {
+            user.children()
+                .find(|c| {
+                    c.is_element()
+                        && c.tag_name().name() == name
+                        && c.tag_name().namespace() == Some(NS_USER)
+                })
+                .map(|c| c.text().unwrap_or("").trim().to_string())
+        };
+        let mut attributes = std::collections::BTreeMap::new();
+        for a in user
+            .descendants()
+            .filter(|n| n.is_element() && n.tag_name().name() == "userAttribute")
+        {
+            if let Some(name) = text_of(a, "name") {
+                attributes.insert(name, text_of(a, "value").unwrap_or_default());
+            }
+        }
+        let login = find(user, "principalList")
+            .and_then(|p| text_of(p, "login"))
+            .unwrap_or_else(|| principal.to_string());
+        let value = |v: Option<String>| match v {
+            // OpenIAM's cleared field is the literal "null".
+            Some(t) if !t.is_empty() && t != "null" => serde_json::Value::String(t),
+            _ => serde_json::Value::Null,
+        };
+        let fields = fields
+            .iter()
+            .map(|f| {
+                let v = match *f {
+                    "login" => Some(login.clone()),
+                    f if is_direct(f) => own(f),
+                    f => attributes.get(f).cloned(),
+                };
+                (f.to_string(), value(v))
+            })
+            .collect();
+        // A locked or disabled user (secondaryStatus), or one no longer active, is out.
+        let status = own("status").unwrap_or_default().to_lowercase();
+        let secondary = own("secondaryStatus").unwrap_or_default().to_lowercase();
+        let active =
+            matches!(status.as_str(), "" | "active") && matches!(secondary.as_str(), "" | "active");
+        Ok(Some(TargetUser {
+            target_id: own("userId").unwrap_or_default(),
+            fields,
+            active: Some(active),
+        }))
+    }
+
+    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
+        let body = el("domainId", &self.opts.security_domain);
+        let Some(reply) = self.login_call("getLoginByDomain", &body)? else {
+            return Ok(Some(vec![]));
+        };
+        let doc = roxmltree::Document::parse(&reply.xml)
+            .map_err(|e| ConnectorError::retry(format!("getLoginByDomain: {e}")))?;
+        let mut out = Vec::new();
+        for login in doc
+            .descendants()
+            .filter(|n| n.is_element() && n.tag_name().name() == "principalList")
+        {
+            let Some(id) = find(login, "id") else {
+                continue;
+            };
+            let managed = text_of(id, "managedSysId").unwrap_or_default();
+            if managed != self.opts.managed_sys_id {
+                continue;
+            }
+            if let Some(l) = text_of(id, "login").filter(|l| !l.is_empty()) {
+                out.push(l);
+            }
+        }
+        Ok(Some(out))
     }
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::attrs::{FieldChange, Op};
+use super::read::TargetUser;
 use super::target::{Created, Target, User};
 use super::{classify_status, transport, BlockingClient, ConnectorError};
 use crate::secret::Secret;
@@ -242,6 +243,54 @@ impl Target for Pyramid {
             Err(ConnectorError::Permanent(m)) if m.to_lowercase().contains("not found") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn unreadable(&self) -> Option<String> {
+        None
+    }
+
+    /// getUserBySamlPrincipalName's user object: its fields by name. Whether it is enabled
+    /// is compared only where the object says so in a boolean (statusID's values are not
+    /// public). API2 has no documented call that lists users.
+    fn read(
+        &self,
+        principal: &str,
+        _target_id: Option<&str>,
+        fields: &[&str],
+    ) -> Result<Option<TargetUser>, ConnectorError> {
+        let found = match self.call(
+            "getUserBySamlPrincipalName",
+            json!({"PrincipalName": principal}),
+        ) {
+            Ok(v) => v,
+            Err(ConnectorError::Permanent(m)) if m.to_lowercase().contains("not found") => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(id) = found.get("id").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let fields = fields
+            .iter()
+            .map(|f| {
+                let v = match *f {
+                    "principalName" => found
+                        .get("principalName")
+                        .or_else(|| found.get("samlPrincipleName")),
+                    f => found.get(f),
+                };
+                (f.to_string(), v.cloned().unwrap_or(Value::Null))
+            })
+            .collect();
+        let active = ["enabled", "isEnabled"]
+            .iter()
+            .find_map(|k| found.get(*k).and_then(Value::as_bool));
+        Ok(Some(TargetUser {
+            target_id: id.to_string(),
+            fields,
+            active,
+        }))
     }
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {

@@ -135,6 +135,12 @@ pub struct ConnectorConfig {
     pub deprovision_limit: Option<u32>,
     #[serde(default = "default_window")]
     pub deprovision_window_secs: u64,
+    /// Reconcile: users read from the target at once.
+    #[serde(default = "default_reconcile_concurrency")]
+    pub reconcile_concurrency: usize,
+    /// Reconcile: users read from the target per second, at most.
+    #[serde(default = "default_reconcile_rate")]
+    pub reconcile_requests_per_sec: f64,
     /// Settings of this kind of connector (see README).
     #[serde(default)]
     pub options: toml::Table,
@@ -160,6 +166,8 @@ impl ConnectorConfig {
             backfill: true,
             deprovision_limit: None,
             deprovision_window_secs: default_window(),
+            reconcile_concurrency: default_reconcile_concurrency(),
+            reconcile_requests_per_sec: default_reconcile_rate(),
             options: Default::default(),
         }
     }
@@ -190,6 +198,14 @@ impl fmt::Debug for ConnectorConfig {
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+fn default_reconcile_concurrency() -> usize {
+    4
+}
+
+fn default_reconcile_rate() -> f64 {
+    20.0
 }
 
 fn default_window() -> u64 {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::attrs::{diff, text, AttrMap, FieldChange, Op};
+use super::read::{compare, Inspection, Standing, Subject, TargetUser};
 use super::{Connector, ConnectorError, Delivery, Outcome};
 use crate::model::changes::previous;
 use crate::model::{Event, MappingState, ResourceKind};
@@ -58,6 +59,29 @@ pub trait Target: Send + Sync {
     /// Finds a user by principal; None where the target cannot look up (then `create`
     /// must itself be safe to repeat).
     fn lookup(&self, principal: &str) -> Result<Option<String>, ConnectorError>;
+    /// Why reconcile cannot read this target, or None where it can ([`Target::read`]).
+    fn unreadable(&self) -> Option<String> {
+        Some(format!(
+            "{} offers no call that reads a user back",
+            self.kind()
+        ))
+    }
+    /// Reads the user with this principal (and, where known, target id) as the target
+    /// holds it: each of `fields` the target can tell, and its active state.
+    fn read(
+        &self,
+        _principal: &str,
+        _target_id: Option<&str>,
+        _fields: &[&str],
+    ) -> Result<Option<TargetUser>, ConnectorError> {
+        Err(ConnectorError::Permanent(
+            self.unreadable().unwrap_or_default(),
+        ))
+    }
+    /// Every principal the target holds, where it can list its users.
+    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
+        Ok(None)
+    }
     /// Creates the user in its state (active or not) with its roles.
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError>;
     /// Sends what changed; `changes` is never empty. `old_principal` is set on a rename.
@@ -471,6 +495,44 @@ impl<T: Target> Adapter<T> {
 impl<T: Target> Connector for Adapter<T> {
     fn kind(&self) -> &'static str {
         self.target.kind()
+    }
+
+    fn unreadable(&self) -> Option<String> {
+        self.target.unreadable()
+    }
+
+    fn inspect(
+        &self,
+        s: &Subject<'_>,
+        target_id: Option<&str>,
+    ) -> Result<Inspection, ConnectorError> {
+        let user = self.user(s.scim_id, s.doc, s.groups)?;
+        let names: Vec<&str> = self.map.fields().map(|(f, _)| f).collect();
+        let read = self.target.read(&user.principal, target_id, &names)?;
+        let in_scope = self.in_scope(s.groups);
+        let standing = match read {
+            None if in_scope => Standing::Missing,
+            None => Standing::OutOfScope,
+            Some(found) => {
+                // Out of scope, a user the target holds is one the bridge deactivated.
+                let active = user.active && in_scope;
+                let fields = compare(&user.fields, active, self.target.principal_field(), &found);
+                let TargetUser { target_id, .. } = found;
+                if fields.is_empty() {
+                    Standing::InSync { target_id }
+                } else {
+                    Standing::Different { target_id, fields }
+                }
+            }
+        };
+        Ok(Inspection {
+            principal: user.principal,
+            standing,
+        })
+    }
+
+    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
+        self.target.principals()
     }
 
     fn supports(&self, event: Event) -> bool {

@@ -15,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::{basic_of, enter, fault_response, lock, Credentials, Emulator, Shared};
+use super::{basic_of, enter, fault_response, lock, Credentials, Drift, Drifted, Emulator, Shared};
 
 #[derive(Debug, Default)]
 struct Data {
@@ -141,23 +141,39 @@ fn query(req: &HttpRequest) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// restws's list: the items matching every query property but `page`, 100 a page
+/// (`?page=N` from 0), with links to the first, last and next pages.
 fn list_of<'a>(
+    req: &HttpRequest,
     items: impl Iterator<Item = &'a Map<String, Value>>,
     filter: &BTreeMap<String, String>,
 ) -> HttpResponse {
-    let list: Vec<Value> = items
+    const PER_PAGE: usize = 100;
+    let page: usize = filter.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let matching: Vec<&Map<String, Value>> = items
         .filter(|item| {
-            filter.iter().all(|(k, v)| {
+            filter.iter().filter(|(k, _)| *k != "page").all(|(k, v)| {
                 item.get(k).is_some_and(|x| match x {
                     Value::String(s) => s.eq_ignore_ascii_case(v),
                     other => v.as_str() == other.to_string().as_str(),
                 })
             })
         })
-        .take(100)
-        .map(|m| Value::Object(m.clone()))
         .collect();
-    HttpResponse::Ok().json(json!({"self": "", "first": "", "last": "", "list": list}))
+    let list: Vec<Value> = matching
+        .iter()
+        .skip(page.saturating_mul(PER_PAGE))
+        .take(PER_PAGE)
+        .map(|m| Value::Object((*m).clone()))
+        .collect();
+    let last = matching.len().saturating_sub(1) / PER_PAGE;
+    let host = req.connection_info().host().to_string();
+    let link = |p: usize| format!("http://{host}{}?page={p}", req.path());
+    let mut body = json!({"self": link(page), "first": link(0), "last": link(last), "list": list});
+    if page < last {
+        body["next"] = json!(link(page + 1));
+    }
+    HttpResponse::Ok().json(body)
 }
 
 fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -> HttpResponse {
@@ -169,9 +185,9 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
     let method = req.method().as_str();
     let body = body.unwrap_or_default();
     match (method, parts.as_slice()) {
-        ("GET", ["user"]) => list_of(data.users.values(), &query(req)),
-        ("GET", ["profile2"]) => list_of(data.profiles.values(), &query(req)),
-        ("GET", ["authmap"]) => list_of(data.authmaps.values(), &query(req)),
+        ("GET", ["user"]) => list_of(req, data.users.values(), &query(req)),
+        ("GET", ["profile2"]) => list_of(req, data.profiles.values(), &query(req)),
+        ("GET", ["authmap"]) => list_of(req, data.authmaps.values(), &query(req)),
         ("GET", ["user", id]) => match id.parse().ok().and_then(|i: u64| data.users.get(&i)) {
             Some(u) => HttpResponse::Ok().json(u),
             None => plain(StatusCode::NOT_FOUND, "Not Found"),
@@ -399,5 +415,67 @@ impl Emulator for EthosCeEmulator {
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.default_service(web::to(endpoint));
+    }
+
+    /// Changes a user found by its name, as an edit in Drupal's own pages would: a user
+    /// property (`mail`, `status`, ...), a profile field (`field_...`), a part of the
+    /// profile's location (`location_city`, ...) or the SAML `authname`. A delete takes
+    /// the user's profile and authmaps with it.
+    fn drift(&self, d: &Drift) -> Drifted {
+        let mut data = lock(&self.data);
+        let Some(uid) = data
+            .users
+            .iter()
+            .find(|(_, u)| {
+                u.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&d.user))
+            })
+            .map(|(uid, _)| *uid)
+        else {
+            return Drifted::NoSuchUser;
+        };
+        let owned_by = |v: Option<&Value>| as_id(v) == Some(uid);
+        if d.delete {
+            data.users.remove(&uid);
+            data.profiles.retain(|_, p| !owned_by(p.get("user")));
+            data.authmaps.retain(|_, a| !owned_by(a.get("uid")));
+            return Drifted::Done;
+        }
+        for (k, v) in &d.set {
+            if USER_PROPS.contains(&k.as_str()) && k != "pass" {
+                if let Some(u) = data.users.get_mut(&uid) {
+                    u.insert(k.clone(), v.clone());
+                }
+            } else if k == "authname" {
+                let Some(a) = data.authmaps.values_mut().find(|a| owned_by(a.get("uid"))) else {
+                    return Drifted::Refused("the user has no authmap".into());
+                };
+                a.insert("authname".into(), v.clone());
+            } else if PROFILE_PROPS.contains(&k.as_str()) || k.starts_with("location_") {
+                let Some(p) = data.profiles.values_mut().find(|p| owned_by(p.get("user"))) else {
+                    return Drifted::Refused("the user has no profile".into());
+                };
+                match k.strip_prefix("location_") {
+                    Some(part) if LOCATION_PROPS.contains(&part) => {
+                        let loc = p
+                            .entry("field_profile_location")
+                            .or_insert_with(|| json!({}));
+                        if let Some(o) = loc.as_object_mut() {
+                            o.insert(part.to_string(), v.clone());
+                        }
+                    }
+                    Some(part) => {
+                        return Drifted::Refused(format!("a location has no part '{part}'"))
+                    }
+                    None => {
+                        p.insert(k.clone(), v.clone());
+                    }
+                }
+            } else {
+                return Drifted::Refused(format!("an EthosCE user has no field '{k}'"));
+            }
+        }
+        Drifted::Done
     }
 }

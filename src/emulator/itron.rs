@@ -15,7 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{enter, fault_response, lock, Credentials, Emulator, Shared};
+use super::{enter, fault_response, lock, Credentials, Drift, Drifted, Emulator, Shared};
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -145,5 +145,44 @@ impl Emulator for ItronEmulator {
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.route("/{tail:.*}", web::post().to(update_sso_user));
+    }
+
+    /// Changes a portal user found by username: `email`, `firstName`, `lastName` (""
+    /// clears one) or `accountIds` (a list).
+    fn drift(&self, d: &Drift) -> Drifted {
+        let mut users = lock(&self.users);
+        let key = d.user.to_lowercase();
+        if d.delete {
+            return match users.remove(&key) {
+                Some(_) => Drifted::Done,
+                None => Drifted::NoSuchUser,
+            };
+        }
+        let Some(u) = users.get_mut(&key) else {
+            return Drifted::NoSuchUser;
+        };
+        for (k, v) in &d.set {
+            let text = v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+            match k.as_str() {
+                "email" => u.email = text,
+                "firstName" => u.first_name = text,
+                "lastName" => u.last_name = text,
+                "accountIds" => match v.as_array() {
+                    Some(a) => {
+                        u.account_ids = a
+                            .iter()
+                            .map(|x| {
+                                x.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| x.to_string())
+                            })
+                            .collect()
+                    }
+                    None => return Drifted::Refused("accountIds is a list".into()),
+                },
+                other => return Drifted::Refused(format!("a portal user has no field '{other}'")),
+            }
+        }
+        Drifted::Done
     }
 }

@@ -1,6 +1,9 @@
 //! Faithful local stand-ins of target systems, for tests, demos and benchmarks. Each keeps
 //! its state in memory and serves `GET /_emulator/state` and `POST /_emulator/faults`
-//! (`latency_ms`, `error_rate`, `fail_next` {count, status}, `down`).
+//! (`latency_ms`, `error_rate`, `fail_next` {count, status}, `down`). Each that keeps
+//! users also serves `POST /_emulator/drift`: `{"user": "<principal>", "set": {"<target
+//! field>": "value"}}` or `{"user": "...", "delete": true}` changes or removes a user
+//! behind the bridge's back (200, or 404 for a user it does not have).
 
 pub mod entsso;
 pub mod ethosce;
@@ -94,11 +97,64 @@ impl Shared {
     }
 }
 
+/// A change made to a target behind the bridge's back (`POST /_emulator/drift`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drift {
+    /// The user as the target knows it: its principal, login or name.
+    pub user: String,
+    /// Target fields to set, by the target's own names ("" clears one).
+    #[serde(default)]
+    pub set: serde_json::Map<String, Value>,
+    /// Remove the user instead.
+    #[serde(default)]
+    pub delete: bool,
+}
+
 /// An emulator kind: its routes and its state as JSON.
 pub trait Emulator: Send + Sync + 'static {
     fn shared(&self) -> &Mutex<Shared>;
     fn state(&self) -> Value;
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig);
+    /// Applies a drift to the user it names.
+    fn drift(&self, _drift: &Drift) -> Drifted {
+        Drifted::KeepsNoUsers
+    }
+}
+
+/// What a drift did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drifted {
+    Done,
+    NoSuchUser,
+    /// A field this target does not have, or a value it cannot take.
+    Refused(String),
+    KeepsNoUsers,
+}
+
+async fn drift_handler<E: Emulator>(e: web::Data<E>, body: web::Bytes) -> HttpResponse {
+    let d: Drift = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(err) => {
+            return HttpResponse::BadRequest()
+                .json(serde_json::json!({"error": format!("a drift is {{\"user\", \"set\"}} or {{\"user\", \"delete\": true}}: {err}")}))
+        }
+    };
+    if !d.delete && d.set.is_empty() {
+        return HttpResponse::BadRequest().json(
+            serde_json::json!({"error": "give \"set\" (fields to change) or \"delete\": true"}),
+        );
+    }
+    match e.drift(&d) {
+        Drifted::Done => {
+            HttpResponse::Ok().json(serde_json::json!({"user": d.user, "drifted": true}))
+        }
+        Drifted::NoSuchUser => HttpResponse::NotFound()
+            .json(serde_json::json!({"error": format!("no user '{}'", d.user)})),
+        Drifted::Refused(why) => HttpResponse::BadRequest().json(serde_json::json!({"error": why})),
+        Drifted::KeepsNoUsers => HttpResponse::NotFound()
+            .json(serde_json::json!({"error": "this emulator keeps no users"})),
+    }
 }
 
 async fn state_handler<E: Emulator>(e: web::Data<E>) -> HttpResponse {
@@ -148,6 +204,7 @@ pub fn serve<E: Emulator>(
             .app_data(data.clone())
             .route("/_emulator/state", web::get().to(state_handler::<E>))
             .route("/_emulator/faults", web::post().to(faults_handler::<E>))
+            .route("/_emulator/drift", web::post().to(drift_handler::<E>))
             .configure(|cfg| e.configure(cfg))
     })
     .workers(1)

@@ -24,7 +24,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::wsdl::{Problem, Schema, Severity};
-use super::{enter, lock, password_digest, Credentials, Emulator, Injected, Shared};
+use super::{
+    enter, lock, password_digest, Credentials, Drift, Drifted, Emulator, Injected, Shared,
+};
 
 /// The types of ProvisioningService, as OpenIAM published them.
 pub const PROVISIONING_WSDL: &str =
@@ -236,11 +238,26 @@ fn user_xml(u: &EmUser) -> String {
     for (k, v) in &u.fields {
         s.push_str(&format!("<ns3:{k}>{}</ns3:{k}>", esc(v)));
     }
-    s.push_str(&format!(
-        "<ns3:status>{}</ns3:status><ns3:userId>{}</ns3:userId>",
-        esc(&u.status),
-        esc(&u.user_id)
-    ));
+    s.push_str(&format!("<ns3:status>{}</ns3:status>", esc(&u.status)));
+    if let Some(st) = &u.secondary_status {
+        s.push_str(&format!(
+            "<ns3:secondaryStatus>{}</ns3:secondaryStatus>",
+            esc(st)
+        ));
+    }
+    if !u.attributes.is_empty() {
+        s.push_str("<ns3:userAttributes>");
+        for (k, v) in &u.attributes {
+            s.push_str(&format!(
+                "<ns3:userAttributeEntry key=\"{k}\"><ns3:userAttribute><ns3:name>{k}</ns3:name>\
+                 <ns3:value>{}</ns3:value></ns3:userAttribute></ns3:userAttributeEntry>",
+                esc(v),
+                k = esc(k)
+            ));
+        }
+        s.push_str("</ns3:userAttributes>");
+    }
+    s.push_str(&format!("<ns3:userId>{}</ns3:userId>", esc(&u.user_id)));
     s.push_str(&format!(
         "<principalList><id><domainId>{}</domainId><login>{}</login><managedSysId>{}</managedSysId></id></principalList></user>",
         esc(&u.domain_id),
@@ -568,6 +585,45 @@ fn login_service(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpR
             };
             envelope(AUTH, op, &inner)
         }
+        // The user owning a login, as a UserResponse: the User DTO whole.
+        "getUserByLogin" => {
+            let (domain, principal, managed) =
+                (arg("domainId"), arg("principal"), arg("managedSysId"));
+            let found = find_login(data, &principal, &managed)
+                .filter(|u| domain.is_empty() || u.domain_id.is_empty() || u.domain_id == domain);
+            let inner = match found {
+                Some(u) => format!("<return status=\"success\">{}</return>", user_xml(u)),
+                None => {
+                    "<return status=\"failure\"><errorCode>principalNotFound</errorCode></return>"
+                        .into()
+                }
+            };
+            envelope(AUTH, op, &inner)
+        }
+        // Every login of a security domain, as a LoginListResponse.
+        "getLoginByDomain" => {
+            let domain = arg("domainId");
+            let logins: String = data
+                .users
+                .values()
+                .filter(|u| u.domain_id.is_empty() || u.domain_id == domain)
+                .map(|u| {
+                    format!(
+                        "<principalList><id><domainId>{}</domainId><login>{}</login><managedSysId>{}</managedSysId></id>\
+                         <userId>{}</userId></principalList>",
+                        esc(&domain),
+                        esc(&u.login),
+                        esc(&u.managed_sys_id),
+                        esc(&u.user_id)
+                    )
+                })
+                .collect();
+            envelope(
+                AUTH,
+                op,
+                &format!("<return status=\"success\">{logins}</return>"),
+            )
+        }
         other => soap_fault("Client", &format!("no operation {other} in this emulator")),
     }
 }
@@ -675,5 +731,47 @@ impl Emulator for OpenIamEmulator {
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.route("/{tail:.*}", web::post().to(endpoint));
+    }
+
+    /// Changes a user behind the bridge's back, found by its login: `secondaryStatus`
+    /// (locked, disabled, or "" for none), a simple User DTO field, or else a
+    /// userAttribute; "" removes the value.
+    fn drift(&self, d: &Drift) -> Drifted {
+        let mut data = lock(&self.data);
+        let Some(u) = find_login(&mut data, &d.user, "") else {
+            return Drifted::NoSuchUser;
+        };
+        if d.delete {
+            let id = u.user_id.clone();
+            data.users.remove(&id);
+            data.deleted.push(id);
+            return Drifted::Done;
+        }
+        let dto = provisioning_schema().declared(DTO, "user");
+        for (k, v) in &d.set {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let field = dto.iter().any(|q| q.1 == *k);
+            match (k.as_str(), v.is_empty()) {
+                ("secondaryStatus", true) => u.secondary_status = None,
+                ("secondaryStatus", false) => u.secondary_status = Some(v),
+                ("status", _) => u.status = v,
+                (_, true) if field => {
+                    u.fields.remove(k);
+                }
+                (_, false) if field => {
+                    u.fields.insert(k.clone(), v);
+                }
+                (_, true) => {
+                    u.attributes.remove(k);
+                }
+                (_, false) => {
+                    u.attributes.insert(k.clone(), v);
+                }
+            }
+        }
+        Drifted::Done
     }
 }

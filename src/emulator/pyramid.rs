@@ -20,7 +20,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::{enter, fault_response, lock, Credentials, Emulator, Injected, Shared};
+use super::{enter, fault_response, lock, Credentials, Drift, Drifted, Emulator, Injected, Shared};
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -472,5 +472,49 @@ impl Emulator for PyramidEmulator {
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.route("/{tail:.*}", web::post().to(endpoint));
+    }
+
+    /// Changes a user found by its principal name: the user object's own fields, and
+    /// `enabled` (what toggleEnableUser sets).
+    fn drift(&self, d: &Drift) -> Drifted {
+        const FIELDS: &[&str] = &[
+            "firstName",
+            "lastName",
+            "email",
+            "userName",
+            "principalName",
+            "adminType",
+            "clientLicenseType",
+            "statusID",
+            "roleIds",
+            "enabled",
+        ];
+        if let Some(k) = d.set.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Drifted::Refused(format!("a Pyramid user has no field '{k}'"));
+        }
+        let mut data = lock(&self.data);
+        let Some(id) = data
+            .users
+            .values()
+            .find(|u| u.principal_name.eq_ignore_ascii_case(&d.user))
+            .map(|u| u.id.clone())
+        else {
+            return Drifted::NoSuchUser;
+        };
+        if d.delete {
+            data.users.remove(&id);
+            data.deleted.push(id);
+            return Drifted::Done;
+        }
+        let Some(u) = data.users.get_mut(&id) else {
+            return Drifted::NoSuchUser;
+        };
+        apply(u, &d.set);
+        match d.set.get("enabled") {
+            None => {}
+            Some(Value::Bool(b)) => u.enabled = *b,
+            Some(_) => return Drifted::Refused("enabled is true or false".into()),
+        }
+        Drifted::Done
     }
 }

@@ -265,18 +265,46 @@ pub async fn sync(
     name: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
     only(&req, &["all"])?;
-    let all = match raw_param(&req, "all").as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(HttpError(ScimError::InvalidValue(format!(
-                "all: '{other}' is true or false"
-            ))))
-        }
-    };
+    let all = flag(&req, "all")?;
     let (name, s) = (name.into_inner(), state.clone());
     let progress = blocking(move || s.backfill.queue(&name, all)).await?;
     Ok(HttpResponse::Accepted().json(progress))
+}
+
+/// POST /admin/v1/connectors/{name}/reconcile[?repair=true]: read every user back from the
+/// target and compare; 202 with the run's progress (409 while one runs).
+pub async fn reconcile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    only(&req, &["repair"])?;
+    let repair = flag(&req, "repair")?;
+    let (name, s) = (name.into_inner(), state.clone());
+    let progress = blocking(move || s.reconcile.start(&name, repair)).await?;
+    Ok(HttpResponse::Accepted().json(progress))
+}
+
+/// GET /admin/v1/connectors/{name}/reconcile: the latest run's progress, and its report
+/// once it finished.
+pub async fn reconcile_progress(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let (name, s) = (name.into_inner(), state.clone());
+    let progress = blocking(move || s.reconcile.status(&name)).await?;
+    Ok(HttpResponse::Ok().json(progress))
+}
+
+/// A query flag: absent or `false`, or `true`.
+fn flag(req: &HttpRequest, name: &str) -> Result<bool, HttpError> {
+    match raw_param(req, name).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(HttpError(ScimError::InvalidValue(format!(
+            "{name}: '{other}' is true or false"
+        )))),
+    }
 }
 
 /// GET /admin/v1/connectors/{name}/sync: the latest run's progress.

@@ -51,6 +51,8 @@ pub struct AppState {
     pub audit: Arc<crate::bridge::audit::Audit>,
     /// Backfill and sync.
     pub backfill: Arc<crate::bridge::backfill::Backfill>,
+    /// Reconcile.
+    pub reconcile: Arc<crate::bridge::reconcile::Reconcile>,
 }
 
 impl AppState {
@@ -259,7 +261,12 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
             .service(
                 web::resource("/connectors/{name}/sync")
                     .route(web::post().to(admin::sync))
-                    .route(web::get().to(admin::sync_progress))
+                    .route(web::get().to(admin::sync_progress)),
+            )
+            .service(
+                web::resource("/connectors/{name}/reconcile")
+                    .route(web::post().to(admin::reconcile))
+                    .route(web::get().to(admin::reconcile_progress))
                     .default_service(web::to(error::allow_only("GET, POST"))),
             );
         for (path, allow, route) in admin {

@@ -103,6 +103,33 @@ impl BackfillStore for SqlStore {
         })
     }
 
+    fn queue_repair(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            for job in jobs {
+                diesel::update(
+                    mappings::table
+                        .filter(mappings::resource_id.eq(&job.resource_id))
+                        .filter(mappings::connector.eq(&job.connector)),
+                )
+                .set(mappings::target_id.eq(None::<String>))
+                .execute(conn)?;
+            }
+            enqueue(conn, jobs, now)?;
+            diesel::update(sync_runs::table.find(run))
+                .set(sync_runs::total.eq(sync_runs::total + jobs.len() as i64))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn count_resources(&self, resource_type: &str) -> StoreResult<i64> {
+        let mut conn = self.conn()?;
+        Ok(resources::table
+            .filter(resources::resource_type.eq(resource_type))
+            .count()
+            .get_result(&mut *conn)?)
+    }
+
     fn latest_run(&self, connector: &str) -> StoreResult<Option<SyncRunRow>> {
         let mut conn = self.conn()?;
         Ok(sync_runs::table

@@ -379,6 +379,12 @@ pub trait BackfillStore: Send + Sync {
     fn start_run(&self, connector: &str, all: bool, now: &str) -> StoreResult<i64>;
     /// Queues jobs of a run (and marks their mappings pending) in one transaction.
     fn queue_backfill(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()>;
+    /// Queues a reconcile's repairs as a run: each user's target id is forgotten in the
+    /// same transaction, so its job finds the user again by principal (recreating it where
+    /// it is gone) and sends it whole.
+    fn queue_repair(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()>;
+    /// How many resources of a type there are.
+    fn count_resources(&self, resource_type: &str) -> StoreResult<i64>;
     fn latest_run(&self, connector: &str) -> StoreResult<Option<SyncRunRow>>;
     fn backfill_counts(&self, connector: &str) -> StoreResult<BackfillCounts>;
 }

@@ -25,6 +25,7 @@ mod patch;
 mod paths;
 mod query;
 mod races;
+mod reconcile;
 mod secrets;
 mod users;
 mod vendors;

@@ -21,22 +21,22 @@ use scim_bridge::emulator::{password_digest, serve, Credentials, Emulator};
 
 use crate::helpers::*;
 
-const ADMIN: &str = "admin-token-vendors";
-const SVC_USER: &str = "restws_bridge";
-const SVC_PASS: &str = "s3rvice-pass";
+pub(crate) const ADMIN: &str = "admin-token-vendors";
+pub(crate) const SVC_USER: &str = "restws_bridge";
+pub(crate) const SVC_PASS: &str = "s3rvice-pass";
 const CALLBACK_TOKEN: &str = "callback-token-0123";
 /// The userId of the service account the OpenIAM emulator starts with.
 const OPENIAM_SERVICE_ACCOUNT: &str = "3000";
 const ITRON_EXT: &str = "urn:scim-bridge:schemas:extension:itron:2.0:User";
 
 /// The app with one connector wired to an in-process emulator.
-struct Rig {
-    app: TestApp,
-    emu: String,
-    http: reqwest::Client,
+pub(crate) struct Rig {
+    pub(crate) app: TestApp,
+    pub(crate) emu: String,
+    pub(crate) http: reqwest::Client,
 }
 
-async fn rig<E: Emulator>(
+pub(crate) async fn rig<E: Emulator>(
     db: Db,
     emulator: Arc<E>,
     kind: &str,
@@ -78,16 +78,16 @@ async fn rig<E: Emulator>(
     })
 }
 
-fn creds() -> Credentials {
+pub(crate) fn creds() -> Credentials {
     Credentials::new(Some(SVC_USER.into()), Some(SVC_PASS.into()))
 }
 
 impl Rig {
-    async fn state(&self) -> Value {
+    pub(crate) async fn state(&self) -> Value {
         emulator_state(&self.http, &self.emu).await
     }
 
-    async fn emu_post(&self, path: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn emu_post(&self, path: &str, body: Value) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.emu))
             .json(&body)
@@ -96,11 +96,11 @@ impl Rig {
             .expect("sent")
     }
 
-    async fn faults(&self, faults: Value) {
+    pub(crate) async fn faults(&self, faults: Value) {
         set_faults(&self.http, &self.emu, faults).await;
     }
 
-    async fn admin(&self, path: &str) -> Value {
+    pub(crate) async fn admin(&self, path: &str) -> Value {
         let res = self
             .http
             .get(format!("http://127.0.0.1:{}/admin/v1{path}", self.app.port))
@@ -113,7 +113,7 @@ impl Rig {
     }
 
     /// Polls the emulator's state until `check` holds (20 s at most).
-    async fn wait(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         let started = Instant::now();
         loop {
             let s = self.state().await;
@@ -126,7 +126,12 @@ impl Rig {
     }
 
     /// Polls an admin path until `check` holds (20 s at most).
-    async fn wait_admin(&self, what: &str, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_admin(
+        &self,
+        what: &str,
+        path: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let started = Instant::now();
         loop {
             let v = self.admin(path).await;
@@ -139,20 +144,20 @@ impl Rig {
     }
 
     /// Asserts that no job died.
-    async fn no_dead_jobs(&self) {
+    pub(crate) async fn no_dead_jobs(&self) {
         self.settle().await;
         assert_eq!(self.admin("/jobs?state=dead").await["jobs"], json!([]));
     }
 
     /// Waits until the outbox is empty (every job delivered or dead).
-    async fn settle(&self) {
+    pub(crate) async fn settle(&self) {
         self.wait_admin("an empty queue", "/connectors", |v| {
             v["connectors"][0]["queueDepth"] == 0
         })
         .await;
     }
 
-    async fn patch(&self, path: &str, ops: Value) -> reqwest::Response {
+    pub(crate) async fn patch(&self, path: &str, ops: Value) -> reqwest::Response {
         self.app
             .send(
                 Method::PATCH,
@@ -162,7 +167,7 @@ impl Rig {
             .await
     }
 
-    async fn create(&self, body: Value) -> String {
+    pub(crate) async fn create(&self, body: Value) -> String {
         let res = self.app.post("/Users", body).await;
         assert_eq!(res.status(), 201);
         json(res).await["id"].as_str().expect("id").to_string()
@@ -241,7 +246,7 @@ fn calls(state: &Value, op: &str) -> u64 {
     state["calls"][op].as_u64().unwrap_or(0)
 }
 
-fn full_user(user_name: &str) -> Value {
+pub(crate) fn full_user(user_name: &str) -> Value {
     json!({
         "schemas": [USER, ENTERPRISE],
         "userName": user_name,
