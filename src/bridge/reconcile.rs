@@ -22,11 +22,11 @@ use crate::clock::{format_time, Clock};
 use crate::connectors::read::{FieldDrift, Standing, Subject};
 use crate::connectors::Connector;
 use crate::scim::ScimError;
-use crate::store::{BackfillStore, MappingStore, ResourceRow, ResourceStore};
+use crate::store::{BackfillStore, ResourceRow, ResourceStore};
 
 /// What reconcile needs of the store.
-pub trait ReconcileWork: BackfillStore + ResourceStore + MappingStore {}
-impl<T: BackfillStore + ResourceStore + MappingStore> ReconcileWork for T {}
+pub trait ReconcileWork: BackfillStore + ResourceStore {}
+impl<T: BackfillStore + ResourceStore> ReconcileWork for T {}
 
 /// How hard a reconcile may press a target.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,7 +210,7 @@ impl Reconcile {
                 .backfill_page(connector, "User", true, after.as_deref(), PAGE)?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id.clone());
-            let lines = self.page(&*c, connector, &rows, threads, limiter.as_ref(), progress)?;
+            let lines = self.page(&*c, &rows, threads, limiter.as_ref(), progress)?;
             for (row, line) in rows.iter().zip(lines) {
                 match line.state {
                     UserState::InSync => report.in_sync += 1,
@@ -266,7 +266,6 @@ impl Reconcile {
     fn page(
         &self,
         c: &dyn Connector,
-        connector: &str,
         rows: &[ResourceRow],
         threads: usize,
         limiter: Option<&DefaultDirectRateLimiter>,
@@ -279,11 +278,6 @@ impl Reconcile {
                 groups.entry(g.member_id).or_default().push(d);
             }
         }
-        let mut targets: HashMap<String, Option<String>> = HashMap::new();
-        for id in &ids {
-            let t = self.store.mapping(id, connector)?.and_then(|m| m.target_id);
-            targets.insert(id.clone(), t);
-        }
         let next = AtomicUsize::new(0);
         let lines: Mutex<Vec<Option<UserReport>>> = Mutex::new(vec![None; rows.len()]);
         std::thread::scope(|s| {
@@ -294,8 +288,7 @@ impl Reconcile {
                     take(limiter);
                     let no_groups = Vec::new();
                     let g = groups.get(&row.id).unwrap_or(&no_groups);
-                    let target = targets.get(&row.id).cloned().flatten();
-                    let line = inspect(c, row, g, target.as_deref());
+                    let line = inspect(c, row, g);
                     progress.done.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut l) = lines.lock() {
                         l[i] = Some(line);
@@ -399,12 +392,7 @@ impl Reconcile {
 }
 
 /// One user's line: the connector reads it back and compares.
-fn inspect(
-    c: &dyn Connector,
-    row: &ResourceRow,
-    groups: &[String],
-    target_id: Option<&str>,
-) -> UserReport {
+fn inspect(c: &dyn Connector, row: &ResourceRow, groups: &[String]) -> UserReport {
     let doc: Value = serde_json::from_str(&row.data).unwrap_or(Value::Null);
     let user_name = doc
         .get("userName")
@@ -424,7 +412,7 @@ fn inspect(
         doc: &doc,
         groups,
     };
-    match c.inspect(&subject, target_id) {
+    match c.inspect(&subject) {
         Ok(found) => {
             line.principal = Some(found.principal);
             match found.standing {

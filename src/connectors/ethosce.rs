@@ -237,12 +237,7 @@ impl Target for EthosCe {
         None
     }
 
-    fn read(
-        &self,
-        principal: &str,
-        _target_id: Option<&str>,
-        fields: &[&str],
-    ) -> Result<Option<TargetUser>, ConnectorError> {
+    fn read(&self, principal: &str, fields: &[&str]) -> Result<Option<TargetUser>, ConnectorError> {
         let q = url::form_urlencoded::byte_serialize(principal.as_bytes()).collect::<String>();
         let Some(user) = self.first(&format!("user.json?name={q}"))? else {
             return Ok(None);

@@ -112,12 +112,8 @@ pub trait Connector: Send + Sync {
         ))
     }
     /// Reads one user in the target through the connector's own lookup calls and
-    /// compares it with what the bridge would send (`target_id`: the mapping's).
-    fn inspect(
-        &self,
-        _subject: &read::Subject<'_>,
-        _target_id: Option<&str>,
-    ) -> Result<read::Inspection, ConnectorError> {
+    /// compares it with what the bridge would send.
+    fn inspect(&self, _subject: &read::Subject<'_>) -> Result<read::Inspection, ConnectorError> {
         Err(ConnectorError::Permanent(
             self.unreadable().unwrap_or_default(),
         ))

@@ -424,12 +424,7 @@ impl Target for OpenIam {
         None
     }
 
-    fn read(
-        &self,
-        principal: &str,
-        _target_id: Option<&str>,
-        fields: &[&str],
-    ) -> Result<Option<TargetUser>, ConnectorError> {
+    fn read(&self, principal: &str, fields: &[&str]) -> Result<Option<TargetUser>, ConnectorError> {
         let body = format!(
             "{}{}{}",
             el("domainId", &self.opts.security_domain),

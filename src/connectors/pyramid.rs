@@ -252,12 +252,7 @@ impl Target for Pyramid {
     /// getUserBySamlPrincipalName's user object: its fields by name. Whether it is enabled
     /// is compared only where the object says so in a boolean (statusID's values are not
     /// public). API2 has no documented call that lists users.
-    fn read(
-        &self,
-        principal: &str,
-        _target_id: Option<&str>,
-        fields: &[&str],
-    ) -> Result<Option<TargetUser>, ConnectorError> {
+    fn read(&self, principal: &str, fields: &[&str]) -> Result<Option<TargetUser>, ConnectorError> {
         let found = match self.call(
             "getUserBySamlPrincipalName",
             json!({"PrincipalName": principal}),

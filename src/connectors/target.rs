@@ -66,12 +66,11 @@ pub trait Target: Send + Sync {
             self.kind()
         ))
     }
-    /// Reads the user with this principal (and, where known, target id) as the target
-    /// holds it: each of `fields` the target can tell, and its active state.
+    /// Reads the user with this principal as the target holds it: each of `fields` the
+    /// target can tell, and its active state.
     fn read(
         &self,
         _principal: &str,
-        _target_id: Option<&str>,
         _fields: &[&str],
     ) -> Result<Option<TargetUser>, ConnectorError> {
         Err(ConnectorError::Permanent(
@@ -501,14 +500,10 @@ impl<T: Target> Connector for Adapter<T> {
         self.target.unreadable()
     }
 
-    fn inspect(
-        &self,
-        s: &Subject<'_>,
-        target_id: Option<&str>,
-    ) -> Result<Inspection, ConnectorError> {
+    fn inspect(&self, s: &Subject<'_>) -> Result<Inspection, ConnectorError> {
         let user = self.user(s.scim_id, s.doc, s.groups)?;
         let names: Vec<&str> = self.map.fields().map(|(f, _)| f).collect();
-        let read = self.target.read(&user.principal, target_id, &names)?;
+        let read = self.target.read(&user.principal, &names)?;
         let in_scope = self.in_scope(s.groups);
         let standing = match read {
             None if in_scope => Standing::Missing,
