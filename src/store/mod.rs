@@ -13,6 +13,7 @@ pub mod filter_sql;
 pub mod jobs;
 pub mod mappings;
 pub mod notifications;
+mod pages;
 pub mod raw;
 mod resources;
 pub mod schema;

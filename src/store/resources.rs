@@ -23,9 +23,17 @@ use crate::scim::schema::Registry;
 const CHUNK: usize = 500;
 
 impl SqlStore {
+    /// A write transaction that changes resources or memberships: once it is over, what
+    /// the page cache remembers of lists is stale.
+    fn write_resources<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        let out = self.write(f);
+        self.pages.bump();
+        out
+    }
+
     /// Inserts many rows in large batches, one transaction each (benchmark seeding).
     pub fn seed_rows(&self, rows: &[ResourceRow]) -> StoreResult<()> {
-        self.write(|conn| {
+        self.write_resources(|conn| {
             for chunk in rows.chunks(1000) {
                 match conn {
                     DbConn::Sqlite(c) => diesel::insert_into(resources::table)
@@ -56,7 +64,7 @@ impl SqlStore {
     /// Inserts memberships (group, member, type) in large batches (benchmark seeding).
     pub fn seed_members(&self, rows: &[(String, String, String)]) -> StoreResult<()> {
         for chunk in rows.chunks(20_000) {
-            self.write(|conn| insert_members(conn, chunk))?;
+            self.write_resources(|conn| insert_members(conn, chunk))?;
         }
         Ok(())
     }
@@ -201,7 +209,7 @@ impl ResourceStore for SqlStore {
     }
 
     fn insert(&self, row: &ResourceRow, members: &[NewMember], jobs: &[NewJob]) -> StoreResult<()> {
-        self.write(|conn| {
+        self.write_resources(|conn| {
             diesel::insert_into(resources::table)
                 .values(row)
                 .execute(conn)
@@ -229,7 +237,7 @@ impl ResourceStore for SqlStore {
         members: Option<&[NewMember]>,
         jobs: &[NewJob],
     ) -> StoreResult<()> {
-        self.write(|conn| {
+        self.write_resources(|conn| {
             let n = diesel::update(
                 resources::table
                     .filter(resources::id.eq(&row.id))
@@ -279,7 +287,7 @@ impl ResourceStore for SqlStore {
         deltas: &[MemberDelta],
         jobs: &JobsFor<'_>,
     ) -> StoreResult<(i64, bool)> {
-        self.write(|conn| {
+        self.write_resources(|conn| {
             let target = resources::table
                 .filter(resources::id.eq(&row.id))
                 .filter(resources::resource_type.eq(&row.resource_type));
@@ -389,7 +397,7 @@ impl ResourceStore for SqlStore {
         now: &str,
         jobs: &[NewJob],
     ) -> StoreResult<()> {
-        self.write(|conn| {
+        self.write_resources(|conn| {
             let target = resources::table
                 .filter(resources::id.eq(id))
                 .filter(resources::resource_type.eq(resource_type));
@@ -462,7 +470,28 @@ impl ResourceStore for SqlStore {
             &spec.page,
             Page::Offset { offset: 0, .. } | Page::After { after: None, .. }
         );
-        let (limit, mut q) = match &spec.page {
+        // The generation before any read: what is learnt is tagged with it (pages.rs).
+        let generation = self.pages.generation();
+        let list_key = (
+            spec.resource_type.to_string(),
+            spec.filter.map(|f| f.to_string()).unwrap_or_default(),
+        );
+        let unsorted = spec.sort.is_none();
+        // An unsorted offset page that starts where an earlier page ended seeks from that
+        // page's last key instead of skipping the rows before it.
+        let page = match &spec.page {
+            Page::Offset { offset, limit } if unsorted && *offset > 0 => {
+                match self.pages.boundary(&list_key, *offset) {
+                    Some(after) => Page::After {
+                        after: Some(after),
+                        limit: *limit,
+                    },
+                    None => spec.page.clone(),
+                }
+            }
+            other => other.clone(),
+        };
+        let (limit, mut q) = match &page {
             Page::Offset { offset, limit } => (
                 *limit,
                 build().offset((*offset).min(i64::MAX as u64) as i64),
@@ -493,12 +522,17 @@ impl ResourceStore for SqlStore {
                 (*limit, q)
             }
         };
+        // The total, counted once per list until a write changes the resources.
         let count = |conn: &mut DbConn| -> StoreResult<i64> {
-            if spec.count_total {
-                Ok(build().count().get_result(conn)?)
-            } else {
-                Ok(-1)
+            if !spec.count_total {
+                return Ok(-1);
             }
+            if let Some(n) = self.pages.count(&list_key) {
+                return Ok(n);
+            }
+            let n: i64 = build().count().get_result(conn)?;
+            self.pages.remember_count(&list_key, generation, n);
+            Ok(n)
         };
         if limit == 0 {
             return Ok((count(&mut conn)?.max(0) as u64, vec![]));
@@ -518,11 +552,19 @@ impl ResourceStore for SqlStore {
         }
         // The page's ids first, read from the index alone (a deep offset skips index
         // entries, not documents); then the documents of those ids.
-        let ids: Vec<String> = q
+        let keys: Vec<(String, String)> = q
             .then_order_by((resources::created.asc(), resources::id.asc()))
             .limit(limit.min(i64::MAX as u64) as i64)
-            .select(resources::id)
+            .select((resources::id, resources::created))
             .load(&mut *conn)?;
+        if let (Page::Offset { offset, .. }, true, Some((id, created))) =
+            (&spec.page, unsorted, keys.last())
+        {
+            let next = offset.saturating_add(keys.len() as u64);
+            self.pages
+                .remember_boundary(&list_key, next, generation, created, id);
+        }
+        let ids: Vec<String> = keys.into_iter().map(|(id, _)| id).collect();
         let total = if first_page && (ids.len() as u64) < limit {
             ids.len() as i64
         } else {

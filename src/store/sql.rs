@@ -18,6 +18,8 @@ pub struct SqlStore {
     /// SQLite allows one writer; taking this before a write transaction queues writers in
     /// the process instead of failing them with SQLITE_BUSY.
     sqlite_writer: Mutex<()>,
+    /// Page boundaries and totals of recent lists (pages.rs).
+    pub(super) pages: super::pages::PageCache,
 }
 
 /// A resource's names and their case-insensitive forms: id, userName, its folded form,
@@ -60,6 +62,7 @@ impl SqlStore {
             pool,
             backend: url.backend,
             sqlite_writer: Mutex::new(()),
+            pages: Default::default(),
         };
         store.refold_names()?;
         Ok(store)

@@ -17,6 +17,7 @@ mod groups;
 mod health;
 mod hostile;
 mod idp_compat;
+mod import_walk;
 mod lifecycle;
 mod membership_cost;
 mod operations;
