@@ -121,7 +121,8 @@ both_databases! {
         }
         let seen: std::collections::HashSet<&String> = walked.iter().collect();
         assert!(before.iter().all(|id| seen.contains(id)), "a user that was there all along was missed");
-        assert_eq!(seen.len(), walked.len(), "no user twice while users are only added");
+        // (A user created earlier but committed later lands before pages already read: an
+        // offset walk may then see a user twice, which RFC 7644 allows; never miss one.)
         assert!(totals.windows(2).all(|w| w[0] <= w[1]), "totals only grow: {totals:?}");
         let (total, _) = page(&app, "startIndex=1&count=1").await;
         assert_eq!(total, 400, "exact once the writes are done");
