@@ -58,6 +58,10 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 /// Workloads that need the webhook emulator attached (`--hook`); not in the default set.
 const WITH_HOOK: &[&str] = &["propagation"];
 
+/// The ceiling's workloads, against `scim-ceiling` (a fixed GET body, an echoed POST);
+/// not in the default set.
+const CEILING: &[&str] = &["ceiling_get", "ceiling_post"];
+
 const ALL: &[&str] = &[
     "create",
     "get",
@@ -69,6 +73,7 @@ const ALL: &[&str] = &[
     "put_user",
     "member_add_remove",
     "bulk_100",
+    "import_walk",
 ];
 
 struct Target {
@@ -116,7 +121,8 @@ impl Target {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let ok = |r: reqwest::Response| r.status().is_success();
         Ok(match workload {
-            "create" => {
+            // The ceiling's two workloads send what get and create send.
+            "create" | "ceiling_post" => {
                 let name = format!("bench-{}-{n}@example.com", self.run);
                 ok(self
                     .req(Method::POST, "/Users")
@@ -124,7 +130,7 @@ impl Target {
                     .send()
                     .await?)
             }
-            "get" => ok(self
+            "get" | "ceiling_get" => ok(self
                 .req(
                     Method::GET,
                     &format!("/Users/{}", self.user_ids[self.pick()]),
@@ -401,6 +407,63 @@ async fn propagation(client: &reqwest::Client, hook: &str, t: &Target) -> anyhow
     }
 }
 
+/// Okta's full import: one client walks every user by `startIndex` pages of 100 from the
+/// start, each page asking for the next, until past totalResults. Reports the whole walk's
+/// time and the pages per second at its start and at its end (the first and last tenth).
+async fn import_walk(t: &Target) -> anyhow::Result<Value> {
+    let started = Instant::now();
+    let mut lat: Vec<u64> = Vec::new();
+    let (mut errors, mut seen, mut start, mut total) = (0u64, 0u64, 1u64, u64::MAX);
+    while start <= total {
+        let page_started = Instant::now();
+        let res = t
+            .req(
+                reqwest::Method::GET,
+                &format!("/Users?startIndex={start}&count=100"),
+            )
+            .send()
+            .await;
+        lat.push(page_started.elapsed().as_micros() as u64);
+        let body: Value = match res {
+            Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        let n = body["Resources"].as_array().map_or(0, Vec::len) as u64;
+        let Some(t) = body["totalResults"].as_u64().filter(|_| n > 0) else {
+            errors += 1;
+            break;
+        };
+        total = t;
+        seen += n;
+        start += n;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let tenth = (lat.len() / 10).max(1);
+    let rate = |l: &[u64]| {
+        let us: u64 = l.iter().sum();
+        if us == 0 {
+            0.0
+        } else {
+            l.len() as f64 / (us as f64 / 1e6)
+        }
+    };
+    let (first, last) = (
+        rate(&lat[..tenth.min(lat.len())]),
+        rate(&lat[lat.len().saturating_sub(tenth)..]),
+    );
+    if seen != total && total != u64::MAX {
+        errors += 1;
+    }
+    let pages = lat.len();
+    lat.sort_unstable();
+    Ok(json!({
+        "requests": pages, "requests_per_second": pages as f64 / seconds.max(1e-9),
+        "p50_ms": percentile(&lat, 0.50), "p95_ms": percentile(&lat, 0.95), "p99_ms": percentile(&lat, 0.99),
+        "errors": errors, "seconds": seconds, "users_walked": seen,
+        "pages_per_second_first_tenth": first, "pages_per_second_last_tenth": last,
+    }))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -423,7 +486,10 @@ async fn main() -> anyhow::Result<()> {
         "workload", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"
     );
     for w in &workloads {
-        if !ALL.contains(&w.as_str()) && !WITH_HOOK.contains(&w.as_str()) {
+        if !ALL.contains(&w.as_str())
+            && !WITH_HOOK.contains(&w.as_str())
+            && !CEILING.contains(&w.as_str())
+        {
             anyhow::bail!(
                 "unknown workload '{w}'; known: {}, {}",
                 ALL.join(", "),
@@ -439,6 +505,23 @@ async fn main() -> anyhow::Result<()> {
                 w.clone(),
                 json!({"skipped": "the target does not page by cursor"}),
             );
+            continue;
+        }
+        if w == "import_walk" {
+            let entry = import_walk(&target).await?;
+            println!(
+                "{w:<20} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7}  ({} users in {:.1} s; pages/s {:.0} at the start, {:.0} at the end)",
+                entry["requests_per_second"].as_f64().unwrap_or(0.0),
+                entry["p50_ms"].as_f64().unwrap_or(0.0),
+                entry["p95_ms"].as_f64().unwrap_or(0.0),
+                entry["p99_ms"].as_f64().unwrap_or(0.0),
+                entry["errors"].as_u64().unwrap_or(0),
+                entry["users_walked"],
+                entry["seconds"].as_f64().unwrap_or(0.0),
+                entry["pages_per_second_first_tenth"].as_f64().unwrap_or(0.0),
+                entry["pages_per_second_last_tenth"].as_f64().unwrap_or(0.0),
+            );
+            results.insert(w.clone(), entry);
             continue;
         }
         let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
