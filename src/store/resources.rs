@@ -550,6 +550,34 @@ impl ResourceStore for SqlStore {
                 q.then_order_by(key.into_expr::<Text>().asc())
             };
         }
+        let remember = |n: usize, last: Option<(&str, &str)>| {
+            if let (Page::Offset { offset, .. }, true, Some((id, created))) =
+                (&spec.page, unsorted, last)
+            {
+                let next = offset.saturating_add(n as u64);
+                self.pages
+                    .remember_boundary(&list_key, next, generation, created, id);
+            }
+        };
+        if matches!(page, Page::After { .. }) {
+            // A keyset page is one range of the index with nothing to skip: its documents
+            // come with it, in one query.
+            let rows: Vec<ResourceRow> = q
+                .then_order_by((resources::created.asc(), resources::id.asc()))
+                .limit(limit.min(i64::MAX as u64) as i64)
+                .select(ResourceRow::as_select())
+                .load(&mut *conn)?;
+            remember(
+                rows.len(),
+                rows.last().map(|r| (r.id.as_str(), r.created.as_str())),
+            );
+            let total = if first_page && (rows.len() as u64) < limit {
+                rows.len() as i64
+            } else {
+                count(&mut conn)?
+            };
+            return Ok((total.max(0) as u64, rows));
+        }
         // The page's ids first, read from the index alone (a deep offset skips index
         // entries, not documents); then the documents of those ids.
         let keys: Vec<(String, String)> = q
@@ -557,13 +585,10 @@ impl ResourceStore for SqlStore {
             .limit(limit.min(i64::MAX as u64) as i64)
             .select((resources::id, resources::created))
             .load(&mut *conn)?;
-        if let (Page::Offset { offset, .. }, true, Some((id, created))) =
-            (&spec.page, unsorted, keys.last())
-        {
-            let next = offset.saturating_add(keys.len() as u64);
-            self.pages
-                .remember_boundary(&list_key, next, generation, created, id);
-        }
+        remember(
+            keys.len(),
+            keys.last().map(|(id, created)| (id.as_str(), created.as_str())),
+        );
         let ids: Vec<String> = keys.into_iter().map(|(id, _)| id).collect();
         let total = if first_page && (ids.len() as u64) < limit {
             ids.len() as i64
