@@ -90,8 +90,10 @@ pub struct Report {
     pub out_of_scope: usize,
     pub errors: usize,
     /// Principals the target holds that no user of the bridge has; None where the target
-    /// cannot list its users.
+    /// cannot list its users (or listing them failed: `list_error`).
     pub unknown_to_bridge: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_error: Option<String>,
     /// Users whose repair was queued (with `repair`); the sync run delivers them.
     pub repair_queued: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,6 +189,7 @@ impl Reconcile {
             out_of_scope: 0,
             errors: 0,
             unknown_to_bridge: None,
+            list_error: None,
             repair_queued: 0,
             repair_run: None,
             results: Vec::new(),
@@ -230,22 +233,25 @@ impl Reconcile {
         }
         report.users = report.results.len();
         take(limiter.as_ref());
-        if let Some(held) = c.principals().map_err(|e| {
-            ScimError::InvalidValue(format!("{connector}: listing the target's users: {e}"))
-        })? {
-            let known: HashSet<String> = report
-                .results
-                .iter()
-                .filter_map(|r| r.principal.as_deref())
-                .map(str::to_lowercase)
-                .collect();
-            let mut unknown: Vec<String> = held
-                .into_iter()
-                .filter(|p| !known.contains(&p.to_lowercase()))
-                .collect();
-            unknown.sort();
-            unknown.dedup();
-            report.unknown_to_bridge = Some(unknown);
+        // A listing that fails costs the report its unknown users, not the users read.
+        match c.principals() {
+            Ok(Some(held)) => {
+                let known: HashSet<String> = report
+                    .results
+                    .iter()
+                    .filter_map(|r| r.principal.as_deref())
+                    .map(str::to_lowercase)
+                    .collect();
+                let mut unknown: Vec<String> = held
+                    .into_iter()
+                    .filter(|p| !known.contains(&p.to_lowercase()))
+                    .collect();
+                unknown.sort();
+                unknown.dedup();
+                report.unknown_to_bridge = Some(unknown);
+            }
+            Ok(None) => {}
+            Err(e) => report.list_error = Some(e.to_string()),
         }
         if !to_repair.is_empty() {
             let now = format_time(self.clock.now());

@@ -587,7 +587,8 @@ impl ResourceStore for SqlStore {
             .load(&mut *conn)?;
         remember(
             keys.len(),
-            keys.last().map(|(id, created)| (id.as_str(), created.as_str())),
+            keys.last()
+                .map(|(id, created)| (id.as_str(), created.as_str())),
         );
         let ids: Vec<String> = keys.into_iter().map(|(id, _)| id).collect();
         let total = if first_page && (ids.len() as u64) < limit {

@@ -199,6 +199,21 @@ crate::each_database! {
         assert_eq!(report["unknownToBridge"], json!([]), "all 130, over two pages");
     }
 
+    async fn a_target_that_is_down_makes_each_user_an_error_line_and_the_report_still_finishes(db) {
+        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await else { return };
+        three(&r, ["DA", "DB", "DC"]).await;
+        r.faults(json!({"down": true})).await;
+        let report = r.reconcile("ethosce", true).await;
+        assert_eq!(report["errors"], 3, "{report}");
+        assert_eq!(report["repairQueued"], 0, "nothing is repaired from a read that failed");
+        assert_eq!(report["unknownToBridge"], Value::Null);
+        assert!(report["listError"].as_str().is_some_and(|e| e.contains("down")), "{report}");
+        assert!(line(&report, "DA")["error"].as_str().is_some_and(|e| e.contains("down")), "{report}");
+        r.faults(json!({})).await;
+        let report = r.reconcile("ethosce", false).await;
+        assert_eq!(counts(&report), (3, 3, 0, 0), "{report}");
+    }
+
     async fn a_target_that_cannot_be_read_says_so_instead_of_guessing(db) {
         let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |_| {}).await else { return };
         r.create(full_user("it@example.com")).await;
