@@ -50,6 +50,16 @@ impl BrakeStore for SqlStore {
             if job.id <= released_through(conn, &job.connector)? {
                 return Ok(Verdict::Go);
             }
+            // A job the brake let through before (its delivery failed and is retried) goes
+            // again without being counted twice.
+            let counted: i64 = brake_log::table
+                .filter(brake_log::connector.eq(&job.connector))
+                .filter(brake_log::job_id.eq(job.id))
+                .count()
+                .get_result(conn)?;
+            if counted > 0 {
+                return Ok(Verdict::Go);
+            }
             diesel::delete(
                 brake_log::table
                     .filter(brake_log::connector.eq(&job.connector))
@@ -70,6 +80,7 @@ impl BrakeStore for SqlStore {
                     .values((
                         brake_log::connector.eq(&job.connector),
                         brake_log::at.eq(now),
+                        brake_log::job_id.eq(job.id),
                     ))
                     .execute(conn)?;
                 return Ok(Verdict::Go);

@@ -165,5 +165,6 @@ diesel::table! {
         id -> BigInt,
         connector -> Text,
         at -> Text,
+        job_id -> Nullable<BigInt>,
     }
 }

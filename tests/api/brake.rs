@@ -159,6 +159,22 @@ crate::each_database! {
         assert_eq!(of_held, vec!["user.created", "user.deactivated", "user.updated"]);
     }
 
+    async fn a_deactivation_retried_after_a_failed_delivery_counts_once_against_the_limit(db) {
+        let hook = start_hook();
+        let Some(app) = braked_app(db, &hook, 1).await else { return };
+        let app = Arc::new(app);
+        let ids = users(&app, &hook, 2).await;
+        set_faults(&reqwest::Client::new(), &hook, json!({"fail_next": {"count": 2, "status": 503}})).await;
+        deactivate_all(&app, &ids[..1]).await;
+        until("the first deactivation arrived after its retries", async || {
+            events_of(&hook, "user.deactivated").await.len() == 1
+        }).await;
+        assert_eq!(connector(&app).await["held"], 0, "its retries are the same deprovision");
+        deactivate_all(&app, &ids[1..]).await;
+        until("the second is held", async || connector(&app).await["held"] == 1).await;
+        assert_eq!(events_of(&hook, "user.deactivated").await.len(), 1);
+    }
+
     async fn discarding_held_deactivations_resends_each_user_as_it_stands(db) {
         let hook = start_hook();
         let Some(app) = braked_app(db, &hook, 2).await else { return };
