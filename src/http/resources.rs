@@ -173,7 +173,11 @@ pub async fn get(
     let proj = projection(&req);
     let resources = state.resources.clone();
     let id = id.into_inner();
-    let rendered = blocking(move || resources.get(&rt, &id, &base, &proj)).await?;
+    // A point read that cannot wait is answered here, without the blocking pool's hop.
+    let rendered = match resources.get_now(&rt, &id, &base, &proj) {
+        Some(done) => done?,
+        None => blocking(move || resources.get(&rt, &id, &base, &proj)).await?,
+    };
     if let Some(inm) = header_str(&req, header::IF_NONE_MATCH) {
         if none_match_hits(inm, &rendered.etag) {
             let mut res = HttpResponse::NotModified().finish();

@@ -177,6 +177,17 @@ pub trait ResourceStore: Send + Sync {
     ) -> StoreResult<(u64, Vec<ResourceRow>)>;
     fn members(&self, group_id: &str) -> StoreResult<Vec<Member>>;
     fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>>;
+    /// A resource and (with `with_groups`) its groups, read at once on this thread: None
+    /// where that could wait (no connection free now, or a database across the network),
+    /// and then the caller reads the ordinary way, off the request thread.
+    fn get_now(
+        &self,
+        _resource_type: &str,
+        _id: &str,
+        _with_groups: bool,
+    ) -> Option<StoreResult<(Option<ResourceRow>, Vec<GroupRef>)>> {
+        None
+    }
     /// Where the outbox jobs a request waits for stand (connectors in sync mode).
     fn wait_state(&self, _token: &str) -> StoreResult<WaitState> {
         Ok(WaitState::Delivered)

@@ -221,13 +221,7 @@ impl ResourceStore for SqlStore {
     }
 
     fn get(&self, resource_type: &str, id: &str) -> StoreResult<Option<ResourceRow>> {
-        let mut conn = self.conn()?;
-        Ok(resources::table
-            .filter(resources::id.eq(id))
-            .filter(resources::resource_type.eq(resource_type))
-            .select(ResourceRow::as_select())
-            .first(&mut *conn)
-            .optional()?)
+        get_on(&mut *self.conn()?, resource_type, id)
     }
 
     fn replace(
@@ -647,7 +641,46 @@ impl ResourceStore for SqlStore {
     }
 
     fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
-        let mut conn = self.conn()?;
+        groups_of_on(&mut *self.conn()?, member_ids)
+    }
+
+    fn get_now(
+        &self,
+        resource_type: &str,
+        id: &str,
+        with_groups: bool,
+    ) -> Option<StoreResult<(Option<ResourceRow>, Vec<GroupRef>)>> {
+        // A primary-key read of a local SQLite file cannot take long; waiting for a
+        // connection could, and a PostgreSQL read crosses the network: those go the
+        // ordinary way.
+        if self.backend() != Backend::Sqlite {
+            return None;
+        }
+        let mut conn = self.free_conn()?;
+        Some((|| {
+            let row = get_on(&mut conn, resource_type, id)?;
+            let groups = match (&row, with_groups) {
+                (Some(r), true) => groups_of_on(&mut conn, std::slice::from_ref(&r.id))?,
+                _ => Vec::new(),
+            };
+            Ok((row, groups))
+        })())
+    }
+}
+
+/// A resource by type and id, on a connection already held.
+fn get_on(conn: &mut DbConn, resource_type: &str, id: &str) -> StoreResult<Option<ResourceRow>> {
+    Ok(resources::table
+        .filter(resources::id.eq(id))
+        .filter(resources::resource_type.eq(resource_type))
+        .select(ResourceRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The groups of these members, on a connection already held.
+fn groups_of_on(conn: &mut DbConn, member_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
+    {
         if let [one] = member_ids {
             // One member (a GET by id): `=` instead of `IN (...)` keeps the statement in
             // diesel's prepared-statement cache.
@@ -656,7 +689,7 @@ impl ResourceStore for SqlStore {
                 .filter(group_members::member_id.eq(one))
                 .order(group_members::group_id.asc())
                 .select((group_members::group_id, resources::display_name))
-                .load(&mut *conn)?;
+                .load(conn)?;
             return Ok(rows
                 .into_iter()
                 .map(|(group_id, display)| GroupRef {
@@ -680,7 +713,7 @@ impl ResourceStore for SqlStore {
                     group_members::group_id,
                     resources::display_name,
                 ))
-                .load(&mut *conn)?;
+                .load(conn)?;
             out.extend(
                 rows.into_iter()
                     .map(|(member_id, group_id, display)| GroupRef {

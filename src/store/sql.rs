@@ -164,6 +164,11 @@ impl SqlStore {
         Ok(self.pool.get()?)
     }
 
+    /// A pooled connection if one is free now; None rather than a wait.
+    pub(crate) fn free_conn(&self) -> Option<diesel::r2d2::PooledConnection<db::Manager>> {
+        self.pool.try_get()
+    }
+
     /// Runs `f` in a write transaction.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
         let _guard = match self.backend {

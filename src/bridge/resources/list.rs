@@ -184,12 +184,31 @@ impl Resources {
         base: &str,
         projection: &Projection,
     ) -> BridgeResult<Vec<Value>> {
+        self.render_with(rt, rows, None, base, projection)
+    }
+
+    /// Renders rows; `known_groups`, when given, are the users' groups already read
+    /// (else they are read here when the projection wants them).
+    pub(super) fn render_with(
+        &self,
+        rt: &ResourceType,
+        rows: Vec<ResourceRow>,
+        known_groups: Option<Vec<crate::store::GroupRef>>,
+        base: &str,
+        projection: &Projection,
+    ) -> BridgeResult<Vec<Value>> {
         let is_user = rt.schema == USER_SCHEMA;
         let is_group = rt.schema == GROUP_SCHEMA;
         let mut groups: HashMap<String, Vec<Value>> = HashMap::new();
         if is_user && projection.wants(&self.reg, rt, "groups") && !rows.is_empty() {
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            for g in self.store.groups_of(&ids)? {
+            let refs = match known_groups {
+                Some(g) => g,
+                None => {
+                    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                    self.store.groups_of(&ids)?
+                }
+            };
+            for g in refs {
                 let mut v = json!({ "value": g.group_id, "$ref": format!("{base}/Groups/{}", g.group_id), "type": "direct" });
                 if let (Some(d), Some(o)) = (g.display, v.as_object_mut()) {
                     o.insert("display".into(), Value::String(d));

@@ -191,6 +191,40 @@ impl Resources {
         self.render(rt, row, base, projection)
     }
 
+    /// A GET by id answered on the calling thread, when the store can read it without
+    /// waiting (a local database with a connection free now; a group only without its
+    /// members, which can be many). None: call [`Resources::get`] off the request thread.
+    pub fn get_now(
+        &self,
+        rt_name: &str,
+        id: &str,
+        base: &str,
+        projection: &Projection,
+    ) -> Option<BridgeResult<Rendered>> {
+        let rt = self.rt(rt_name).ok()?;
+        let is_user = rt.schema == USER_SCHEMA;
+        if id.contains('\0') || (!is_user && projection.wants(&self.reg, rt, "members")) {
+            return None;
+        }
+        let with_groups = is_user && projection.wants(&self.reg, rt, "groups");
+        let read = self.store.get_now(&rt.name, id, with_groups)?;
+        Some((|| {
+            let (row, groups) = read?;
+            let row = row
+                .ok_or_else(|| ScimError::NotFound(format!("{} '{id}' does not exist", rt.name)))?;
+            let (tag, location) = (etag(row.version), location(base, rt, &row.id));
+            let body = self
+                .render_with(rt, vec![row], Some(groups), base, projection)?
+                .pop()
+                .ok_or_else(|| ScimError::Internal("nothing rendered".into()))?;
+            Ok(Rendered {
+                body,
+                etag: tag,
+                location,
+            })
+        })())
+    }
+
     /// The current ETag of a resource, without rendering it.
     pub fn current_etag(&self, rt_name: &str, id: &str) -> BridgeResult<String> {
         let rt = self.rt(rt_name)?;
