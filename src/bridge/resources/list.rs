@@ -164,9 +164,21 @@ impl Resources {
         base: &str,
         projection: &Projection,
     ) -> BridgeResult<Rendered> {
+        self.render_one(rt, row, None, base, projection)
+    }
+
+    /// One resource with its ETag and location; `known_groups` as for `render_with`.
+    pub(super) fn render_one(
+        &self,
+        rt: &ResourceType,
+        row: ResourceRow,
+        known_groups: Option<Vec<crate::store::GroupRef>>,
+        base: &str,
+        projection: &Projection,
+    ) -> BridgeResult<Rendered> {
         let tag = etag(row.version);
         let location = location(base, rt, &row.id);
-        let mut bodies = self.render_many(rt, vec![row], base, projection)?;
+        let mut bodies = self.render_with(rt, vec![row], known_groups, base, projection)?;
         let body = bodies
             .pop()
             .ok_or_else(|| ScimError::Internal("nothing rendered".into()))?;

@@ -212,16 +212,7 @@ impl Resources {
             let (row, groups) = read?;
             let row = row
                 .ok_or_else(|| ScimError::NotFound(format!("{} '{id}' does not exist", rt.name)))?;
-            let (tag, location) = (etag(row.version), location(base, rt, &row.id));
-            let body = self
-                .render_with(rt, vec![row], Some(groups), base, projection)?
-                .pop()
-                .ok_or_else(|| ScimError::Internal("nothing rendered".into()))?;
-            Ok(Rendered {
-                body,
-                etag: tag,
-                location,
-            })
+            self.render_one(rt, row, Some(groups), base, projection)
         })())
     }
 
