@@ -217,7 +217,30 @@ impl Dispatcher {
             });
             let result = (|| {
                 for job in jobs {
-                    if let Some(d) = self.handle(job)? {
+                    // A store error about one job (a busy database, say) puts that job back
+                    // a little later rather than stranding it and the rest of the batch
+                    // under a claim until the lease runs out.
+                    let (id, retry) = (job.id, job.clone());
+                    let handled = match self.handle(job) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            log::warn!("outbox: job {id}: {e}; trying it again shortly");
+                            let now = self.clock.now();
+                            let next = now
+                                + chrono::Duration::from_std(self.policy.base_delay)
+                                    .unwrap_or_default();
+                            if let Err(e2) = self.store.reschedule_job(
+                                &retry,
+                                &format_time(next),
+                                &format!("the bridge's database: {e}"),
+                                &format_time(now),
+                            ) {
+                                log::error!("outbox: job {id}: cannot put it back: {e2}");
+                            }
+                            continue;
+                        }
+                    };
+                    if let Some(d) = handled {
                         self.store.complete_jobs(
                             std::slice::from_ref(&d),
                             &format_time(self.clock.now()),
