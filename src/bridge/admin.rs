@@ -101,6 +101,14 @@ impl Admin {
     }
 
     fn standing(&self, rt: &str, key: &str, attrs: &[&str]) -> BridgeResult<Value> {
+        if key.contains('\0') {
+            // No id, name or principal holds U+0000, and PostgreSQL cannot compare one.
+            return Err(ScimError::NotFound(format!(
+                "no {rt} with id, {}: the key holds U+0000",
+                attrs.join(" or ")
+            ))
+            .into());
+        }
         let resource = match self.find(rt, key, attrs) {
             Ok(r) => r,
             // Deleted: still shown while its mappings are kept (the delete's fate in each
@@ -182,6 +190,10 @@ impl Admin {
                     .map_err(|e| ScimError::InvalidValue(format!("state: {e}")))
             })
             .transpose()?;
+        // No connector's name holds U+0000 (and PostgreSQL cannot compare one).
+        if connector.is_some_and(|c| c.contains('\0')) {
+            return Ok(Vec::new());
+        }
         let rows = self
             .store
             .list_jobs(state, connector, limit.clamp(1, MAX_JOBS))?;

@@ -109,6 +109,15 @@ impl Audit {
             })
             .transpose()?;
         let limit = count.unwrap_or(100).clamp(1, MAX_PAGE);
+        // No record names a resource or credential with U+0000 (PostgreSQL cannot even
+        // compare one): nothing matches.
+        if [resource, credential]
+            .iter()
+            .flatten()
+            .any(|v| v.contains('\0'))
+        {
+            return Ok(json!({"entries": [], "next": null}));
+        }
         let rows = self.store.audit(&AuditQuery {
             resource_id: resource.map(str::to_string),
             credential: credential.map(str::to_string),

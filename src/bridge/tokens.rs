@@ -253,6 +253,18 @@ pub fn generate_token() -> String {
     format!("scb_{}", random_b64(32))
 }
 
+/// A credential's name: 1 to 200 characters and no control character (names are shown
+/// in lists, logs and the audit trail, and PostgreSQL cannot store U+0000).
+fn check_name(name: &str) -> BridgeResult<()> {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(crate::scim::ScimError::InvalidValue(
+            "a credential's name is 1 to 200 characters, none of them a control character".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Whether a token looks like a JWT (three base64url parts) rather than an opaque token.
 pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3 && token.starts_with("ey")
@@ -309,6 +321,7 @@ impl Tokens {
         kind: TokenKind,
         scopes: Scopes,
     ) -> BridgeResult<String> {
+        check_name(name)?;
         let token = generate_token();
         let row = TokenRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -375,6 +388,9 @@ impl Tokens {
 
     /// Revokes the tokens with this name; how many were live.
     pub fn revoke(&self, name: &str) -> BridgeResult<usize> {
+        if name.contains('\0') {
+            return Ok(0); // no name holds one (check_name), and PostgreSQL cannot compare it
+        }
         Ok(self.store.revoke_tokens(name, &format_time(self.now()))?)
     }
 
@@ -385,6 +401,7 @@ impl Tokens {
         scopes: Scopes,
         lifetime_mins: i32,
     ) -> BridgeResult<NewClient> {
+        check_name(name)?;
         if !LIFETIME_MINS.contains(&lifetime_mins) {
             return Err(crate::scim::ScimError::InvalidValue(format!(
                 "the token lifetime is {} to {} minutes",
@@ -413,6 +430,9 @@ impl Tokens {
 
     /// Revokes a client: its access tokens stop working at once.
     pub fn revoke_client(&self, name: &str) -> BridgeResult<usize> {
+        if name.contains('\0') {
+            return Ok(0);
+        }
         Ok(self.store.revoke_client(name, &format_time(self.now()))?)
     }
 

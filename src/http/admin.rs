@@ -141,7 +141,7 @@ fn scopes_of(scope: Option<&str>) -> Result<crate::bridge::Scopes, HttpError> {
 
 fn named(body: &NewCredential) -> Result<String, HttpError> {
     let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || name.chars().count() > 200 {
         return Err(HttpError(ScimError::InvalidValue(
             "name is 1 to 200 characters".into(),
         )));

@@ -430,6 +430,31 @@ fn issuer(jwks_url: &str, scope: &str) -> JwtIssuerConfig {
 }
 
 on_both! {
+    async fn a_credential_name_with_a_control_character_is_a_400_and_revoking_one_finds_nothing(db) {
+        let Some(app) = app_with(db, |_| {}).await else { return };
+        for path in ["/credentials/clients", "/credentials/tokens"] {
+            for name in ["\u{de}\u{23a}\u{cf}\u{0}", "tab\there", " "] {
+                let res = admin(&app, Method::POST, path, Some(json!({"name": name}))).await;
+                assert_scim_error(res, 400, Some("invalidValue")).await;
+            }
+        }
+        for path in ["/credentials/clients/a%00b", "/credentials/tokens/a%00b"] {
+            assert_eq!(admin(&app, Method::DELETE, path, None).await.status(), 404, "{path}");
+        }
+        let fine = admin(&app, Method::POST, "/credentials/clients", Some(json!({"name": "Ünïcode ok"}))).await;
+        assert_eq!(fine.status(), 201);
+        // Lookups by a value holding U+0000 find nothing, on PostgreSQL too (no 500).
+        let audit = admin(&app, Method::GET, "/audit?resource=a%00b&credential=c%00", None).await;
+        assert_eq!(audit.status(), 200);
+        assert_eq!(json(audit).await["entries"], json!([]));
+        let jobs = admin(&app, Method::GET, "/jobs?connector=a%00b", None).await;
+        assert_eq!(jobs.status(), 200);
+        assert_eq!(admin(&app, Method::GET, "/users/a%00b", None).await.status(), 404);
+        assert_eq!(admin(&app, Method::GET, "/groups/a%00b", None).await.status(), 404);
+    }
+}
+
+on_both! {
     async fn a_jwt_from_a_configured_issuer_is_accepted_and_every_bad_one_refused(db) {
         let jwks = serve_jwks(vec![jwk("a")]);
         let url = jwks.url.clone();
