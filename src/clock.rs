@@ -39,6 +39,37 @@ impl Clock for FixedClock {
     }
 }
 
+/// Real time moved forward by a shift that only grows: time passes as it does, and a test
+/// can skip ahead to when a retry is due instead of waiting for it.
+#[derive(Debug, Clone, Default)]
+pub struct ShiftedClock(Arc<Mutex<chrono::Duration>>);
+
+impl ShiftedClock {
+    pub fn new() -> ShiftedClock {
+        ShiftedClock::default()
+    }
+
+    /// Moves this clock forward to `at`, if it is not there yet.
+    pub fn advance_to(&self, at: DateTime<Utc>) {
+        let mut shift = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Utc::now() + *shift;
+        if at > now {
+            *shift += at - now;
+        }
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut shift = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *shift += by.max(chrono::Duration::zero());
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// The one timestamp format the store keeps: fixed width, so text order is time order.
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

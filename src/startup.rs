@@ -291,9 +291,28 @@ pub struct Application {
     pub core: Arc<Core>,
 }
 
+/// Who delivers the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// `outbox_workers` threads of the bridge's own, as `serve` runs.
+    Background,
+    /// Nobody but the caller, through `core.dispatcher` (`deliver_due`): a test drains the
+    /// outbox when it chooses, deterministically.
+    OnDemand,
+}
+
 impl Application {
     /// Binds the listener and prepares the server; it runs once awaited.
     pub fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<Application, StartupError> {
+        Application::build_with(settings, clock, Delivery::Background)
+    }
+
+    /// As [`Application::build`], with the outbox delivered as `delivery` says.
+    pub fn build_with(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        delivery: Delivery,
+    ) -> Result<Application, StartupError> {
         let core = Arc::new(Core::build(&settings, clock)?);
         let listener =
             TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
@@ -351,7 +370,9 @@ impl Application {
                     "connector '{name}' {why}: {jobs} jobs queued to send it every user and group as they stand"
                 );
             }
-            core.dispatcher.spawn(settings.outbox_workers.max(1));
+            if delivery == Delivery::Background {
+                core.dispatcher.spawn(settings.outbox_workers.max(1));
+            }
         }
         let registry = Arc::new(core.resources.registry().clone());
         let metrics_here = settings.metrics_listen.is_none();

@@ -115,6 +115,8 @@ struct Run {
     progress: Arc<Progress>,
     finished: AtomicBool,
     outcome: Mutex<Option<Result<Report, String>>>,
+    /// The run's thread, until someone waits for it.
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Users read and compared per page.
@@ -325,12 +327,13 @@ impl Reconcile {
                 progress: Arc::new(Progress::default()),
                 finished: AtomicBool::new(false),
                 outcome: Mutex::new(None),
+                thread: Mutex::new(None),
             });
             runs.insert(connector.to_string(), run.clone());
             run
         };
         let (me, name, r) = (self.clone(), connector.to_string(), run.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("reconcile-{name}"))
             .spawn(move || {
                 let out = me.run(&name, r.repair, &r.progress);
@@ -342,6 +345,23 @@ impl Reconcile {
                 r.finished.store(true, Ordering::Release);
             })
             .map_err(|e| ScimError::Internal(format!("cannot start a reconcile: {e}")))?;
+        *run.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
+        self.status(connector)
+    }
+
+    /// Waits until the latest run of `connector` (if any) has finished; returns its status.
+    pub fn wait(&self, connector: &str) -> BridgeResult<Value> {
+        let run = self
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(connector)
+            .cloned();
+        let thread = run.and_then(|r| r.thread.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = thread {
+            // A run that panicked has no outcome; its status says it failed.
+            let _ = t.join();
+        }
         self.status(connector)
     }
 

@@ -487,6 +487,28 @@ impl Dispatcher {
         }
     }
 
+    /// Delivers every job that is due now, batch after batch, on this thread, until none
+    /// is left to claim; returns how many it handled. What a delivery reschedules for
+    /// later stays for a later call. The outbox without background workers (tests, and
+    /// embedding) is delivered this way.
+    pub fn deliver_due(&self) -> StoreResult<usize> {
+        let mut handled = 0;
+        loop {
+            match self.run_once(16)? {
+                0 => return Ok(handled),
+                n => handled += n,
+            }
+        }
+    }
+
+    /// When the next pending job may be claimed; `None` when none is pending.
+    pub fn next_due(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(self
+            .store
+            .next_claimable_at()?
+            .and_then(|t| crate::clock::parse_time(&t).ok()))
+    }
+
     /// Starts `workers` threads that deliver until [`Dispatcher::stop`].
     pub fn spawn(self: &Arc<Self>, workers: usize) -> Vec<JoinHandle<()>> {
         // SQLite serves one process: jobs it still holds were claimed by a process that

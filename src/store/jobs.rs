@@ -305,6 +305,24 @@ impl JobStore for SqlStore {
         })
     }
 
+    fn next_claimable_at(&self) -> StoreResult<Option<String>> {
+        #[derive(QueryableByName)]
+        struct At {
+            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+            at: Option<String>,
+        }
+        const NEXT: &str = "SELECT MIN(CASE WHEN j.locked_until IS NOT NULL AND j.locked_until > j.next_attempt_at \
+            THEN j.locked_until ELSE j.next_attempt_at END) AS at FROM outbox_jobs j WHERE j.state = 'pending' \
+            AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
+                            AND p.state IN ('pending', 'held') AND p.id < j.id)";
+        let mut conn = self.conn()?;
+        let at: At = match &mut *conn {
+            DbConn::Sqlite(c) => diesel::sql_query(NEXT).get_result(c)?,
+            DbConn::Pg(c) => diesel::sql_query(NEXT).get_result(c)?,
+        };
+        Ok(at.at)
+    }
+
     fn release_claims(&self) -> StoreResult<usize> {
         self.write(|conn| {
             Ok(

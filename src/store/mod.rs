@@ -285,6 +285,9 @@ pub trait JobStore: Send + Sync {
     fn renew_claims(&self, owner: &str, ids: &[i64], until: &str) -> StoreResult<usize>;
     /// Releases every claim (for a single-process database after a restart).
     fn release_claims(&self) -> StoreResult<usize>;
+    /// When the first pending job that no earlier job of its resource holds back may next
+    /// be claimed (its next attempt, or the end of its lease if later); `None` when none.
+    fn next_claimable_at(&self) -> StoreResult<Option<String>>;
     /// A delivered job: gone from the outbox, its mapping synced.
     fn complete_job(&self, job: &JobRow, d: &Delivered, now: &str) -> StoreResult<()>;
     /// Delivered jobs written together, in one transaction: each gone with the jobs it

@@ -3,7 +3,6 @@
 //! or discards them; nothing else about the connector stops.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -21,8 +20,8 @@ fn start_hook() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-async fn braked_app(db: Db, hook: &str, limit: u32) -> Option<TestApp> {
-    let first = spawn_app(db).await?;
+async fn braked_app(db: Db, hook: &str, limit: u32) -> TestApp {
+    let first = spawn_app(db).await;
     let mut settings = first.settings.clone();
     let dbh = first.stop().await;
     settings.admin_token = Some(Secret::new(ADMIN));
@@ -32,7 +31,7 @@ async fn braked_app(db: Db, hook: &str, limit: u32) -> Option<TestApp> {
     c.deprovision_limit = Some(limit);
     c.deprovision_window_secs = 3600;
     settings.connectors = vec![c];
-    Some(spawn_with(dbh, settings).await)
+    spawn_with(dbh, settings).await
 }
 
 fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -54,12 +53,10 @@ async fn events_of(hook: &str, event: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Drains the outbox; then `check` holds.
+async fn until(app: &TestApp, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    app.drain().await;
+    assert!(check().await, "once the outbox is drained, {what}");
 }
 
 async fn connector(app: &TestApp) -> Value {
@@ -88,7 +85,7 @@ async fn users(app: &Arc<TestApp>, hook: &str, n: usize) -> Vec<String> {
                 .to_string(),
         );
     }
-    until("every user arrived", async || {
+    until(app, "every user arrived", async || {
         events_of(hook, "user.created").await.len() == n
     })
     .await;
@@ -119,11 +116,11 @@ async fn deactivate_all(app: &Arc<TestApp>, ids: &[String]) {
 crate::each_database! {
     async fn a_burst_of_deactivations_over_the_limit_is_held_until_released(db) {
         let hook = start_hook();
-        let Some(app) = braked_app(db, &hook, 3).await else { return };
+        let app = braked_app(db, &hook, 3).await;
         let app = Arc::new(app);
         let ids = users(&app, &hook, 10).await;
         deactivate_all(&app, &ids).await;
-        until("three deactivations are delivered and seven held", async || {
+        until(&app, "three deactivations are delivered and seven held", async || {
             let c = connector(&app).await;
             c["held"] == 7 && c["queueDepth"] == 0
         }).await;
@@ -138,7 +135,7 @@ crate::each_database! {
         assert!(metrics.contains("scim_bridge_outbox_jobs{connector=\"hook\",state=\"held\"} 7"), "{metrics}");
         // Nothing else about the connector stops: a new user still arrives.
         assert_eq!(app.post("/Users", user("after@example.com")).await.status(), 201);
-        until("the new user arrived", async || events_of(&hook, "user.created").await.len() == 11).await;
+        until(&app, "the new user arrived", async || events_of(&hook, "user.created").await.len() == 11).await;
         // A later change of a held user waits behind its held deactivation.
         let put_back = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "replace", "path": "displayName", "value": "Waits"}]});
@@ -148,7 +145,7 @@ crate::each_database! {
         let res = admin(&app, reqwest::Method::POST, "/connectors/hook/release").send().await.expect("release");
         assert_eq!(res.status(), 200);
         assert_eq!(res.json::<Value>().await.expect("json")["released"], 7);
-        until("all ten deactivations and the later change arrived", async || {
+        until(&app, "all ten deactivations and the later change arrived", async || {
             events_of(&hook, "user.deactivated").await.len() == 10 && connector(&app).await["queueDepth"] == 0
         }).await;
         let c = connector(&app).await;
@@ -161,27 +158,27 @@ crate::each_database! {
 
     async fn a_deactivation_retried_after_a_failed_delivery_counts_once_against_the_limit(db) {
         let hook = start_hook();
-        let Some(app) = braked_app(db, &hook, 1).await else { return };
+        let app = braked_app(db, &hook, 1).await;
         let app = Arc::new(app);
         let ids = users(&app, &hook, 2).await;
         set_faults(&reqwest::Client::new(), &hook, json!({"fail_next": {"count": 2, "status": 503}})).await;
         deactivate_all(&app, &ids[..1]).await;
-        until("the first deactivation arrived after its retries", async || {
+        until(&app, "the first deactivation arrived after its retries", async || {
             events_of(&hook, "user.deactivated").await.len() == 1
         }).await;
         assert_eq!(connector(&app).await["held"], 0, "its retries are the same deprovision");
         deactivate_all(&app, &ids[1..]).await;
-        until("the second is held", async || connector(&app).await["held"] == 1).await;
+        until(&app, "the second is held", async || connector(&app).await["held"] == 1).await;
         assert_eq!(events_of(&hook, "user.deactivated").await.len(), 1);
     }
 
     async fn discarding_held_deactivations_resends_each_user_as_it_stands(db) {
         let hook = start_hook();
-        let Some(app) = braked_app(db, &hook, 2).await else { return };
+        let app = braked_app(db, &hook, 2).await;
         let app = Arc::new(app);
         let ids = users(&app, &hook, 5).await;
         deactivate_all(&app, &ids).await;
-        until("two delivered and three held", async || connector(&app).await["held"] == 3).await;
+        until(&app, "two delivered and three held", async || connector(&app).await["held"] == 3).await;
         // The identity provider's mistake is undone there: the users are active again.
         for id in &ids {
             let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -192,7 +189,7 @@ crate::each_database! {
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.expect("json");
         assert_eq!((body["discarded"].clone(), body["resynced"].clone()), (json!(3), json!(3)), "{body}");
-        until("the queue is empty", async || {
+        until(&app, "the queue is empty", async || {
             let c = connector(&app).await;
             c["queueDepth"] == 0 && c["held"] == 0
         }).await;

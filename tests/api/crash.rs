@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -108,20 +108,30 @@ async fn create_users(port: u16, prefix: &str, n: usize) {
     }
 }
 
-async fn wait_events(base: &str, n: usize) -> Value {
-    let started = Instant::now();
-    loop {
-        let s = state(base).await;
-        if s["events"].as_array().map_or(0, Vec::len) >= n {
-            return s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{} of {n} events: {s}",
-            s["events"].as_array().map_or(0, Vec::len)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits until the bridges on `db_url` hold no job (none pending, none in flight), then
+/// reads the emulator: what it holds then is all it will ever get.
+async fn settled(db_url: &str, base: &str) -> Value {
+    let store = scim_bridge::store::SqlStore::open_waiting(db_url, 1, Duration::from_secs(10))
+        .expect("the bridges' database");
+    let store = Arc::new(store);
+    eventually("the outbox is empty", Duration::from_secs(60), async || {
+        let store = store.clone();
+        let next = tokio::task::spawn_blocking(move || {
+            use scim_bridge::store::JobStore;
+            store.next_claimable_at()
+        })
+        .await
+        .expect("joined")
+        .expect("the outbox answers");
+        next.is_none().then_some(())
+    })
+    .await;
+    state(base).await
+}
+
+/// How many events the emulator at `base` holds.
+async fn events_at(base: &str) -> usize {
+    state(base).await["events"].as_array().map_or(0, Vec::len)
 }
 
 fn distinct_users(s: &Value) -> usize {
@@ -138,25 +148,22 @@ fn distinct_users(s: &Value) -> usize {
 
 async fn kill_mid_burst(kind: Db) {
     let dir = tempfile::tempdir().expect("dir");
-    let Some(app) = spawn_app(kind).await else {
-        return;
-    };
+    let app = spawn_app(kind).await;
     let db = app.stop().await;
     let (hook, base) = start_hook(30).await;
     let mut bridge = start_bridge(dir.path(), &db.url(), &hook, "a");
     create_users(bridge.port, "burst", 40).await;
     // Kill it while the slow target still has most of the burst ahead.
-    let started = Instant::now();
-    while state(&base).await["events"].as_array().map_or(0, Vec::len) < 3 {
-        assert!(started.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("three deliveries", Duration::from_secs(30), async || {
+        (events_at(&base).await >= 3).then_some(())
+    })
+    .await;
     bridge.child.kill().expect("SIGKILL");
     bridge.child.wait().expect("reaped");
-    let before = state(&base).await["events"].as_array().map_or(0, Vec::len);
+    let before = events_at(&base).await;
     assert!(before < 40, "the kill came mid-burst ({before} delivered)");
     let _again = start_bridge(dir.path(), &db.url(), &hook, "b");
-    let s = wait_events(&base, 40).await;
+    let s = settled(&db.url(), &base).await;
     assert_eq!(
         s["events"].as_array().expect("events").len(),
         40,
@@ -165,39 +172,40 @@ async fn kill_mid_burst(kind: Db) {
     assert_eq!(distinct_users(&s), 40, "nothing lost");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bridge_killed_mid_delivery_loses_and_duplicates_nothing_on_sqlite() {
-    kill_mid_burst(Db::Sqlite).await;
+crate::tests! {
+    async fn a_bridge_killed_mid_delivery_loses_and_duplicates_nothing_on_sqlite() {
+        kill_mid_burst(Db::Sqlite).await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bridge_killed_mid_delivery_loses_and_duplicates_nothing_on_postgres() {
-    kill_mid_burst(Db::Postgres).await;
+crate::tests! {
+    #[postgres]
+    async fn a_bridge_killed_mid_delivery_loses_and_duplicates_nothing_on_postgres() {
+        kill_mid_burst(Db::Postgres).await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_bridges_on_one_postgres_deliver_each_job_once() {
-    let dir = tempfile::tempdir().expect("dir");
-    let Some(app) = spawn_app(Db::Postgres).await else {
-        return;
-    };
-    let db = app.stop().await;
-    let (hook, base) = start_hook(5).await;
-    let a = start_bridge(dir.path(), &db.url(), &hook, "a");
-    let b = start_bridge(dir.path(), &db.url(), &hook, "b");
-    // Writes go to both; both deliver.
-    create_users(a.port, "twoa", 30).await;
-    create_users(b.port, "twob", 30).await;
-    let s = wait_events(&base, 60).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let s2 = state(&base).await;
-    assert_eq!(
-        s2["calls"]["receive"], 60,
-        "each job delivered once: {}",
-        s2["calls"]
-    );
-    assert!(s2["calls"].get("duplicate").is_none());
-    assert_eq!(distinct_users(&s), 60);
+crate::tests! {
+    #[postgres]
+    async fn two_bridges_on_one_postgres_deliver_each_job_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let app = spawn_app(Db::Postgres).await;
+        let db = app.stop().await;
+        let (hook, base) = start_hook(5).await;
+        let a = start_bridge(dir.path(), &db.url(), &hook, "a");
+        let b = start_bridge(dir.path(), &db.url(), &hook, "b");
+        // Writes go to both; both deliver.
+        create_users(a.port, "twoa", 30).await;
+        create_users(b.port, "twob", 30).await;
+        let s = settled(&db.url(), &base).await;
+        assert_eq!(
+            s["calls"]["receive"], 60,
+            "each job delivered once: {}",
+            s["calls"]
+        );
+        assert!(s["calls"].get("duplicate").is_none());
+        assert_eq!(distinct_users(&s), 60);
+    }
 }
 
 /// OpenIAM has no idempotency key: after a kill, a create may be sent again for a user it
@@ -205,9 +213,7 @@ async fn two_bridges_on_one_postgres_deliver_each_job_once() {
 /// getLoginByManagedSys), never make a second one.
 async fn kill_mid_openiam_burst(kind: Db) {
     let dir = tempfile::tempdir().expect("dir");
-    let Some(app) = spawn_app(kind).await else {
-        return;
-    };
+    let app = spawn_app(kind).await;
     let db = app.stop().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let (server, port) = serve(
@@ -227,29 +233,17 @@ async fn kill_mid_openiam_burst(kind: Db) {
         format!("name = \"iam\"\nkind = \"openiam\"\nurl = \"{base}/ProvisioningService\"\noptions = {{ requestor_id = \"3000\" }}\n");
     let mut bridge = start_bridge_with(dir.path(), &db.url(), &connector, "a");
     create_users(bridge.port, "iam", 40).await;
-    let started = Instant::now();
-    while state(&base).await["users"].as_array().map_or(0, Vec::len) < 3 {
-        assert!(started.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("three users made", Duration::from_secs(30), async || {
+        (state(&base).await["users"].as_array().map_or(0, Vec::len) >= 3).then_some(())
+    })
+    .await;
     bridge.child.kill().expect("SIGKILL");
     bridge.child.wait().expect("reaped");
     let before = state(&base).await["users"].as_array().map_or(0, Vec::len);
     assert!(before < 40, "the kill came mid-burst ({before} made)");
     let _again = start_bridge_with(dir.path(), &db.url(), &connector, "b");
-    let started = Instant::now();
-    loop {
-        let s = state(&base).await;
-        if s["users"].as_array().map_or(0, Vec::len) >= 40
-            && s["calls"]["addUser"].as_u64().unwrap_or(0) >= 40
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let s = state(&base).await;
+    let s = settled(&db.url(), &base).await;
+    assert!(s["calls"]["addUser"].as_u64().unwrap_or(0) >= 40, "{s}");
     let mut logins: Vec<&str> = s["users"]
         .as_array()
         .expect("users")
@@ -262,14 +256,17 @@ async fn kill_mid_openiam_burst(kind: Db) {
     assert_eq!(logins.len(), 40);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_sqlite() {
-    kill_mid_openiam_burst(Db::Sqlite).await;
+crate::tests! {
+    async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_sqlite() {
+        kill_mid_openiam_burst(Db::Sqlite).await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_postgres() {
-    kill_mid_openiam_burst(Db::Postgres).await;
+crate::tests! {
+    #[postgres]
+    async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_postgres() {
+        kill_mid_openiam_burst(Db::Postgres).await;
+    }
 }
 
 /// A PostgreSQL server of this test's own (initdb in a temporary folder, on a free port),
@@ -282,8 +279,7 @@ struct PrivatePg {
 }
 
 impl PrivatePg {
-    fn start() -> Option<PrivatePg> {
-        std::env::var("TEST_POSTGRES_URL").ok()?;
+    fn start() -> PrivatePg {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL is installed under /usr/lib/postgresql")
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -328,7 +324,7 @@ impl PrivatePg {
                 pg.dir.path().display()
             ),
         ]);
-        Some(pg)
+        pg
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
@@ -394,84 +390,90 @@ fn unsafe_is_root() -> bool {
         .unwrap_or(false)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_postgresql_restart_under_load_is_survived_without_restarting_the_bridge_or_losing_a_change(
-) {
-    let Some(pg) = tokio::task::spawn_blocking(PrivatePg::start)
-        .await
-        .expect("joined")
-    else {
-        return;
-    };
-    let db = Arc::new(TestDb::Postgres {
-        admin_url: pg.url(),
-        name: "bridge".into(),
-    });
-    {
-        use diesel::{Connection, RunQueryDsl};
-        let mut c = diesel::PgConnection::establish(&pg.url()).expect("private server");
-        diesel::sql_query("CREATE DATABASE bridge")
-            .execute(&mut c)
-            .expect("create");
-    }
-    let settings = settings_for(&db);
-    let app = Arc::new(spawn_with(db, settings).await);
-    let load = {
-        let app = app.clone();
-        tokio::spawn(async move {
-            let mut acked = Vec::new();
-            let mut refused = Vec::new();
-            for i in 0..300 {
-                let res = app
-                    .post("/Users", user(&format!("load{i}@example.com")))
-                    .await;
-                match res.status().as_u16() {
-                    201 => acked.push(json(res).await["id"].as_str().expect("id").to_string()),
-                    s => refused.push(s),
+crate::tests! {
+    #[postgres]
+    async fn a_postgresql_restart_under_load_is_survived_without_restarting_the_bridge_or_losing_a_change(
+    ) {
+        let pg = tokio::task::spawn_blocking(PrivatePg::start)
+            .await
+            .expect("joined");
+        let db = Arc::new(TestDb::Postgres {
+            admin_url: pg.url(),
+            name: "bridge".into(),
+        });
+        {
+            use diesel::{Connection, RunQueryDsl};
+            let mut c = diesel::PgConnection::establish(&pg.url()).expect("private server");
+            diesel::sql_query("CREATE DATABASE bridge")
+                .execute(&mut c)
+                .expect("create");
+        }
+        let settings = settings_for(&db);
+        let app = Arc::new(spawn_with(db, settings).await);
+        let (under_way, started) = tokio::sync::oneshot::channel::<()>();
+        let load = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut refused = Vec::new();
+                let mut under_way = Some(under_way);
+                for i in 0..300 {
+                    let res = app
+                        .post("/Users", user(&format!("load{i}@example.com")))
+                        .await;
+                    match res.status().as_u16() {
+                        201 => acked.push(json(res).await["id"].as_str().expect("id").to_string()),
+                        s => refused.push(s),
+                    }
+                    if acked.len() == 50 {
+                        under_way.take().map(|tx| tx.send(()));
+                    }
+                    // Paced, so the load spans the restart: the passing of time is the point.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            (acked, refused)
+                (acked, refused)
+            })
+        };
+        // The restart comes once the load is under way.
+        started.await.expect("fifty creates went through");
+        let pg = tokio::task::spawn_blocking(move || {
+            pg.ctl(&["restart", "-m", "fast", "-w"]);
+            pg
         })
-    };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let pg = tokio::task::spawn_blocking(move || {
-        pg.ctl(&["restart", "-m", "fast", "-w"]);
-        pg
-    })
-    .await
-    .expect("restarted");
-    let (acked, refused) = load.await.expect("load");
-    eprintln!(
-        "restart under load: {} acknowledged, {} refused",
-        acked.len(),
-        refused.len()
-    );
-    assert!(
-        refused.iter().all(|s| *s == 503),
-        "while it restarts, 503 and nothing else: {refused:?}"
-    );
-    assert!(
-        acked.len() > 100,
-        "most creates went through: {} acked, {} refused",
-        acked.len(),
-        refused.len()
-    );
-    // Without restarting the bridge: new writes go through, and every acknowledged one is there.
-    assert_eq!(
-        app.post("/Users", user("after@example.com")).await.status(),
-        201
-    );
-    for id in &acked {
-        assert_eq!(
-            app.get(&format!("/Users/{id}")).await.status(),
-            200,
-            "acknowledged {id} is kept"
+        .await
+        .expect("restarted");
+        let (acked, refused) = load.await.expect("load");
+        eprintln!(
+            "restart under load: {} acknowledged, {} refused",
+            acked.len(),
+            refused.len()
         );
+        assert!(
+            refused.iter().all(|s| *s == 503),
+            "while it restarts, 503 and nothing else: {refused:?}"
+        );
+        assert!(
+            acked.len() > 100,
+            "most creates went through: {} acked, {} refused",
+            acked.len(),
+            refused.len()
+        );
+        // Without restarting the bridge: new writes go through, and every acknowledged one is there.
+        assert_eq!(
+            app.post("/Users", user("after@example.com")).await.status(),
+            201
+        );
+        for id in &acked {
+            assert_eq!(
+                app.get(&format!("/Users/{id}")).await.status(),
+                200,
+                "acknowledged {id} is kept"
+            );
+        }
+        let list = json(app.get("/Users?count=1").await).await;
+        assert_eq!(list["totalResults"], acked.len() + 1);
+        drop(pg);
     }
-    let list = json(app.get("/Users?count=1").await).await;
-    assert_eq!(list["totalResults"], acked.len() + 1);
-    drop(pg);
 }
 
 /// SIGINT (Ctrl-C) drains like SIGTERM: a request whose body is still arriving when the
@@ -503,74 +505,72 @@ async fn a_signal_lets_the_request_in_flight_finish(signal: &str) {
     let mut answer = String::new();
     s.read_to_string(&mut answer).expect("an answer");
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = bridge.child.try_wait().expect("wait") {
-            assert!(status.success(), "a clean exit: {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the bridge did not stop after {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    use wait_timeout::ChildExt;
+    let status = bridge
+        .child
+        .wait_timeout(Duration::from_secs(10))
+        .expect("wait")
+        .unwrap_or_else(|| panic!("the bridge did not stop after {signal}"));
+    assert!(status.success(), "a clean exit: {status}");
+}
+
+crate::tests! {
+    async fn sigint_lets_the_request_in_flight_finish_before_the_bridge_stops() {
+        a_signal_lets_the_request_in_flight_finish("-INT").await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigint_lets_the_request_in_flight_finish_before_the_bridge_stops() {
-    a_signal_lets_the_request_in_flight_finish("-INT").await;
+crate::tests! {
+    async fn sigterm_lets_the_request_in_flight_finish_before_the_bridge_stops() {
+        a_signal_lets_the_request_in_flight_finish("-TERM").await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_the_request_in_flight_finish_before_the_bridge_stops() {
-    a_signal_lets_the_request_in_flight_finish("-TERM").await;
-}
-
-/// `demo` starts clean on every run: the user its printed command creates is created (201)
-/// the second time as the first, since the emulators start empty and so does its database.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_run_twice_works_twice() {
-    for run in 1..=2 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-            .args(["demo", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn demo");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut base, mut token) = (None, None);
-        for line in lines.by_ref() {
-            let line = line.expect("utf8");
-            if let Some(b) = line.strip_prefix("  SCIM base URL : ") {
-                base = Some(b.trim().to_string());
+crate::tests! {
+    /// `demo` starts clean on every run: the user its printed command creates is created (201)
+    /// the second time as the first, since the emulators start empty and so does its database.
+    async fn demo_run_twice_works_twice() {
+        for run in 1..=2 {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+                .args(["demo", "--listen", "127.0.0.1:0"])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn demo");
+            let stdout = child.stdout.take().expect("stdout");
+            let mut lines = BufReader::new(stdout).lines();
+            let (mut base, mut token) = (None, None);
+            for line in lines.by_ref() {
+                let line = line.expect("utf8");
+                if let Some(b) = line.strip_prefix("  SCIM base URL : ") {
+                    base = Some(b.trim().to_string());
+                }
+                if let Some(t) = line.strip_prefix("  SCIM token    : ") {
+                    token = Some(t.trim().to_string());
+                }
+                if line.starts_with("Ctrl-C stops it") {
+                    break;
+                }
             }
-            if let Some(t) = line.strip_prefix("  SCIM token    : ") {
-                token = Some(t.trim().to_string());
-            }
-            if line.starts_with("Ctrl-C stops it") {
-                break;
-            }
+            std::thread::spawn(move || for _ in lines {});
+            let (base, token) = (base.expect("base URL"), token.expect("token"));
+            let res = reqwest::Client::new()
+                .post(format!("{base}/Users"))
+                .bearer_auth(&token)
+                .header("content-type", "application/scim+json")
+                .body(
+                    json!({"userName": "demo@example.com", "name": {"givenName": "Demo", "familyName": "User"},
+                           "emails": [{"value": "demo@example.com", "primary": true}],
+                           "password": "Demo-passw0rd", "active": true})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(res.status(), 201, "run {run}");
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        std::thread::spawn(move || for _ in lines {});
-        let (base, token) = (base.expect("base URL"), token.expect("token"));
-        let res = reqwest::Client::new()
-            .post(format!("{base}/Users"))
-            .bearer_auth(&token)
-            .header("content-type", "application/scim+json")
-            .body(
-                json!({"userName": "demo@example.com", "name": {"givenName": "Demo", "familyName": "User"},
-                       "emails": [{"value": "demo@example.com", "primary": true}],
-                       "password": "Demo-passw0rd", "active": true})
-                .to_string(),
-            )
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(res.status(), 201, "run {run}");
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }

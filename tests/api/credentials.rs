@@ -21,13 +21,13 @@ const AUDIENCE: &str = "api://scim-bridge";
 use crate::each_database as on_both;
 
 /// The app with an admin token and these settings changed.
-async fn app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    let first = spawn_app(db).await?;
+async fn app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let first = spawn_app(db).await;
     let mut settings = first.settings.clone();
     let dbh = first.stop().await;
     settings.admin_token = Some(Secret::new(ADMIN));
     tweak(&mut settings);
-    Some(spawn_with(dbh, settings).await)
+    spawn_with(dbh, settings).await
 }
 
 fn root(app: &TestApp) -> String {
@@ -144,7 +144,7 @@ async fn assert_invalid_token(res: reqwest::Response, what: &str) {
 
 on_both! {
     async fn a_client_made_on_the_command_line_gets_a_token_from_the_endpoint_that_opens_scim(db) {
-        let Some(app) = app_with(db, |_| {}).await else { return };
+        let app = app_with(db, |_| {}).await;
         let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
             .args(["client", "create", "--name", "entra", "--scope", "scim:read scim:write", "--token-lifetime-mins", "90",
                    "--database-url", &app.db.url()])
@@ -173,7 +173,7 @@ on_both! {
     }
 
     async fn the_token_endpoint_refuses_with_rfc_6749_errors(db) {
-        let Some(app) = app_with(db, |_| {}).await else { return };
+        let app = app_with(db, |_| {}).await;
         let (id, secret) = new_client(&app, "reader", "scim:read").await;
         let cases: Vec<TokenCase> = vec![
             (vec![], Some((&id, &secret)), 400, "invalid_request"),
@@ -199,7 +199,7 @@ on_both! {
     }
 
     async fn a_read_only_credential_reads_and_searches_but_cannot_write(db) {
-        let Some(app) = app_with(db, |_| {}).await else { return };
+        let app = app_with(db, |_| {}).await;
         let (id, secret) = new_client(&app, "auditor", "scim:read scim:write").await;
         // A client may narrow its scopes when it asks for a token.
         let res = token_call(&app, &[("grant_type", "client_credentials"), ("scope", "scim:read")], Some((&id, &secret))).await;
@@ -221,7 +221,7 @@ on_both! {
     }
 
     async fn a_revoked_credential_stops_at_once_on_another_instance_sharing_the_database(db) {
-        let Some(a) = app_with(db, |_| {}).await else { return };
+        let a = app_with(db, |_| {}).await;
         let mut settings = a.settings.clone();
         settings.listen = "127.0.0.1:0".into();
         let b = spawn_with(a.db.clone(), settings).await;
@@ -248,7 +248,7 @@ on_both! {
     }
 
     async fn a_rotated_signing_key_signs_new_tokens_and_old_ones_stay_valid(db) {
-        let Some(app) = app_with(db, |_| {}).await else { return };
+        let app = app_with(db, |_| {}).await;
         let (id, secret) = new_client(&app, "rotating", "scim:read").await;
         let old = access_token(&app, &id, &secret).await;
         let res = admin(&app, Method::POST, "/credentials/signing-key", None).await;
@@ -266,7 +266,7 @@ on_both! {
     }
 
     async fn parallel_token_requests_and_client_creates_on_a_fresh_database_all_hold(db) {
-        let Some(app) = app_with(db, |_| {}).await else { return };
+        let app = app_with(db, |_| {}).await;
         let app = Arc::new(app);
         // Eight creates of one name: exactly one client is made.
         let creates = (0..8).map(|_| {
@@ -292,10 +292,10 @@ on_both! {
     }
 
     async fn a_credential_over_its_budget_gets_429_with_retry_after_and_others_do_not(db) {
-        let Some(app) = app_with(db, |s| {
+        let app = app_with(db, |s| {
             s.rate_limit_per_sec = 0.5;
             s.rate_limit_burst = 3;
-        }).await else { return };
+        }).await;
         let res = admin(&app, Method::POST, "/credentials/tokens", Some(json!({"name": "busy"}))).await;
         let busy = json(res).await["token"].as_str().expect("token").to_string();
         for _ in 0..3 {
@@ -431,7 +431,7 @@ fn issuer(jwks_url: &str, scope: &str) -> JwtIssuerConfig {
 
 on_both! {
     async fn a_credential_name_with_a_control_character_is_a_400_and_revoking_one_finds_nothing(db) {
-        let Some(app) = app_with(db, |_| {}).await else { return };
+        let app = app_with(db, |_| {}).await;
         for path in ["/credentials/clients", "/credentials/tokens"] {
             for name in ["\u{de}\u{23a}\u{cf}\u{0}", "tab\there", " "] {
                 let res = admin(&app, Method::POST, path, Some(json!({"name": name}))).await;
@@ -458,7 +458,7 @@ on_both! {
     async fn a_jwt_from_a_configured_issuer_is_accepted_and_every_bad_one_refused(db) {
         let jwks = serve_jwks(vec![jwk("a")]);
         let url = jwks.url.clone();
-        let Some(app) = app_with(db, |s| s.jwt_issuers = vec![issuer(&url, "scim:read scim:write")]).await else { return };
+        let app = app_with(db, |s| s.jwt_issuers = vec![issuer(&url, "scim:read scim:write")]).await;
         let good = mint("a", "test-key-a", json!({}));
         assert_eq!(get_users(&app, &good).await.status(), 200);
         assert_eq!(post_user(&app, &good, "jwt@example.com").await.status(), 201);
@@ -491,7 +491,7 @@ on_both! {
     async fn an_issuer_that_rotates_its_key_is_followed_with_one_fetch_and_its_scope_applies(db) {
         let jwks = serve_jwks(vec![jwk("a")]);
         let url = jwks.url.clone();
-        let Some(app) = app_with(db, |s| s.jwt_issuers = vec![issuer(&url, "scim:read")]).await else { return };
+        let app = app_with(db, |s| s.jwt_issuers = vec![issuer(&url, "scim:read")]).await;
         assert_eq!(get_users(&app, &mint("a", "test-key-a", json!({}))).await.status(), 200);
         assert_eq!(get_users(&app, &mint("a", "test-key-a", json!({"sub": "other"}))).await.status(), 200);
         assert_eq!(*jwks.fetches.lock().expect("lock"), 1, "the keys are cached");
@@ -506,48 +506,49 @@ on_both! {
     }
 }
 
-#[test]
-fn an_entra_tenant_fills_in_issuer_audience_and_keys_and_hmac_or_none_are_refused() {
-    let entra = JwtIssuerConfig {
-        entra_tenant_id: Some("0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0".into()),
-        algorithms: vec!["RS256".into()],
-        scope: "scim:read scim:write".into(),
-        ..Default::default()
+crate::tests! {
+    fn an_entra_tenant_fills_in_issuer_audience_and_keys_and_hmac_or_none_are_refused() {
+        let entra = JwtIssuerConfig {
+            entra_tenant_id: Some("0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0".into()),
+            algorithms: vec!["RS256".into()],
+            scope: "scim:read scim:write".into(),
+            ..Default::default()
+        }
+        .resolved()
+        .expect("valid");
+        assert_eq!(
+            entra.issuer.as_deref(),
+            Some("https://sts.windows.net/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/")
+        );
+        assert_eq!(
+            entra.audience.as_deref(),
+            Some("8adf8e6e-67b2-4cf2-a259-e3dc5476c621")
+        );
+        assert_eq!(
+            entra.jwks_url.as_deref(),
+            Some(
+                "https://login.microsoftonline.com/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/discovery/keys"
+            )
+        );
+        let text = r#"
+    [[jwt_issuer]]
+    issuer = "https://a.test/"
+    audience = "x"
+    jwks_url = "https://a.test/keys"
+    algorithms = ["HS256"]
+
+    [[jwt_issuer]]
+    issuer = "https://b.test/"
+    jwks_url = "https://b.test/keys"
+
+    [[jwt_issuer]]
+    entra_tenant_id = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    algorithms = ["none"]
+    "#;
+        let problems = scim_bridge::config::check_file(text);
+        let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
+        assert_eq!(lines, vec![2, 8, 12], "{problems:?}");
+        assert!(problems[0].message.contains("'HS256' is not accepted"));
+        assert!(problems[1].message.contains("audience is required"));
     }
-    .resolved()
-    .expect("valid");
-    assert_eq!(
-        entra.issuer.as_deref(),
-        Some("https://sts.windows.net/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/")
-    );
-    assert_eq!(
-        entra.audience.as_deref(),
-        Some("8adf8e6e-67b2-4cf2-a259-e3dc5476c621")
-    );
-    assert_eq!(
-        entra.jwks_url.as_deref(),
-        Some(
-            "https://login.microsoftonline.com/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0/discovery/keys"
-        )
-    );
-    let text = r#"
-[[jwt_issuer]]
-issuer = "https://a.test/"
-audience = "x"
-jwks_url = "https://a.test/keys"
-algorithms = ["HS256"]
-
-[[jwt_issuer]]
-issuer = "https://b.test/"
-jwks_url = "https://b.test/keys"
-
-[[jwt_issuer]]
-entra_tenant_id = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
-algorithms = ["none"]
-"#;
-    let problems = scim_bridge::config::check_file(text);
-    let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
-    assert_eq!(lines, vec![2, 8, 12], "{problems:?}");
-    assert!(problems[0].message.contains("'HS256' is not accepted"));
-    assert!(problems[1].message.contains("audience is required"));
 }

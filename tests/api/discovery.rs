@@ -33,37 +33,35 @@ both_databases! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_administrator_adds_an_extension_schema_by_adding_a_file() {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::create_dir_all(dir.path().join("schemas")).expect("mkdir");
-    std::fs::create_dir_all(dir.path().join("resource-types")).expect("mkdir");
-    let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
-    std::fs::write(dir.path().join("schemas/acme.json"), json!({
-        "id": urn, "name": "AcmeUser",
-        "attributes": [{"name": "badgeNumber", "type": "integer", "multiValued": false, "required": false,
-                        "mutability": "readWrite", "returned": "default", "uniqueness": "none"}]
-    }).to_string()).expect("write");
-    std::fs::write(dir.path().join("resource-types/User.json"), json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User", "name": "User", "endpoint": "/Users", "schema": USER,
-        "schemaExtensions": [{"schema": ENTERPRISE, "required": false}, {"schema": urn, "required": false}]
-    }).to_string()).expect("write");
-    let db = match spawn_app(Db::Sqlite).await {
-        Some(a) => a.stop().await,
-        None => return,
-    };
-    let mut settings = settings_for(&db);
-    settings.schemas_dir = Some(dir.path().to_path_buf());
-    let app = spawn_with(db, settings).await;
-    let schema = app.get(&format!("/Schemas/{urn}")).await;
-    assert_eq!(schema.status(), 200);
-    let mut u = user("acme@example.com");
-    u["schemas"] = json!([USER, urn]);
-    u[urn] = json!({"badgeNumber": 1234});
-    let body = json(app.post("/Users", u.clone()).await).await;
-    assert_eq!(body[urn]["badgeNumber"], 1234);
-    u[urn] = json!({"badgeNumber": "not a number"});
-    u["userName"] = json!("acme2@example.com");
-    assert_scim_error(app.post("/Users", u).await, 400, Some("invalidValue")).await;
+crate::tests! {
+    async fn an_administrator_adds_an_extension_schema_by_adding_a_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::create_dir_all(dir.path().join("schemas")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("resource-types")).expect("mkdir");
+        let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+        std::fs::write(dir.path().join("schemas/acme.json"), json!({
+            "id": urn, "name": "AcmeUser",
+            "attributes": [{"name": "badgeNumber", "type": "integer", "multiValued": false, "required": false,
+                            "mutability": "readWrite", "returned": "default", "uniqueness": "none"}]
+        }).to_string()).expect("write");
+        std::fs::write(dir.path().join("resource-types/User.json"), json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User", "name": "User", "endpoint": "/Users", "schema": USER,
+            "schemaExtensions": [{"schema": ENTERPRISE, "required": false}, {"schema": urn, "required": false}]
+        }).to_string()).expect("write");
+        let db = spawn_app(Db::Sqlite).await.stop().await;
+        let mut settings = settings_for(&db);
+        settings.schemas_dir = Some(dir.path().to_path_buf());
+        let app = spawn_with(db, settings).await;
+        let schema = app.get(&format!("/Schemas/{urn}")).await;
+        assert_eq!(schema.status(), 200);
+        let mut u = user("acme@example.com");
+        u["schemas"] = json!([USER, urn]);
+        u[urn] = json!({"badgeNumber": 1234});
+        let body = json(app.post("/Users", u.clone()).await).await;
+        assert_eq!(body[urn]["badgeNumber"], 1234);
+        u[urn] = json!({"badgeNumber": "not a number"});
+        u["userName"] = json!("acme2@example.com");
+        assert_scim_error(app.post("/Users", u).await, 400, Some("invalidValue")).await;
+    }
 }

@@ -3,7 +3,6 @@
 //! from the current state, not from the recorded calls.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -24,12 +23,10 @@ async fn get_json(req: reqwest::RequestBuilder) -> Value {
     req.send().await.expect("sent").json().await.expect("json")
 }
 
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Drains the outbox; then `check` holds.
+async fn until(app: &TestApp, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    app.drain().await;
+    assert!(check().await, "once the outbox is drained, {what}");
 }
 
 crate::each_database! {
@@ -41,7 +38,7 @@ crate::each_database! {
         tokio::spawn(server);
         let pyramid = format!("http://127.0.0.1:{port}");
 
-        let Some(first) = spawn_app(db).await else { return };
+        let first = spawn_app(db).await;
         let mut settings = first.settings.clone();
         let dbh = first.stop().await;
         settings.admin_token = Some(Secret::new(ADMIN));
@@ -63,7 +60,7 @@ crate::each_database! {
             "Operations": [{"op": "replace", "path": "name.givenName", "value": "Renamed"}]});
         assert_eq!(app.send(reqwest::Method::PATCH, &format!("/Users/{}", ids[0]), Some(rename)).await.status(), 200);
         assert_eq!(app.send(reqwest::Method::DELETE, &format!("/Users/{}", ids[2]), None).await.status(), 204);
-        until("every job is recorded", async || {
+        until(&app, "every job is recorded", async || {
             let c = get_json(admin(&app, "/connectors")).await;
             c["connectors"][0]["queueDepth"] == 0
         }).await;
@@ -94,7 +91,7 @@ crate::each_database! {
         // Switched to async: the users as they stand now, not the recorded calls.
         settings.connectors[0].mode = Mode::Async;
         let app = spawn_with(dbh, settings).await;
-        until("Pyramid has the two remaining users", async || {
+        until(&app, "Pyramid has the two remaining users", async || {
             emulator_state(&http, &pyramid).await["users"].as_array().is_some_and(|u| u.len() == 2)
         }).await;
         let state = emulator_state(&http, &pyramid).await;
@@ -102,7 +99,7 @@ crate::each_database! {
         let renamed = users.iter().find(|u| u["principalName"] == "dry1@example.com").expect("dry1");
         assert_eq!(renamed["firstName"], "Renamed");
         assert!(users.iter().all(|u| u["principalName"] != "dry3@example.com"), "the deleted user never arrives");
-        until("the queue is empty", async || {
+        until(&app, "the queue is empty", async || {
             get_json(admin(&app, "/connectors")).await["connectors"][0]["queueDepth"] == 0
         }).await;
         let jobs = get_json(admin(&app, "/jobs?state=dry_run")).await;

@@ -6,9 +6,9 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
-use scim_bridge::clock::SystemClock;
+use scim_bridge::clock::{Clock, ShiftedClock};
 use scim_bridge::config::{Secret, Settings};
-use scim_bridge::startup::Application;
+use scim_bridge::startup::{Application, Core, Delivery};
 
 pub const TOKEN: &str = "test-token-0123456789";
 
@@ -25,13 +25,15 @@ pub enum TestDb {
 }
 
 impl TestDb {
-    fn create(kind: Db) -> Option<TestDb> {
+    fn create(kind: Db) -> TestDb {
         match kind {
-            Db::Sqlite => Some(TestDb::Sqlite(tempfile::tempdir().expect("temp dir"))),
+            Db::Sqlite => TestDb::Sqlite(tempfile::tempdir().expect("temp dir")),
             Db::Postgres => {
-                // Without TEST_POSTGRES_URL the PostgreSQL half is not asked for (a plain
-                // `cargo test`); with it, an unreachable server fails the test.
-                let admin_url = std::env::var("TEST_POSTGRES_URL").ok()?;
+                // The harness reports PostgreSQL tests ignored without TEST_POSTGRES_URL;
+                // one run anyway (--include-ignored) fails rather than pass having done
+                // nothing, and so does a server that cannot be reached.
+                let admin_url = std::env::var("TEST_POSTGRES_URL")
+                    .expect("this test needs PostgreSQL: set TEST_POSTGRES_URL");
                 let name = format!("scim_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
                     panic!("TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}")
@@ -39,7 +41,7 @@ impl TestDb {
                 diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                     .execute(&mut conn)
                     .expect("create test database");
-                Some(TestDb::Postgres { admin_url, name })
+                TestDb::Postgres { admin_url, name }
             }
         }
     }
@@ -78,6 +80,10 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     pub db: Arc<TestDb>,
     pub settings: Settings,
+    /// The app's use cases, its outbox's dispatcher among them.
+    pub core: Arc<Core>,
+    /// The app's clock: real time, moved ahead when a drain skips to a retry.
+    pub clock: ShiftedClock,
 }
 
 pub fn settings_for(db: &TestDb) -> Settings {
@@ -92,18 +98,32 @@ pub fn settings_for(db: &TestDb) -> Settings {
     }
 }
 
-/// Starts the app; `None` when the database kind is not asked for in this run.
-pub async fn spawn_app(kind: Db) -> Option<TestApp> {
-    let db = Arc::new(TestDb::create(kind)?);
+/// Starts the app against a fresh database of this kind.
+pub async fn spawn_app(kind: Db) -> TestApp {
+    let db = Arc::new(TestDb::create(kind));
     let settings = settings_for(&db);
-    Some(spawn_with(db, settings).await)
+    spawn_with(db, settings).await
 }
 
+/// Starts the app with no outbox workers: the test delivers with `deliver_due` and `drain`.
 pub async fn spawn_with(db: Arc<TestDb>, settings: Settings) -> TestApp {
-    let app = Application::build(settings.clone(), Arc::new(SystemClock)).expect("the app builds");
+    spawn_delivering(db, settings, Delivery::OnDemand).await
+}
+
+/// Starts the app with its own outbox workers, as `serve` runs it: for what needs them
+/// (connectors in `sync` mode, leases between workers).
+pub async fn spawn_with_workers(db: Arc<TestDb>, settings: Settings) -> TestApp {
+    spawn_delivering(db, settings, Delivery::Background).await
+}
+
+async fn spawn_delivering(db: Arc<TestDb>, settings: Settings, delivery: Delivery) -> TestApp {
+    let clock = ShiftedClock::new();
+    let app = Application::build_with(settings.clone(), Arc::new(clock.clone()), delivery)
+        .expect("the app builds");
     let port = app.port();
     let metrics_port = app.metrics_port();
     let handle = app.handle();
+    let core = app.core.clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}/scim/v2"),
@@ -114,6 +134,8 @@ pub async fn spawn_with(db: Arc<TestDb>, settings: Settings) -> TestApp {
         handle,
         db,
         settings,
+        core,
+        clock,
     }
 }
 
@@ -169,6 +191,61 @@ impl TestApp {
         json(res).await["id"].as_str().expect("id").to_string()
     }
 
+    /// Delivers what the outbox holds that is due now, once each, as a worker would;
+    /// retries it schedules stay for later. Returns how many jobs were handled.
+    pub async fn deliver_due(&self) -> usize {
+        let core = self.core.clone();
+        tokio::task::spawn_blocking(move || core.dispatcher.deliver_due())
+            .await
+            .expect("delivery joined")
+            .expect("the outbox delivers")
+    }
+
+    /// Moves the clock to when the next pending job is due, and delivers what is due then.
+    pub async fn retry_due(&self) -> usize {
+        let core = self.core.clone();
+        let next = tokio::task::spawn_blocking(move || core.dispatcher.next_due())
+            .await
+            .expect("joined")
+            .expect("the outbox answers");
+        if let Some(at) = next {
+            self.clock.advance_to(at);
+        }
+        self.deliver_due().await
+    }
+
+    /// Delivers until nothing is pending: each retry a failure schedules is made at once,
+    /// the clock moved ahead to when it is due. What remains is delivered, dead or held.
+    pub async fn drain(&self) {
+        let mut idle = 0;
+        for _ in 0..10_000 {
+            let handled = self.deliver_due().await;
+            let core = self.core.clone();
+            let next = tokio::task::spawn_blocking(move || core.dispatcher.next_due())
+                .await
+                .expect("joined")
+                .expect("the outbox answers");
+            match next {
+                None => return,
+                Some(at) if at > self.clock.now() => self.clock.advance_to(at),
+                // Due, and not claimed: it became due as the claim ran (so the next pass
+                // takes it), or it never can be, which a drain cannot help.
+                Some(_) if handled == 0 && idle > 0 => return,
+                Some(_) => idle = if handled == 0 { idle + 1 } else { 0 },
+            }
+        }
+        panic!("the outbox never drained");
+    }
+
+    /// Waits for the reconcile of `connector` started last to finish; its status.
+    pub async fn reconciled(&self, connector: &str) -> Value {
+        let (core, name) = (self.core.clone(), connector.to_string());
+        tokio::task::spawn_blocking(move || core.reconcile.wait(&name))
+            .await
+            .expect("joined")
+            .expect("a reconcile status")
+    }
+
     /// Stops the server as SIGTERM would.
     pub async fn stop(self) -> Arc<TestDb> {
         self.handle.stop(true).await;
@@ -221,7 +298,29 @@ pub async fn assert_scim_error(res: Response, status: u16, scim_type: Option<&st
     body
 }
 
-/// Runs each test once on SQLite and once on PostgreSQL (when TEST_POSTGRES_URL is set).
+/// Polls `check` until it gives a value, for what a test cannot drain: another process (a
+/// bridge started as a binary, a restarted database), or the app's own outbox workers.
+/// Fails the test after `within`.
+pub async fn eventually<T>(
+    what: &str,
+    within: std::time::Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs each test once on SQLite and once on PostgreSQL; the PostgreSQL variant is
+/// reported ignored when TEST_POSTGRES_URL is unset.
 #[macro_export]
 macro_rules! both_databases {
     ($(async fn $name:ident($app:ident) $body:block)*) => {
@@ -232,17 +331,22 @@ macro_rules! both_databases {
                 #[allow(unused_imports)]
                 use $crate::helpers::*;
 
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let Some($app) = spawn_app(Db::Sqlite).await else { return };
-                    $body
+                fn on_sqlite() {
+                    $crate::helpers::block_on(async {
+                        let $app = spawn_app(Db::Sqlite).await;
+                        $body
+                    })
                 }
 
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let Some($app) = spawn_app(Db::Postgres).await else { return };
-                    $body
+                fn on_postgres() {
+                    $crate::helpers::block_on(async {
+                        let $app = spawn_app(Db::Postgres).await;
+                        $body
+                    })
                 }
+
+                $crate::register!(on_sqlite, $crate::helpers::Needs::Nothing);
+                $crate::register!(on_postgres, $crate::helpers::Needs::Postgres);
             }
         )*
     };
@@ -272,15 +376,23 @@ pub async fn set_faults(http: &reqwest::Client, base: &str, faults: Value) {
 
 /// Starts the app with these settings changed; `None` when the database kind is not asked
 /// for in this run.
-pub async fn spawn_tweaked(kind: Db, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    let db = Arc::new(TestDb::create(kind)?);
+pub async fn spawn_tweaked(kind: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = Arc::new(TestDb::create(kind));
     let mut settings = settings_for(&db);
     tweak(&mut settings);
-    Some(spawn_with(db, settings).await)
+    spawn_with(db, settings).await
 }
 
-/// Runs each test once on SQLite and once on PostgreSQL (when TEST_POSTGRES_URL is set),
-/// with the database kind bound to the given name, for tests that start the app themselves.
+/// As [`spawn_tweaked`], with the app's own outbox workers.
+pub async fn spawn_tweaked_with_workers(kind: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = Arc::new(TestDb::create(kind));
+    let mut settings = settings_for(&db);
+    tweak(&mut settings);
+    spawn_with_workers(db, settings).await
+}
+
+/// Runs each test once with `Db::Sqlite` and once with `Db::Postgres` bound to `$db`; the
+/// PostgreSQL variant is reported ignored when TEST_POSTGRES_URL is unset.
 #[macro_export]
 macro_rules! each_database {
     ($(async fn $name:ident($db:ident) $body:block)*) => {
@@ -288,17 +400,101 @@ macro_rules! each_database {
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let $db = $crate::helpers::Db::Sqlite;
-                    $body
+                fn on_sqlite() {
+                    $crate::helpers::block_on(async {
+                        let $db = $crate::helpers::Db::Sqlite;
+                        $body
+                    })
                 }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let $db = $crate::helpers::Db::Postgres;
-                    $body
+                fn on_postgres() {
+                    $crate::helpers::block_on(async {
+                        let $db = $crate::helpers::Db::Postgres;
+                        $body
+                    })
                 }
+                $crate::register!(on_sqlite, $crate::helpers::Needs::Nothing);
+                $crate::register!(on_postgres, $crate::helpers::Needs::Postgres);
             }
         )*
     };
+}
+
+/// Tests that are not one per database: `#[postgres]` before one says it needs PostgreSQL
+/// (it is reported ignored without TEST_POSTGRES_URL).
+#[macro_export]
+macro_rules! tests {
+    () => {};
+    ($(#[doc = $doc:literal])* #[postgres] async fn $name:ident() $body:block $($rest:tt)*) => {
+        $(#[doc = $doc])*
+        fn $name() {
+            $crate::helpers::block_on(async $body)
+        }
+        $crate::register!($name, $crate::helpers::Needs::Postgres);
+        $crate::tests!($($rest)*);
+    };
+    ($(#[doc = $doc:literal])* async fn $name:ident() $body:block $($rest:tt)*) => {
+        $(#[doc = $doc])*
+        fn $name() {
+            $crate::helpers::block_on(async $body)
+        }
+        $crate::register!($name, $crate::helpers::Needs::Nothing);
+        $crate::tests!($($rest)*);
+    };
+    ($(#[doc = $doc:literal])* fn $name:ident() $body:block $($rest:tt)*) => {
+        $(#[doc = $doc])*
+        fn $name() $body
+        $crate::register!($name, $crate::helpers::Needs::Nothing);
+        $crate::tests!($($rest)*);
+    };
+}
+
+/// Adds the function `$f` of the module it is written in to the tests this binary runs.
+#[macro_export]
+macro_rules! register {
+    ($f:ident, $needs:expr) => {
+        inventory::submit! {
+            $crate::helpers::Case { module: module_path!(), name: stringify!($f), needs: $needs, run: $f }
+        }
+    };
+}
+
+/// What a test needs beyond this machine's own resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    Nothing,
+    /// A PostgreSQL server: TEST_POSTGRES_URL.
+    Postgres,
+}
+
+/// One test of this binary, as the macros above register it.
+pub struct Case {
+    /// Where it was written (`api::outbox::a_test_named_as_a_sentence`).
+    pub module: &'static str,
+    pub name: &'static str,
+    pub needs: Needs,
+    pub run: fn(),
+}
+
+inventory::collect!(Case);
+
+impl Case {
+    /// The name the harness shows and filters by: its path without the binary's name.
+    pub fn full_name(&self) -> String {
+        let module = self.module.split_once("::").map_or("", |(_, rest)| rest);
+        if module.is_empty() {
+            self.name.to_string()
+        } else {
+            format!("{module}::{}", self.name)
+        }
+    }
+}
+
+/// Runs a test's body on a runtime of its own, as `#[tokio::test]` with two workers would.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
 }

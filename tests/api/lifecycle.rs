@@ -22,149 +22,147 @@ both_databases! {
     }
 }
 
-#[test]
-fn an_unknown_database_scheme_is_a_one_line_error_and_a_failing_exit() {
-    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            "mysql://u:secret@localhost/db",
-        ])
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("scim-bridge:"))
-        .collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(
-        err.contains("database_url: the database is sqlite://PATH or postgres://"),
-        "{err}"
-    );
-    assert!(!err.contains("secret"), "the password is not shown: {err}");
-    assert!(!err.contains("panicked"));
-}
-
-#[test]
-fn a_database_that_refuses_connections_is_retried_with_one_line_each_then_a_failing_exit() {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args([
-            "migrate",
-            "--database-url",
-            "postgres://nobody@127.0.0.1:1/none",
-        ])
-        .env("SCIM_BRIDGE_DATABASE_WAIT_SECS", "2")
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("scim-bridge: cannot connect to the database"),
-        "{err}"
-    );
-    let retries = err
-        .lines()
-        .filter(|l| l.contains("trying again in"))
-        .count();
-    // 0.25 + 0.5 + 1 s of waits fit in 2 s: three retries, one line each, no pool noise.
-    assert_eq!(retries, 3, "{err}");
-    assert_eq!(err.lines().count(), retries + 1, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(!err.contains("panicked"));
-}
-
-#[test]
-fn an_unknown_host_or_a_missing_database_fails_at_once_in_one_line() {
-    let mut urls = vec!["postgres://nobody@no-such-host.invalid/none".to_string()];
-    if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
-        let mut u = url::Url::parse(&admin).expect("url");
-        u.set_path("/scim_no_such_database_at_all");
-        urls.push(u.to_string());
-    }
-    for url in urls {
-        let started = Instant::now();
+crate::tests! {
+    fn an_unknown_database_scheme_is_a_one_line_error_and_a_failing_exit() {
         let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-            .args(["migrate", "--database-url", &url])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                "mysql://u:secret@localhost/db",
+            ])
             .output()
             .expect("runs");
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim().lines().count(), 1, "{url}: {err}");
-        assert!(err.contains("cannot connect to the database"), "{err}");
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("scim-bridge:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{err}");
         assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{url}: no waiting"
+            err.contains("database_url: the database is sqlite://PATH or postgres://"),
+            "{err}"
         );
+        assert!(!err.contains("secret"), "the password is not shown: {err}");
+        assert!(!err.contains("panicked"));
     }
 }
 
-#[test]
-fn serve_makes_a_first_token_once_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-        .env_remove("SCIM_BRIDGE_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut lines = stdout.lines();
-    let first = lines.next().expect("a line").expect("utf8");
-    assert!(first.contains("shown this once"), "{first}");
-    let token = lines.next().expect("a token").expect("utf8");
-    assert!(token.starts_with("scb_"));
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut port = None;
-    for line in stderr.lines() {
-        let line = line.expect("utf8");
-        assert!(!line.contains(&token), "the token is never logged");
-        if let Some(rest) = line.split("(port ").nth(1) {
-            port = rest.trim_end_matches(')').parse::<u16>().ok();
-            break;
-        }
-    }
-    let port = port.expect("the server says its port");
-    let res = reqwest::blocking::Client::new()
-        .get(format!("http://127.0.0.1:{port}/scim/v2/Users"))
-        .bearer_auth(&token)
-        .send()
-        .expect("sent");
-    assert_eq!(res.status(), 200);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "exit status {status:?}");
-            break;
-        }
+crate::tests! {
+    fn a_database_that_refuses_connections_is_retried_with_one_line_each_then_a_failing_exit() {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args([
+                "migrate",
+                "--database-url",
+                "postgres://nobody@127.0.0.1:1/none",
+            ])
+            .env("SCIM_BRIDGE_DATABASE_WAIT_SECS", "2")
+            .output()
+            .expect("runs");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server did not stop"
+            err.contains("scim-bridge: cannot connect to the database"),
+            "{err}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        let retries = err
+            .lines()
+            .filter(|l| l.contains("trying again in"))
+            .count();
+        // 0.25 + 0.5 + 1 s of waits fit in 2 s: three retries, one line each, no pool noise.
+        assert_eq!(retries, 3, "{err}");
+        assert_eq!(err.lines().count(), retries + 1, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(!err.contains("panicked"));
     }
-    // A second start finds the token and makes no new one.
-    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args([
-            "token",
-            "create",
-            "--name",
-            "second",
-            "--database-url",
-            &url,
-        ])
-        .output()
-        .expect("runs");
-    assert!(out.status.success());
+}
+
+crate::tests! {
+    fn an_unknown_host_or_a_missing_database_fails_at_once_in_one_line() {
+        let mut urls = vec!["postgres://nobody@no-such-host.invalid/none".to_string()];
+        if let Ok(admin) = std::env::var("TEST_POSTGRES_URL") {
+            let mut u = url::Url::parse(&admin).expect("url");
+            u.set_path("/scim_no_such_database_at_all");
+            urls.push(u.to_string());
+        }
+        for url in urls {
+            let started = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+                .args(["migrate", "--database-url", &url])
+                .output()
+                .expect("runs");
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.trim().lines().count(), 1, "{url}: {err}");
+            assert!(err.contains("cannot connect to the database"), "{err}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{url}: no waiting"
+            );
+        }
+    }
+}
+
+crate::tests! {
+    fn serve_makes_a_first_token_once_and_stops_cleanly_on_sigterm() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+            .env_remove("SCIM_BRIDGE_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut lines = stdout.lines();
+        let first = lines.next().expect("a line").expect("utf8");
+        assert!(first.contains("shown this once"), "{first}");
+        let token = lines.next().expect("a token").expect("utf8");
+        assert!(token.starts_with("scb_"));
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut port = None;
+        for line in stderr.lines() {
+            let line = line.expect("utf8");
+            assert!(!line.contains(&token), "the token is never logged");
+            if let Some(rest) = line.split("(port ").nth(1) {
+                port = rest.trim_end_matches(')').parse::<u16>().ok();
+                break;
+            }
+        }
+        let port = port.expect("the server says its port");
+        let res = reqwest::blocking::Client::new()
+            .get(format!("http://127.0.0.1:{port}/scim/v2/Users"))
+            .bearer_auth(&token)
+            .send()
+            .expect("sent");
+        assert_eq!(res.status(), 200);
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        use wait_timeout::ChildExt;
+        let status = child
+            .wait_timeout(Duration::from_secs(20))
+            .expect("wait")
+            .expect("the server stops");
+        assert!(status.success(), "exit status {status:?}");
+        // A second start finds the token and makes no new one.
+        let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args([
+                "token",
+                "create",
+                "--name",
+                "second",
+                "--database-url",
+                &url,
+            ])
+            .output()
+            .expect("runs");
+        assert!(out.status.success());
+    }
 }

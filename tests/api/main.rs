@@ -1,5 +1,7 @@
 //! The one integration-test binary: the real app, over HTTP, against a fresh database per
-//! test, on SQLite and (with TEST_POSTGRES_URL) PostgreSQL.
+//! test, on SQLite and PostgreSQL. Its own harness (libtest-mimic) runs the tests the
+//! macros in helpers.rs register, and reports those that need PostgreSQL as ignored when
+//! TEST_POSTGRES_URL is unset, so the summary counts only what ran.
 
 mod helpers;
 
@@ -30,3 +32,21 @@ mod reconcile;
 mod secrets;
 mod users;
 mod vendors;
+
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let postgres = std::env::var_os("TEST_POSTGRES_URL").is_some();
+    let mut trials: Vec<_> = inventory::iter::<helpers::Case>
+        .into_iter()
+        .map(|case| {
+            let run = case.run;
+            libtest_mimic::Trial::test(case.full_name(), move || {
+                run();
+                Ok(())
+            })
+            .with_ignored_flag(case.needs == helpers::Needs::Postgres && !postgres)
+        })
+        .collect();
+    trials.sort_by(|a, b| a.name().cmp(b.name()));
+    libtest_mimic::run(&args, trials).exit_code()
+}

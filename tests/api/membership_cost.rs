@@ -71,84 +71,85 @@ impl ResourceStore for Counting {
     }
 }
 
-#[test]
-fn a_one_member_patch_of_a_large_group_never_reads_its_members() {
-    let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("cost.db").display());
-    let store = Arc::new(Counting {
-        inner: SqlStore::open(&url, 2).expect("store"),
-        member_reads: AtomicUsize::new(0),
-    });
-    let reg = Arc::new(load_registry(None).expect("registry"));
-    let resources = Resources::new(reg, store.clone(), Arc::new(SystemClock));
-    let none = Projection::default();
-    let base = "http://localhost/scim/v2";
-    let mut members = Vec::new();
-    for i in 0..3000 {
-        let u = resources
+crate::tests! {
+    fn a_one_member_patch_of_a_large_group_never_reads_its_members() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("cost.db").display());
+        let store = Arc::new(Counting {
+            inner: SqlStore::open(&url, 2).expect("store"),
+            member_reads: AtomicUsize::new(0),
+        });
+        let reg = Arc::new(load_registry(None).expect("registry"));
+        let resources = Resources::new(reg, store.clone(), Arc::new(SystemClock));
+        let none = Projection::default();
+        let base = "http://localhost/scim/v2";
+        let mut members = Vec::new();
+        for i in 0..3000 {
+            let u = resources
+                .create(
+                    "User",
+                    json!({"userName": format!("m{i}@example.com")}),
+                    base,
+                    &none,
+                )
+                .expect("user");
+            members.push(json!({"value": u.body["id"]}));
+        }
+        let extra = resources
             .create(
                 "User",
-                json!({"userName": format!("m{i}@example.com")}),
+                json!({"userName": "extra@example.com"}),
                 base,
                 &none,
             )
             .expect("user");
-        members.push(json!({"value": u.body["id"]}));
-    }
-    let extra = resources
-        .create(
-            "User",
-            json!({"userName": "extra@example.com"}),
-            base,
-            &none,
-        )
-        .expect("user");
-    let extra_id = extra.body["id"].as_str().expect("id").to_string();
-    let group = resources
-        .create(
-            "Group",
-            json!({"displayName": "Big", "members": members}),
-            base,
-            &Projection::from_params(Some("displayName"), None),
-        )
-        .expect("group");
-    let gid = group.body["id"].as_str().expect("id").to_string();
-    store.member_reads.store(0, Ordering::SeqCst);
+        let extra_id = extra.body["id"].as_str().expect("id").to_string();
+        let group = resources
+            .create(
+                "Group",
+                json!({"displayName": "Big", "members": members}),
+                base,
+                &Projection::from_params(Some("displayName"), None),
+            )
+            .expect("group");
+        let gid = group.body["id"].as_str().expect("id").to_string();
+        store.member_reads.store(0, Ordering::SeqCst);
 
-    let add =
-        json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": extra_id}]}]});
-    let (_, body) = resources
-        .patch("Group", &gid, add, &Precondition::None, base, &none, false)
-        .expect("add");
-    assert!(body.is_none());
-    let remove = json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{extra_id}\"]")}]});
-    resources
-        .patch(
-            "Group",
-            &gid,
-            remove,
-            &Precondition::None,
-            base,
-            &none,
-            false,
-        )
-        .expect("remove");
-    let entra_remove = json!({"Operations": [{"op": "Remove", "path": "members", "value": [{"value": extra_id}]}]});
-    resources
-        .patch(
-            "Group",
-            &gid,
-            entra_remove,
-            &Precondition::None,
-            base,
-            &none,
-            false,
-        )
-        .expect("remove");
-    assert_eq!(
-        store.member_reads.load(Ordering::SeqCst),
-        0,
-        "no PATCH read the 3,000 members"
-    );
-    assert_eq!(store.inner.members(&gid).expect("members").len(), 3000);
+        let add =
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": extra_id}]}]});
+        let (_, body) = resources
+            .patch("Group", &gid, add, &Precondition::None, base, &none, false)
+            .expect("add");
+        assert!(body.is_none());
+        let remove = json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{extra_id}\"]")}]});
+        resources
+            .patch(
+                "Group",
+                &gid,
+                remove,
+                &Precondition::None,
+                base,
+                &none,
+                false,
+            )
+            .expect("remove");
+        let entra_remove = json!({"Operations": [{"op": "Remove", "path": "members", "value": [{"value": extra_id}]}]});
+        resources
+            .patch(
+                "Group",
+                &gid,
+                entra_remove,
+                &Precondition::None,
+                base,
+                &none,
+                false,
+            )
+            .expect("remove");
+        assert_eq!(
+            store.member_reads.load(Ordering::SeqCst),
+            0,
+            "no PATCH read the 3,000 members"
+        );
+        assert_eq!(store.inner.members(&gid).expect("members").len(), 3000);
+    }
 }

@@ -44,7 +44,7 @@ fn unreachable_hook() -> ConnectorConfig {
 
 crate::each_database! {
     async fn metrics_count_requests_by_route_and_show_each_connectors_queue(db) {
-        let Some(first) = spawn_app(db).await else { return };
+        let first = spawn_app(db).await;
         let mut settings = first.settings.clone();
         let dbh = first.stop().await;
         settings.connectors = vec![unreachable_hook()];
@@ -66,21 +66,18 @@ crate::each_database! {
             assert!(text.contains(needle), "{needle} is missing from\n{text}");
         }
         // The create's job is pending until its first attempt; then it failed and waits.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, text) = metrics_text(&format!("http://127.0.0.1:{}/metrics", app.port), None).await;
-            if text.contains("scim_bridge_target_calls_total{connector=\"hook\",operation=\"user.created\",outcome=\"retry\"} 1") {
-                // The create and its password: both wait for the next attempt.
-                assert!(text.contains("scim_bridge_outbox_jobs{connector=\"hook\",state=\"pending\"} 2"), "{text}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "no failed call counted:\n{text}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        app.deliver_due().await;
+        let (_, text) = metrics_text(&format!("http://127.0.0.1:{}/metrics", app.port), None).await;
+        assert!(
+            text.contains("scim_bridge_target_calls_total{connector=\"hook\",operation=\"user.created\",outcome=\"retry\"} 1"),
+            "no failed call counted:\n{text}"
+        );
+        // The create and its password: both wait for the next attempt.
+        assert!(text.contains("scim_bridge_outbox_jobs{connector=\"hook\",state=\"pending\"} 2"), "{text}");
     }
 
     async fn metrics_can_ask_for_a_token_and_live_on_a_listener_of_their_own(db) {
-        let Some(first) = spawn_app(db).await else { return };
+        let first = spawn_app(db).await;
         let mut settings = first.settings.clone();
         let dbh = first.stop().await;
         settings.metrics_token = Some(Secret::new("metrics-secret"));
@@ -98,7 +95,7 @@ crate::each_database! {
     }
 
     async fn the_audit_trail_records_every_write_with_its_credential_and_paths_never_values(db) {
-        let Some(first) = spawn_app(db).await else { return };
+        let first = spawn_app(db).await;
         let mut settings = first.settings.clone();
         let dbh = first.stop().await;
         settings.admin_token = Some(Secret::new(ADMIN));
@@ -181,151 +178,151 @@ crate::each_database! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_is_served_with_a_test_certificate_and_plain_http_is_not() {
-    let Some(first) = spawn_app(Db::Sqlite).await else {
-        return;
-    };
-    let mut settings = first.settings.clone();
-    let dbh = first.stop().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .expect("a certificate");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).expect("cert");
-    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("key");
-    settings.tls_cert = Some(cert.clone());
-    settings.tls_key = Some(key.clone());
-    let app = spawn_with(dbh, settings).await;
-    let trusted = reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem");
-    let https = reqwest::Client::builder()
-        .add_root_certificate(trusted)
-        .build()
-        .expect("client");
-    let res = https
-        .get(format!(
-            "https://localhost:{}/scim/v2/ServiceProviderConfig",
-            app.port
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .expect("https answers");
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.expect("json");
-    assert!(body["schemas"].is_array());
-    let plain = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{}/healthz", app.port))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await;
-    assert!(
-        plain.map(|r| r.status() != 200).unwrap_or(true),
-        "plain HTTP is not served"
-    );
+crate::tests! {
+    async fn https_is_served_with_a_test_certificate_and_plain_http_is_not() {
+        let first = spawn_app(Db::Sqlite).await;
+        let mut settings = first.settings.clone();
+        let dbh = first.stop().await;
+        let dir = tempfile::tempdir().expect("dir");
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+                .expect("a certificate");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).expect("cert");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("key");
+        settings.tls_cert = Some(cert.clone());
+        settings.tls_key = Some(key.clone());
+        let app = spawn_with(dbh, settings).await;
+        let trusted = reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).expect("pem");
+        let https = reqwest::Client::builder()
+            .add_root_certificate(trusted)
+            .build()
+            .expect("client");
+        let res = https
+            .get(format!(
+                "https://localhost:{}/scim/v2/ServiceProviderConfig",
+                app.port
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("https answers");
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.expect("json");
+        assert!(body["schemas"].is_array());
+        let plain = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/healthz", app.port))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        assert!(
+            plain.map(|r| r.status() != 200).unwrap_or(true),
+            "plain HTTP is not served"
+        );
 
-    // A key that does not belong to the certificate is refused by the checks, on its line.
-    let other = rcgen::generate_simple_self_signed(vec!["x".into()]).expect("cert");
-    std::fs::write(&key, other.signing_key.serialize_pem()).expect("key");
-    let text = format!(
-        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
-        cert.display(),
-        key.display()
-    );
-    let problems = scim_bridge::config::check_file(&text);
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0].line(), Some(1));
-    assert!(
-        problems[0].message.contains("do not go together"),
-        "{problems:?}"
-    );
+        // A key that does not belong to the certificate is refused by the checks, on its line.
+        let other = rcgen::generate_simple_self_signed(vec!["x".into()]).expect("cert");
+        std::fs::write(&key, other.signing_key.serialize_pem()).expect("key");
+        let text = format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+        let problems = scim_bridge::config::check_file(&text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line(), Some(1));
+        assert!(
+            problems[0].message.contains("do not go together"),
+            "{problems:?}"
+        );
+    }
 }
 
-#[test]
-fn json_logs_carry_the_request_id_and_a_deliverys_job_id_and_connector_and_no_secret() {
-    let dir = tempfile::tempdir().expect("dir");
-    let hook = unreachable_hook();
-    let config = dir.path().join("bridge.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "outbox_base_delay_ms = 50\noutbox_max_delay_ms = 100\n\n[[connector]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"hook-hmac-secret\"\n",
-            hook.url
-        ),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env(
-            "SCIM_BRIDGE_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("b.db").display()),
+crate::tests! {
+    fn json_logs_carry_the_request_id_and_a_deliverys_job_id_and_connector_and_no_secret() {
+        let dir = tempfile::tempdir().expect("dir");
+        let hook = unreachable_hook();
+        let config = dir.path().join("bridge.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "outbox_base_delay_ms = 50\noutbox_max_delay_ms = 100\n\n[[connector]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"hook-hmac-secret\"\n",
+                hook.url
+            ),
         )
-        .env("SCIM_BRIDGE_TOKEN", TOKEN)
-        .env("SCIM_BRIDGE_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines: Vec<Value> = Vec::new();
-    let next = |lines: &mut Vec<Value>, want: &dyn Fn(&Value) -> bool| -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(v) = lines.iter().find(|v| want(v)) {
-                return v.clone();
+        .expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env(
+                "SCIM_BRIDGE_DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("b.db").display()),
+            )
+            .env("SCIM_BRIDGE_TOKEN", TOKEN)
+            .env("SCIM_BRIDGE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("the wanted log line");
-            let v: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            lines.push(v);
+        });
+        let mut lines: Vec<Value> = Vec::new();
+        let next = |lines: &mut Vec<Value>, want: &dyn Fn(&Value) -> bool| -> Value {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(v) = lines.iter().find(|v| want(v)) {
+                    return v.clone();
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                let line = rx.recv_timeout(left).expect("the wanted log line");
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                lines.push(v);
+            }
+        };
+        let started = next(&mut lines, &|v| {
+            v["message"].as_str().is_some_and(|m| m.contains("(port "))
+        });
+        let port: u16 = started["message"]
+            .as_str()
+            .and_then(|m| m.split("(port ").nth(1))
+            .and_then(|p| p.trim_end_matches(')').parse().ok())
+            .expect("port");
+        let res = reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{port}/scim/v2/Users"))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/scim+json")
+            .header("X-Request-Id", "trace-me-42")
+            .body(user("log@example.com").to_string())
+            .send()
+            .expect("create");
+        assert_eq!(res.status(), 201);
+        let access = next(&mut lines, &|v| v["span"]["request_id"] == "trace-me-42");
+        assert_eq!(access["status"], 201, "{access}");
+        let delivery = next(&mut lines, &|v| v["span"]["connector"] == "hook");
+        assert!(delivery["span"]["job_id"].is_number(), "{delivery}");
+        let _ = child.kill();
+        let _ = child.wait();
+        while let Ok(line) = rx.try_recv() {
+            lines.push(serde_json::from_str(&line).unwrap_or(Value::String(line)));
         }
-    };
-    let started = next(&mut lines, &|v| {
-        v["message"].as_str().is_some_and(|m| m.contains("(port "))
-    });
-    let port: u16 = started["message"]
-        .as_str()
-        .and_then(|m| m.split("(port ").nth(1))
-        .and_then(|p| p.trim_end_matches(')').parse().ok())
-        .expect("port");
-    let res = reqwest::blocking::Client::new()
-        .post(format!("http://127.0.0.1:{port}/scim/v2/Users"))
-        .bearer_auth(TOKEN)
-        .header("Content-Type", "application/scim+json")
-        .header("X-Request-Id", "trace-me-42")
-        .body(user("log@example.com").to_string())
-        .send()
-        .expect("create");
-    assert_eq!(res.status(), 201);
-    let access = next(&mut lines, &|v| v["span"]["request_id"] == "trace-me-42");
-    assert_eq!(access["status"], 201, "{access}");
-    let delivery = next(&mut lines, &|v| v["span"]["connector"] == "hook");
-    assert!(delivery["span"]["job_id"].is_number(), "{delivery}");
-    let _ = child.kill();
-    let _ = child.wait();
-    while let Ok(line) = rx.try_recv() {
-        lines.push(serde_json::from_str(&line).unwrap_or(Value::String(line)));
-    }
-    let all = Value::from(lines).to_string();
-    for secret in [TOKEN, "hook-hmac-secret", "Sup3r-secret!"] {
-        assert!(!all.contains(secret), "{secret} was logged");
-    }
-    // The startup lines say the database, the connectors and how to stop it.
-    for said in [
-        "sqlite://",
-        "connectors: hook (webhook, async)",
-        "SIGTERM stops it",
-    ] {
-        assert!(all.contains(said), "startup does not say '{said}'");
+        let all = Value::from(lines).to_string();
+        for secret in [TOKEN, "hook-hmac-secret", "Sup3r-secret!"] {
+            assert!(!all.contains(secret), "{secret} was logged");
+        }
+        // The startup lines say the database, the connectors and how to stop it.
+        for said in [
+            "sqlite://",
+            "connectors: hook (webhook, async)",
+            "SIGTERM stops it",
+        ] {
+            assert!(all.contains(said), "startup does not say '{said}'");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The bridge: changes reach a target through the outbox, in order, once, across outages,
 //! with dead letters an administrator can see and retry.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -56,42 +56,39 @@ impl Hooked {
             .unwrap_or_default()
     }
 
-    /// Waits until the emulator holds `n` events (or fails the test after 20 s).
+    /// Drains the outbox; the emulator then holds exactly `n` events.
     pub async fn wait_events(&self, n: usize) -> Vec<Value> {
-        let started = Instant::now();
-        loop {
-            let events = self.events().await;
-            if events.len() >= n {
-                return events;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "only {} of {n} events arrived: {events:?}",
-                events.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.app.drain().await;
+        let events = self.events().await;
+        assert_eq!(events.len(), n, "{n} events, each once: {events:?}");
+        events
     }
 
+    /// Drains the outbox; the admin API's `path` then answers what `check` accepts.
     pub async fn wait_for(
         &self,
         what: &str,
-        mut check: impl FnMut(&Value) -> bool,
+        check: impl FnOnce(&Value) -> bool,
         path: &str,
     ) -> Value {
-        let started = Instant::now();
-        loop {
-            let v = self.admin_get(path).await;
-            if check(&v) {
-                return v;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "{what}: {v}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.app.drain().await;
+        self.expect_admin(what, check, path).await
+    }
+
+    /// The admin API's `path` answers, now, what `check` accepts.
+    pub async fn expect_admin(
+        &self,
+        what: &str,
+        check: impl FnOnce(&Value) -> bool,
+        path: &str,
+    ) -> Value {
+        let v = self.admin_get(path).await;
+        assert!(check(&v), "{what}: {v}");
+        v
     }
 }
 
-pub async fn spawn_hooked(kind: Db) -> Option<Hooked> {
+pub async fn spawn_hooked(kind: Db) -> Hooked {
     let secret = "hook-secret-123";
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let (server, port) = serve(
@@ -100,7 +97,7 @@ pub async fn spawn_hooked(kind: Db) -> Option<Hooked> {
     )
     .expect("emulator");
     tokio::spawn(server);
-    let first = spawn_app(kind).await?;
+    let first = spawn_app(kind).await;
     let mut settings = first.settings.clone();
     let db = first.stop().await;
     settings.admin_token = Some(Secret::new(ADMIN));
@@ -115,11 +112,11 @@ pub async fn spawn_hooked(kind: Db) -> Option<Hooked> {
     hook.timeout_secs = 5;
     settings.connectors = vec![hook];
     let app = spawn_with(db, settings).await;
-    Some(Hooked {
+    Hooked {
         app,
         emulator: format!("http://127.0.0.1:{port}"),
         admin: reqwest::Client::new(),
-    })
+    }
 }
 
 /// Runs each test on both databases with an app whose webhook connector reaches an emulator.
@@ -129,16 +126,20 @@ macro_rules! with_hook {
         $(
             mod $name {
                 use super::*;
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let Some($h) = $crate::outbox::spawn_hooked($crate::helpers::Db::Sqlite).await else { return };
-                    $body
+                fn on_sqlite() {
+                    $crate::helpers::block_on(async {
+                        let $h = $crate::outbox::spawn_hooked($crate::helpers::Db::Sqlite).await;
+                        $body
+                    })
                 }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let Some($h) = $crate::outbox::spawn_hooked($crate::helpers::Db::Postgres).await else { return };
-                    $body
+                fn on_postgres() {
+                    $crate::helpers::block_on(async {
+                        let $h = $crate::outbox::spawn_hooked($crate::helpers::Db::Postgres).await;
+                        $body
+                    })
                 }
+                $crate::register!(on_sqlite, $crate::helpers::Needs::Nothing);
+                $crate::register!(on_postgres, $crate::helpers::Needs::Postgres);
             }
         )*
     };
@@ -187,7 +188,10 @@ with_hook! {
         for t in ["T1", "T2", "T3"] {
             assert_eq!(patch(app, &format!("/Users/{id}"), json!([{"op": "replace", "path": "title", "value": t}])).await.status(), 200);
         }
-        let jobs = h.wait_for("a failed attempt", |v| v["jobs"][0]["attempts"].as_i64().unwrap_or(0) >= 2, "/jobs?state=pending").await;
+        // Two attempts, the second when the first's retry is due; then the target is back.
+        h.app.deliver_due().await;
+        h.app.retry_due().await;
+        let jobs = h.expect_admin("a failed attempt", |v| v["jobs"][0]["attempts"].as_i64().unwrap_or(0) >= 2, "/jobs?state=pending").await;
         assert_eq!(jobs["jobs"].as_array().expect("jobs").len(), 4);
         assert!(jobs["jobs"][0]["lastError"].as_str().expect("error").contains("503"));
         let health = h.admin_get("/connectors").await;
@@ -204,7 +208,7 @@ with_hook! {
         h.wait_for("an empty queue", |v| v["connectors"][0]["queueDepth"] == 0, "/connectors").await;
         let standing = h.admin_get("/users/down@example.com").await;
         assert_eq!(standing["connectors"][0]["lastVersion"], 4);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        h.app.drain().await;
         assert_eq!(h.events().await.len(), 2, "nothing twice");
     }
 
@@ -254,57 +258,52 @@ with_hook! {
 }
 
 /// A bridge with its own database delivering to `hook`; returns it.
-async fn bridge_to(kind: Db, hook: &str) -> Option<TestApp> {
-    let first = spawn_app(kind).await?;
+async fn bridge_to(kind: Db, hook: &str) -> TestApp {
+    let first = spawn_app(kind).await;
     let mut settings = first.settings.clone();
     let db = first.stop().await;
     let mut c = ConnectorConfig::new("hook", ConnectorKind::Webhook, hook);
     c.timeout_secs = 5;
     settings.connectors = vec![c];
     settings.outbox_base_delay_ms = 50;
-    Some(spawn_with(db, settings).await)
+    spawn_with(db, settings).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_bridges_with_their_own_databases_never_send_the_same_idempotency_key() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let (server, port) =
-        serve(std::sync::Arc::new(WebhookEmulator::new(None)), listener).expect("emulator");
-    tokio::spawn(server);
-    let hook = format!("http://127.0.0.1:{port}/events");
-    let base = format!("http://127.0.0.1:{port}");
-    // One on SQLite and one on PostgreSQL when it is asked for; two SQLite files otherwise.
-    let a = bridge_to(Db::Sqlite, &hook).await.expect("sqlite");
-    let b = match bridge_to(Db::Postgres, &hook).await {
-        Some(b) => b,
-        None => bridge_to(Db::Sqlite, &hook).await.expect("sqlite"),
-    };
-    // Each database's first job: row id 1 in both.
-    a.create_user("from-a@example.com").await;
-    b.create_user("from-b@example.com").await;
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        let s = emulator_state(&http, &base).await;
+crate::tests! {
+    async fn two_bridges_with_their_own_databases_never_send_the_same_idempotency_key() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (server, port) =
+            serve(std::sync::Arc::new(WebhookEmulator::new(None)), listener).expect("emulator");
+        tokio::spawn(server);
+        let hook = format!("http://127.0.0.1:{port}/events");
+        let base = format!("http://127.0.0.1:{port}");
+        // One on SQLite and one on PostgreSQL when it is asked for; two SQLite files otherwise.
+        let a = bridge_to(Db::Sqlite, &hook).await;
+        let b = match std::env::var_os("TEST_POSTGRES_URL") {
+            Some(_) => bridge_to(Db::Postgres, &hook).await,
+            None => bridge_to(Db::Sqlite, &hook).await,
+        };
+        // Each database's first job: row id 1 in both.
+        a.create_user("from-a@example.com").await;
+        b.create_user("from-b@example.com").await;
+        a.drain().await;
+        b.drain().await;
+        let s = emulator_state(&reqwest::Client::new(), &base).await;
         let events = s["events"].as_array().cloned().unwrap_or_default();
-        if events.len() == 2 {
-            let keys: Vec<&str> = events
-                .iter()
-                .filter_map(|e| e["idempotencyKey"].as_str())
-                .collect();
-            assert_ne!(keys[0], keys[1]);
-            assert!(
-                keys.iter().all(|k| uuid::Uuid::parse_str(k).is_ok()),
-                "{keys:?}"
-            );
-            assert!(
-                s["calls"].get("duplicate").is_none(),
-                "no change dropped as a repeat: {s}"
-            );
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(events.len(), 2, "{s}");
+        let keys: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e["idempotencyKey"].as_str())
+            .collect();
+        assert_ne!(keys[0], keys[1]);
+        assert!(
+            keys.iter().all(|k| uuid::Uuid::parse_str(k).is_ok()),
+            "{keys:?}"
+        );
+        assert!(
+            s["calls"].get("duplicate").is_none(),
+            "no change dropped as a repeat: {s}"
+        );
     }
 }
 
@@ -326,10 +325,11 @@ with_hook! {
         assert_eq!(user["connectors"][0]["state"], "dead", "the worst unresolved job shows: {user}");
         assert!(user["connectors"][0]["lastError"].as_str().expect("error").contains("titles are managed elsewhere"));
         // Retried while the target is down, the job waits with a fresh age ...
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        h.app.clock.advance(chrono::Duration::milliseconds(20));
         h.faults(json!({"down": true})).await;
         assert_eq!(h.admin_post(&format!("/jobs/{job}/retry")).await.status(), 200);
-        let pending = h.wait_for("pending", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1), "/jobs?state=pending").await;
+        h.app.deliver_due().await;
+        let pending = h.expect_admin("pending", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1), "/jobs?state=pending").await;
         assert!(pending["jobs"][0]["created"].as_str().expect("created") > died_created.as_str(), "{pending}");
         // ... and then delivers the current state, not the payload that died.
         h.faults(json!({"down": false})).await;
@@ -362,46 +362,47 @@ async fn slow_deliveries_outlast_their_lease(kind: Db) {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     set_faults(&http, &base, json!({"latency_ms": 1500})).await;
-    let Some(app) = spawn_tweaked(kind, |s| {
+    // Two workers of the app's own: the leases between them are what is tested.
+    let app = spawn_tweaked_with_workers(kind, |s| {
         s.outbox_lease_secs = 1;
         s.outbox_workers = 2;
         let mut c = ConnectorConfig::new("hook", ConnectorKind::Webhook, &format!("{base}/events"));
         c.timeout_secs = 10;
         s.connectors = vec![c];
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     for i in 0..3 {
         app.create_user(&format!("slow{i}@example.com")).await;
     }
-    let started = Instant::now();
-    loop {
+    eventually("three deliveries", Duration::from_secs(30), async || {
         let s = emulator_state(&http, &base).await;
-        if s["events"].as_array().is_some_and(|e| e.len() == 3) {
-            // Long enough for a lost lease to have shown as a second delivery.
-            tokio::time::sleep(Duration::from_millis(3500)).await;
-            let s = emulator_state(&http, &base).await;
-            assert_eq!(
-                s["calls"]["receive"], 3,
-                "each job delivered once: {}",
-                s["calls"]
-            );
-            assert!(s["calls"].get("duplicate").is_none(), "{}", s["calls"]);
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        s["events"]
+            .as_array()
+            .is_some_and(|e| e.len() == 3)
+            .then_some(())
+    })
+    .await;
+    // The passing of time is what is tested: long enough for a lost lease to have shown
+    // as a second delivery.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let s = emulator_state(&http, &base).await;
+    assert_eq!(
+        s["calls"]["receive"], 3,
+        "each job delivered once: {}",
+        s["calls"]
+    );
+    assert!(s["calls"].get("duplicate").is_none(), "{}", s["calls"]);
+}
+
+crate::tests! {
+    async fn deliveries_slower_than_the_lease_are_not_taken_over_on_sqlite() {
+        slow_deliveries_outlast_their_lease(Db::Sqlite).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_slower_than_the_lease_are_not_taken_over_on_sqlite() {
-    slow_deliveries_outlast_their_lease(Db::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_slower_than_the_lease_are_not_taken_over_on_postgres() {
-    slow_deliveries_outlast_their_lease(Db::Postgres).await;
+crate::tests! {
+    #[postgres]
+    async fn deliveries_slower_than_the_lease_are_not_taken_over_on_postgres() {
+        slow_deliveries_outlast_their_lease(Db::Postgres).await;
+    }
 }

@@ -160,7 +160,7 @@ crate::each_database! {
     async fn gets_answered_on_the_request_thread_stay_consistent_while_writes_hold_every_connection(db) {
         // Two connections for 32 readers and 8 writers: a GET that finds none free goes
         // the ordinary way instead of waiting on the request thread.
-        let Some(app) = spawn_tweaked(db, |s| s.pool_size = 2).await else { return };
+        let app = spawn_tweaked(db, |s| s.pool_size = 2).await;
         let app = Arc::new(app);
         let id = app.create_user("steady@example.com").await;
         let mut tasks = Vec::new();

@@ -4,7 +4,6 @@
 //! target that cannot be read says so.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -45,19 +44,10 @@ impl Rig {
             .await
             .expect("sent");
         assert_eq!(res.status(), 202);
-        let started = Instant::now();
-        loop {
-            let p = self
-                .admin(&format!("/connectors/{connector}/reconcile"))
-                .await;
-            if p["state"] == "finished" {
-                assert_eq!(p["done"], p["total"], "{p}");
-                return p["report"].clone();
-            }
-            assert_ne!(p["state"], "failed", "{p}");
-            assert!(started.elapsed() < Duration::from_secs(30), "{p}");
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
+        let p = self.app.reconciled(connector).await;
+        assert_eq!(p["state"], "finished", "{p}");
+        assert_eq!(p["done"], p["total"], "{p}");
+        p["report"].clone()
     }
 }
 
@@ -85,9 +75,9 @@ async fn three(r: &Rig, names: [&str; 3]) {
 
 crate::each_database! {
     async fn openiam_reconcile_finds_a_changed_field_and_a_deleted_user_and_repair_puts_both_back(db) {
-        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", OPENIAM_PATH, |c| {
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", OPENIAM_PATH, |c| {
             c.attributes.insert("department".into(), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".into());
-        }).await else { return };
+        }).await;
         three(&r, ["ann@example.com", "bob@example.com", "cy@example.com"]).await;
         let clean = r.reconcile("openiam", false).await;
         assert_eq!(counts(&clean), (3, 3, 0, 0), "{clean}");
@@ -131,7 +121,7 @@ crate::each_database! {
     }
 
     async fn pyramid_reconcile_finds_a_changed_email_a_disabled_user_and_a_deleted_one_and_repairs_them(db) {
-        let Some(r) = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |_| {}).await else { return };
+        let r = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |_| {}).await;
         three(&r, ["pa@example.com", "pb@example.com", "pc@example.com"]).await;
         assert_eq!(r.drift(json!({"user": "pa@example.com", "set": {"email": "other@example.com"}})).await.status(), 200);
         assert_eq!(r.drift(json!({"user": "pb@example.com", "set": {"enabled": false}})).await.status(), 200);
@@ -155,7 +145,7 @@ crate::each_database! {
     }
 
     async fn ethosce_reconcile_finds_profile_and_mail_drift_a_deleted_user_and_one_the_bridge_does_not_know(db) {
-        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await else { return };
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await;
         three(&r, ["EA01", "EB02", "EC03"]).await;
         assert_eq!(r.drift(json!({"user": "EA01", "set": {"field_last_name": "Smith", "location_city": "Camden", "mail": "ea@elsewhere.example"}})).await.status(), 200);
         assert_eq!(r.drift(json!({"user": "EB02", "delete": true})).await.status(), 200);
@@ -184,10 +174,10 @@ crate::each_database! {
     }
 
     async fn reconcile_lists_every_page_of_a_target_with_more_than_a_hundred_users(db) {
-        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
             c.reconcile_concurrency = 8;
             c.reconcile_requests_per_sec = 1000.0;
-        }).await else { return };
+        }).await;
         let ops: Vec<Value> = (0..130).map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
             "data": user(&format!("pg{i:03}"))})).collect();
         let res = r.app.post("/Bulk", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})).await;
@@ -200,7 +190,7 @@ crate::each_database! {
     }
 
     async fn a_target_that_is_down_makes_each_user_an_error_line_and_the_report_still_finishes(db) {
-        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await else { return };
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await;
         three(&r, ["DA", "DB", "DC"]).await;
         r.faults(json!({"down": true})).await;
         let report = r.reconcile("ethosce", true).await;
@@ -215,7 +205,7 @@ crate::each_database! {
     }
 
     async fn a_target_that_cannot_be_read_says_so_instead_of_guessing(db) {
-        let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |_| {}).await else { return };
+        let r = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |_| {}).await;
         r.create(full_user("it@example.com")).await;
         r.settle().await;
         let report = r.reconcile("itron", false).await;
@@ -228,9 +218,9 @@ crate::each_database! {
     }
 
     async fn reconcile_requests_are_checked_and_only_one_runs_per_connector_at_a_time(db) {
-        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
             c.reconcile_concurrency = 1;
-        }).await else { return };
+        }).await;
         three(&r, ["RA", "RB", "RC"]).await;
         let post = |path: &str| r.admin_call(Method::POST, path).send();
         let bad = post("/connectors/ethosce/reconcile?repair=maybe").await.expect("sent");
@@ -253,37 +243,31 @@ crate::each_database! {
         }
         assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
         assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
-        let started = Instant::now();
-        loop {
-            let p = r.admin("/connectors/ethosce/reconcile").await;
-            if p["state"] == "finished" {
-                assert_eq!(counts(&p["report"]), (3, 3, 0, 0), "{p}");
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "{p}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let p = r.app.reconciled("ethosce").await;
+        assert_eq!(p["state"], "finished", "{p}");
+        assert_eq!(counts(&p["report"]), (3, 3, 0, 0), "{p}");
     }
 }
 
-#[tokio::test]
-async fn an_emulator_without_users_refuses_a_drift_and_a_drift_must_say_what_it_changes() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let (server, port) =
-        scim_bridge::emulator::serve(Arc::new(WebhookEmulator::new(None)), listener).expect("emu");
-    tokio::spawn(server);
-    let http = reqwest::Client::new();
-    let post = |body: Value| {
-        http.post(format!("http://127.0.0.1:{port}/_emulator/drift"))
-            .json(&body)
-            .send()
-    };
-    let res = post(json!({"user": "a", "delete": true}))
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 404);
-    let res = post(json!({"user": "a"})).await.expect("sent");
-    assert_eq!(res.status(), 400, "neither set nor delete");
-    let res = post(json!({"who": "a"})).await.expect("sent");
-    assert_eq!(res.status(), 400);
+crate::tests! {
+    async fn an_emulator_without_users_refuses_a_drift_and_a_drift_must_say_what_it_changes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (server, port) =
+            scim_bridge::emulator::serve(Arc::new(WebhookEmulator::new(None)), listener).expect("emu");
+        tokio::spawn(server);
+        let http = reqwest::Client::new();
+        let post = |body: Value| {
+            http.post(format!("http://127.0.0.1:{port}/_emulator/drift"))
+                .json(&body)
+                .send()
+        };
+        let res = post(json!({"user": "a", "delete": true}))
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 404);
+        let res = post(json!({"user": "a"})).await.expect("sent");
+        assert_eq!(res.status(), 400, "neither set nor delete");
+        let res = post(json!({"who": "a"})).await.expect("sent");
+        assert_eq!(res.status(), 400);
+    }
 }

@@ -13,7 +13,7 @@ use crate::each_database as on_both;
 
 on_both! {
     async fn tokens_given_as_env_or_file_references_are_resolved_and_the_reference_is_no_token(db) {
-        let Some(first) = spawn_app(db).await else { return };
+        let first = spawn_app(db).await;
         let mut settings = first.settings.clone();
         let dbh = first.stop().await;
         let var = format!("SCIM_TEST_ADMIN_{}", uuid::Uuid::new_v4().simple());
@@ -37,97 +37,100 @@ on_both! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unresolvable_token_reference_stops_the_start_and_check_config_reports_it() {
-    let dir = tempfile::tempdir().expect("dir");
-    let settings = Settings {
-        listen: "127.0.0.1:0".into(),
-        database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
-        admin_token: Some(Secret::new("env:SCIM_TEST_SURELY_UNSET_42")),
-        ..Settings::default()
-    };
-    let err = scim_bridge::startup::Application::build(
-        settings,
-        std::sync::Arc::new(scim_bridge::clock::SystemClock),
-    )
-    .err()
-    .expect("refused");
-    let text = err.to_string();
-    assert!(
-        text.contains("admin_token") && text.contains("SCIM_TEST_SURELY_UNSET_42"),
-        "{text}"
-    );
-    let problems = scim_bridge::config::check_file(
-        "token = \"file:/nonexistent/token\"\nadmin_token = \"env:SCIM_TEST_SURELY_UNSET_42\"\n",
-    );
-    let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
-    assert_eq!(lines, vec![1, 2], "{problems:?}");
-    assert!(problems[1]
-        .message
-        .contains("SCIM_TEST_SURELY_UNSET_42 is not set"));
-}
-
-#[test]
-fn a_settings_file_that_does_not_parse_is_reported_without_the_line_that_holds_a_secret() {
-    let dir = tempfile::tempdir().expect("dir");
-    let file = dir.path().join("bridge.toml");
-    std::fs::write(
-        &file,
-        "listen = \"127.0.0.1:0\"\nadmin_token = \"s3cr3t-never-shown\" extra\n",
-    )
-    .expect("write");
-    let err = Settings::read(Some(&file), &|_| None, |_| ())
-        .expect_err("does not parse")
-        .to_string();
-    assert!(err.contains("line 2"), "{err}");
-    assert!(!err.contains("s3cr3t"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
-        .args(["serve", "--config", file.to_str().expect("path")])
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(all.contains("line 2") && !all.contains("s3cr3t"), "{all}");
-}
-
-#[test]
-fn debug_output_of_settings_and_connectors_shows_no_secret() {
-    let mut c = ConnectorConfig::new(
-        "sso",
-        ConnectorKind::EntSso,
-        "https://relay.example/SendNotification",
-    )
-    .with_credentials("svc", "p4ssw0rd-hidden");
-    c.secret = Some(Secret::new("hmac-hidden"));
-    c.options
-        .insert("callback_token".into(), "callback-hidden".into());
-    let settings = Settings {
-        database_url: "postgres://bridge:db-pass-hidden@db.example/scim".into(),
-        token: Some(Secret::new("token-hidden")),
-        admin_token: Some(Secret::new("admin-hidden")),
-        outbox_key: Some(Secret::new("key-hidden")),
-        connectors: vec![c],
-        ..Settings::default()
-    };
-    let text = format!("{settings:?} {}", Secret::new("display-hidden"));
-    for secret in [
-        "p4ssw0rd",
-        "hmac-hidden",
-        "callback-hidden",
-        "db-pass",
-        "token-hidden",
-        "admin-hidden",
-        "key-hidden",
-        "display-hidden",
-    ] {
-        assert!(!text.contains(secret), "{secret} in {text}");
+crate::tests! {
+    async fn an_unresolvable_token_reference_stops_the_start_and_check_config_reports_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            admin_token: Some(Secret::new("env:SCIM_TEST_SURELY_UNSET_42")),
+            ..Settings::default()
+        };
+        let err = scim_bridge::startup::Application::build(
+            settings,
+            std::sync::Arc::new(scim_bridge::clock::SystemClock),
+        )
+        .err()
+        .expect("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("admin_token") && text.contains("SCIM_TEST_SURELY_UNSET_42"),
+            "{text}"
+        );
+        let problems = scim_bridge::config::check_file(
+            "token = \"file:/nonexistent/token\"\nadmin_token = \"env:SCIM_TEST_SURELY_UNSET_42\"\n",
+        );
+        let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
+        assert_eq!(lines, vec![1, 2], "{problems:?}");
+        assert!(problems[1]
+            .message
+            .contains("SCIM_TEST_SURELY_UNSET_42 is not set"));
     }
-    assert!(
-        text.contains("callback_token") && text.contains("db.example"),
-        "{text}"
-    );
+}
+
+crate::tests! {
+    fn a_settings_file_that_does_not_parse_is_reported_without_the_line_that_holds_a_secret() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("bridge.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:0\"\nadmin_token = \"s3cr3t-never-shown\" extra\n",
+        )
+        .expect("write");
+        let err = Settings::read(Some(&file), &|_| None, |_| ())
+            .expect_err("does not parse")
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["serve", "--config", file.to_str().expect("path")])
+            .output()
+            .expect("runs");
+        assert!(!out.status.success());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("line 2") && !all.contains("s3cr3t"), "{all}");
+    }
+}
+
+crate::tests! {
+    fn debug_output_of_settings_and_connectors_shows_no_secret() {
+        let mut c = ConnectorConfig::new(
+            "sso",
+            ConnectorKind::EntSso,
+            "https://relay.example/SendNotification",
+        )
+        .with_credentials("svc", "p4ssw0rd-hidden");
+        c.secret = Some(Secret::new("hmac-hidden"));
+        c.options
+            .insert("callback_token".into(), "callback-hidden".into());
+        let settings = Settings {
+            database_url: "postgres://bridge:db-pass-hidden@db.example/scim".into(),
+            token: Some(Secret::new("token-hidden")),
+            admin_token: Some(Secret::new("admin-hidden")),
+            outbox_key: Some(Secret::new("key-hidden")),
+            connectors: vec![c],
+            ..Settings::default()
+        };
+        let text = format!("{settings:?} {}", Secret::new("display-hidden"));
+        for secret in [
+            "p4ssw0rd",
+            "hmac-hidden",
+            "callback-hidden",
+            "db-pass",
+            "token-hidden",
+            "admin-hidden",
+            "key-hidden",
+            "display-hidden",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains("callback_token") && text.contains("db.example"),
+            "{text}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! passwords sealed in the outbox.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::sql_types::{Nullable, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl};
@@ -42,11 +42,11 @@ pub(crate) async fn rig<E: Emulator>(
     kind: &str,
     path: &str,
     tweak: impl FnOnce(&mut ConnectorConfig),
-) -> Option<Rig> {
+) -> Rig {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let (server, port) = serve(emulator, listener).expect("emulator");
     tokio::spawn(server);
-    let first = spawn_app(db).await?;
+    let first = spawn_app(db).await;
     let mut settings = first.settings.clone();
     let db = first.stop().await;
     settings.admin_token = Some(Secret::new(ADMIN));
@@ -69,13 +69,19 @@ pub(crate) async fn rig<E: Emulator>(
             .insert("callback_token".into(), "test-callback-token".into());
     }
     tweak(&mut c);
+    // A connector in sync mode answers the identity provider once a worker delivered.
+    let sync = c.mode == Mode::Sync;
     settings.connectors = vec![c];
-    let app = spawn_with(db, settings).await;
-    Some(Rig {
+    let app = if sync {
+        spawn_with_workers(db, settings).await
+    } else {
+        spawn_with(db, settings).await
+    };
+    Rig {
         app,
         emu: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
-    })
+    }
 }
 
 pub(crate) fn creds() -> Credentials {
@@ -112,35 +118,25 @@ impl Rig {
         res.json().await.expect("json")
     }
 
-    /// Polls the emulator's state until `check` holds (20 s at most).
+    /// Drains the outbox; the emulator's state then is what `check` accepts.
     pub(crate) async fn wait(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let started = Instant::now();
-        loop {
-            let s = self.state().await;
-            if check(&s) {
-                return s;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "{what}: {s}");
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
+        self.app.drain().await;
+        let s = self.state().await;
+        assert!(check(&s), "{what}: {s}");
+        s
     }
 
-    /// Polls an admin path until `check` holds (20 s at most).
+    /// Drains the outbox; the admin API's `path` then answers what `check` accepts.
     pub(crate) async fn wait_admin(
         &self,
         what: &str,
         path: &str,
         check: impl Fn(&Value) -> bool,
     ) -> Value {
-        let started = Instant::now();
-        loop {
-            let v = self.admin(path).await;
-            if check(&v) {
-                return v;
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "{what}: {v}");
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
+        self.app.drain().await;
+        let v = self.admin(path).await;
+        assert!(check(&v), "{what}: {v}");
+        v
     }
 
     /// Asserts that no job died.
@@ -288,12 +284,12 @@ use crate::each_database as on_both;
 
 on_both! {
     async fn openiam_gets_add_user_then_only_what_changed_with_attribute_operations_roles_and_a_rename(db) {
-        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/openiam-idm-esb/idmsrvc/ProvisioningService", |c| {
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/openiam-idm-esb/idmsrvc/ProvisioningService", |c| {
             c.roles.insert("Analysts".into(), "END_USER".into());
             c.attributes.insert("department".into(), format!("{ENTERPRISE}:department"));
             c.attributes.insert("nick".into(), "nickName".into());
             c.options.insert("managed_sys_id".into(), "200".into());
-        }).await else { return };
+        }).await;
         let id = r.create(full_user("andy@example.com")).await;
         let s = r.wait("the user", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
         let u = &s["users"][0];
@@ -363,7 +359,7 @@ on_both! {
     }
 
     async fn openiam_adopts_a_user_whose_principal_exists_instead_of_failing_on_duplicate_principal(db) {
-        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await else { return };
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await;
         // The user already exists in OpenIAM (made there by hand).
         let soap = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\"><soapenv:Body><prov:addUser><user><dto:firstName>Old</dto:firstName><principalList><id><domainId>USR_SEC_DOMAIN</domainId><login>dup@example.com</login><managedSysId>0</managedSysId></id></principalList></user></prov:addUser></soapenv:Body></soapenv:Envelope>";
         let res = r.http.post(format!("{}/ProvisioningService", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS)).header("SOAPAction", "\"\"").body(soap).send().await.expect("sent");
@@ -383,9 +379,9 @@ on_both! {
     }
 
     async fn openiam_disables_with_its_requestor_clears_a_removed_field_with_null_and_retries_fail_connection(db) {
-        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/openiam-idm-esb/idmsrvc/ProvisioningService", |c| {
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/openiam-idm-esb/idmsrvc/ProvisioningService", |c| {
             c.options.insert("deactivate".into(), "disable".into());
-        }).await else { return };
+        }).await;
         let id = r.create(full_user("dis@example.com")).await;
         r.wait("the user", |s| s["users"][0]["fields"]["title"] == "Analyst").await;
         r.settle().await;
@@ -405,9 +401,9 @@ on_both! {
     }
 
     async fn openiam_password_policy_failures_are_permanent_and_in_sync_mode_a_scim_400(db) {
-        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
             c.mode = Mode::Sync;
-        }).await else { return };
+        }).await;
         let mut body = full_user("pw@example.com");
         body["password"] = json!("Initial-Passw0rd");
         let id = r.create(body).await;
@@ -434,7 +430,7 @@ on_both! {
     }
 
     async fn a_password_waits_in_the_outbox_sealed_and_is_erased_when_its_job_dies(db) {
-        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await else { return };
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await;
         r.faults(json!({"down": true})).await;
         let mut body = full_user("sealed@example.com");
         body["password"] = json!("tiny-pw");
@@ -455,10 +451,10 @@ on_both! {
     }
 
     async fn pyramid_creates_saml_users_with_a_cached_token_renewed_when_refused_and_roles_from_groups(db) {
-        let Some(r) = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
+        let r = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
             c.roles.insert("Pros".into(), "role-pro".into());
             c.options.insert("group_licenses".into(), toml::Value::Table([("Pros".to_string(), toml::Value::Integer(200))].into_iter().collect()));
-        }).await else { return };
+        }).await;
         let a = r.create(full_user("a@saml.example")).await;
         let b = r.create(full_user("b@saml.example")).await;
         let s = r.wait("two users", |s| s["users"].as_array().is_some_and(|u| u.len() == 2)).await;
@@ -508,10 +504,10 @@ on_both! {
     }
 
     async fn pyramid_looks_a_user_up_by_principal_before_creating_and_speaks_the_documented_variants(db) {
-        let Some(r) = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
+        let r = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
             c.options.insert("create_method".into(), "createUserSaml".into());
             c.options.insert("update_method".into(), "updateSamlUsers".into());
-        }).await else { return };
+        }).await;
         // A user made in Pyramid before the bridge knew it.
         let token = r.http.post(format!("{}/API2/auth/authenticateUser", r.emu))
             .json(&json!({"data": {"userName": SVC_USER, "password": SVC_PASS}})).send().await.expect("sent").text().await.expect("token");
@@ -538,9 +534,9 @@ on_both! {
     }
 
     async fn ethosce_creates_the_user_its_profile_and_saml_authmap_and_blocks_on_deactivation(db) {
-        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
             c.roles.insert("Authors".into(), "105847459".into());
-        }).await else { return };
+        }).await;
         let id = r.create(full_user("TU06503")).await;
         let s = r.wait("user, profile, authmap", |s| s["authmaps"].as_array().is_some_and(|a| a.len() == 1)).await;
         let u = &s["users"][0];
@@ -582,7 +578,7 @@ on_both! {
     }
 
     async fn ethosce_adopts_the_user_drupal_answers_duplicate_entry_for(db) {
-        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await else { return };
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await;
         let res = r.http.post(format!("{}/user", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS))
             .json(&json!({"name": "racer", "mail": "racer@example.com", "status": 1})).send().await.expect("sent");
         assert_eq!(res.status(), 201);
@@ -599,9 +595,9 @@ on_both! {
     }
 
     async fn ethosce_plain_text_errors_are_recorded_and_a_user_it_has_is_adopted(db) {
-        let Some(r) = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |c| {
             c.attributes.insert("field_bogus".into(), "title".into());
-        }).await else { return };
+        }).await;
         // A user EthosCE already has, with no authmap yet.
         let res = r.http.post(format!("{}/user", r.emu)).basic_auth(SVC_USER, Some(SVC_PASS))
             .json(&json!({"name": "known", "mail": "known@example.com", "status": 1})).send().await.expect("sent");
@@ -617,7 +613,7 @@ on_both! {
     }
 
     async fn itron_upserts_the_user_with_its_accounts_and_empties_them_on_deactivation_and_delete(db) {
-        let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |_| {}).await else { return };
+        let r = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |_| {}).await;
         let mut body = full_user("meter@example.com");
         body["schemas"] = json!([USER, ITRON_EXT]);
         body[ITRON_EXT] = json!({"accountIds": ["A-100", "A-200"]});
@@ -638,7 +634,7 @@ on_both! {
     }
 
     async fn itron_renames_by_freeing_the_old_username_first_and_binds_names_in_any_case(db) {
-        let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
+        let r = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
             // Itron's services emit PascalCase: the portal binds names without regard to case.
             for (from, to) in [("username", "UserName"), ("email", "Email"), ("firstName", "FirstName"),
                                ("lastName", "LastName"), ("accountIds", "AccountIDs")] {
@@ -649,7 +645,7 @@ on_both! {
             c.options.insert("username_field".into(), "UserName".into());
             c.options.insert("accounts_field".into(), "AccountIDs".into());
             c.options.insert("email_field".into(), "Email".into());
-        }).await else { return };
+        }).await;
         let mut body = full_user("old@example.com");
         body["schemas"] = json!([USER, ITRON_EXT]);
         body[ITRON_EXT] = json!({"accountIds": ["A-1"]});
@@ -670,9 +666,9 @@ on_both! {
     }
 
     async fn itron_duplicate_email_is_permanent_and_a_sync_create_answers_409_keeping_nothing(db) {
-        let Some(r) = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
+        let r = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
             c.mode = Mode::Sync;
-        }).await else { return };
+        }).await;
         let mut one = full_user("one@example.com");
         one["emails"] = json!([{"value": "shared@example.com", "primary": true}]);
         r.create(one).await;
@@ -689,9 +685,9 @@ on_both! {
 
     async fn entsso_password_change_is_accepted_with_a_tracking_id_and_completed_by_the_callback(db) {
         let emulator = Arc::new(EntSsoEmulator::new(creds(), None));
-        let Some(r) = rig(db, emulator, "entsso", "/SendNotification", |c| {
+        let r = rig(db, emulator, "entsso", "/SendNotification", |c| {
             c.options.insert("callback_token".into(), CALLBACK_TOKEN.into());
-        }).await else { return };
+        }).await;
         let cb = format!("http://127.0.0.1:{}/callbacks/entsso/entsso", r.app.port);
         assert_eq!(r.emu_post("/_emulator/callback", json!({"url": cb, "token": CALLBACK_TOKEN, "auto": true})).await.status(), 200);
         let mut body = full_user("sso@example.com");
@@ -704,6 +700,11 @@ on_both! {
         assert_eq!(n["externalAccount"], "sso@example.com");
         assert_eq!(n["passwordSha256"], password_digest("N3w-Passw0rd"));
         let tracking = n["trackingId"].as_str().expect("tracking").to_string();
+        // ENTSSO completes on its own time: its callback has been answered once it says so.
+        eventually("ENTSSO called back", Duration::from_secs(20), async || {
+            (r.state().await["notifications"][0]["state"] == "completed").then_some(())
+        })
+        .await;
         let standing = r.wait_admin("completed", "/users/sso@example.com", |v| v["notifications"][0]["state"] == "completed").await;
         assert_eq!(standing["notifications"][0]["trackingId"], tracking.as_str());
         assert_eq!(standing["connectors"][0]["state"], "synced", "{standing}");
@@ -723,9 +724,9 @@ on_both! {
     }
 
     async fn entsso_ignores_placeholder_passwords_on_create_retries_no_server_and_gives_up_on_access_denied(db) {
-        let Some(r) = rig(db, Arc::new(EntSsoEmulator::new(creds(), None)), "entsso", "/SendNotification", |c| {
+        let r = rig(db, Arc::new(EntSsoEmulator::new(creds(), None)), "entsso", "/SendNotification", |c| {
             c.ignore_password_on_create = true;
-        }).await else { return };
+        }).await;
         let mut body = full_user("okta@example.com");
         body["password"] = json!("Okta-placeholder-123");
         let id = r.create(body).await;
@@ -747,12 +748,12 @@ on_both! {
 
     async fn entsso_sends_documented_flags_and_takes_numeric_hresults_by_configuration(db) {
         let emulator = Arc::new(EntSsoEmulator::new(creds(), None).numeric());
-        let Some(r) = rig(db, emulator, "entsso", "/SendNotification", |c| {
+        let r = rig(db, emulator, "entsso", "/SendNotification", |c| {
             // TEST | AUDIT: valid when sending, as Microsoft documents them.
             c.options.insert("flags".into(), toml::Value::Integer(0x18));
             c.options.insert("hresults".into(), toml::Value::Table(
                 [("0xC0002A0F".to_string(), toml::Value::String("ENTSSO_E_NO_SERVER".into()))].into_iter().collect()));
-        }).await else { return };
+        }).await;
         let mut body = full_user("num@example.com");
         body["password"] = json!("Numeric-Passw0rd");
         let id = r.create(body).await;
@@ -772,11 +773,11 @@ on_both! {
     }
 
     async fn a_sync_connector_that_refuses_a_change_fails_the_scim_write_and_leaves_nothing_behind(db) {
-        let Some(r) = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
+        let r = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
             c.mode = Mode::Sync;
             c.username = None;
             c.password = None;
-        }).await else { return };
+        }).await;
         r.faults(json!({"fail_next": {"count": 1, "status": 422, "error": "employee number required"}})).await;
         let res = r.app.post("/Users", user("refused@example.com")).await;
         let err = assert_scim_error(res, 400, Some("invalidValue")).await;
@@ -793,11 +794,11 @@ on_both! {
     }
 
     async fn a_refused_sync_delete_puts_the_user_back_in_its_groups(db) {
-        let Some(r) = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
+        let r = rig(db, Arc::new(WebhookEmulator::new(None)), "webhook", "/events", |c| {
             c.mode = Mode::Sync;
             c.username = None;
             c.password = None;
-        }).await else { return };
+        }).await;
         let id = r.app.create_user("member@example.com").await;
         let gid = r.app.create_group("Keepers", &[&id]).await;
         r.faults(json!({"fail_next": {"count": 1, "status": 422, "error": "leavers are handled by HR"}})).await;
@@ -810,9 +811,9 @@ on_both! {
     }
 
     async fn a_user_outside_the_scope_groups_waits_until_it_joins_one_and_is_locked_when_it_leaves(db) {
-        let Some(r) = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
             c.scope_groups = vec!["Staff".into()];
-        }).await else { return };
+        }).await;
         let id = r.create(full_user("scoped@example.com")).await;
         let standing = r.wait_admin("out of scope", "/users/scoped@example.com", |v| v["connectors"][0]["state"] == "out_of_scope").await;
         assert!(standing["connectors"][0]["targetId"].is_null());
@@ -829,47 +830,48 @@ on_both! {
     }
 }
 
-#[test]
-fn check_config_knows_every_vendor_kind_and_checks_their_options_and_mappings() {
-    let text = r#"
-[[connector]]
-name = "iam"
-kind = "openiam"
-url = "http://iam.example/ProvisioningService"
-options = { deactivate = "explode" }
+crate::tests! {
+    fn check_config_knows_every_vendor_kind_and_checks_their_options_and_mappings() {
+        let text = r#"
+    [[connector]]
+    name = "iam"
+    kind = "openiam"
+    url = "http://iam.example/ProvisioningService"
+    options = { deactivate = "explode" }
 
-[[connector]]
-name = "py"
-kind = "pyramid"
-url = "http://py.example/API2"
-attributes = { email = "emails[type co \"work\"].value" }
+    [[connector]]
+    name = "py"
+    kind = "pyramid"
+    url = "http://py.example/API2"
+    attributes = { email = "emails[type co \"work\"].value" }
 
-[[connector]]
-name = "sso"
-kind = "entsso"
-url = "http://sso.example/SendNotification"
-options = { flags = 2 }
+    [[connector]]
+    name = "sso"
+    kind = "entsso"
+    url = "http://sso.example/SendNotification"
+    options = { flags = 2 }
 
-[[connector]]
-name = "ok"
-kind = "itron"
-url = "http://portal.example/PortalServices/api/User/UpdateSSOUser"
-options = { accounts_field = "Accounts" }
-attributes = { Accounts = "urn:scim-bridge:schemas:extension:itron:2.0:User:accountIds" }
-"#;
-    let problems = scim_bridge::config::check_file(text);
-    let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
-    assert_eq!(lines, vec![6, 10, 12, 18, 22], "{problems:?}");
-    assert!(problems[0]
-        .message
-        .contains("'explode' is not one of the choices"));
-    assert!(problems[1]
-        .message
-        .contains("Pyramid signs in: username is required"));
-    assert!(problems[2].message.contains("only [attribute eq value]"));
-    assert!(problems[4]
-        .message
-        .contains("Itron signs in: username is required"));
+    [[connector]]
+    name = "ok"
+    kind = "itron"
+    url = "http://portal.example/PortalServices/api/User/UpdateSSOUser"
+    options = { accounts_field = "Accounts" }
+    attributes = { Accounts = "urn:scim-bridge:schemas:extension:itron:2.0:User:accountIds" }
+    "#;
+        let problems = scim_bridge::config::check_file(text);
+        let lines: Vec<usize> = problems.iter().filter_map(|p| p.line()).collect();
+        assert_eq!(lines, vec![6, 10, 12, 18, 22], "{problems:?}");
+        assert!(problems[0]
+            .message
+            .contains("'explode' is not one of the choices"));
+        assert!(problems[1]
+            .message
+            .contains("Pyramid signs in: username is required"));
+        assert!(problems[2].message.contains("only [attribute eq value]"));
+        assert!(problems[4]
+            .message
+            .contains("Itron signs in: username is required"));
+    }
 }
 
 /// Starts one emulator in this process; returns its base URL.
@@ -880,21 +882,18 @@ fn start<E: Emulator>(e: Arc<E>) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// Drains the outbox; the emulator at `base` then holds what `check` accepts.
 async fn wait_state(
+    app: &TestApp,
     http: &reqwest::Client,
     base: &str,
     what: &str,
     check: impl Fn(&Value) -> bool,
 ) -> Value {
-    let started = Instant::now();
-    loop {
-        let s = emulator_state(http, base).await;
-        if check(&s) {
-            return s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{what}: {s}");
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
+    app.drain().await;
+    let s = emulator_state(http, base).await;
+    assert!(check(&s), "{what}: {s}");
+    s
 }
 
 on_both! {
@@ -905,7 +904,7 @@ on_both! {
         let ethosce = start(Arc::new(EthosCeEmulator::new(creds())));
         let itron = start(Arc::new(ItronEmulator::new(creds())));
         let entsso = start(Arc::new(EntSsoEmulator::new(creds(), None)));
-        let Some(first) = spawn_app(db).await else { return };
+        let first = spawn_app(db).await;
         let mut settings = first.settings.clone();
         let dbh = first.stop().await;
         settings.admin_token = Some(Secret::new(ADMIN));
@@ -942,22 +941,22 @@ on_both! {
         let id = json(res).await["id"].as_str().expect("id").to_string();
         app.create_group("Analysts", &[&id]).await;
 
-        let s = wait_state(&http, &openiam, "openiam", |s| s["users"][0]["roles"] == json!(["END_USER"]) && !s["users"][0]["passwordSha256"].is_null()).await;
+        let s = wait_state(&app, &http, &openiam, "openiam", |s| s["users"][0]["roles"] == json!(["END_USER"]) && !s["users"][0]["passwordSha256"].is_null()).await;
         assert_eq!(s["users"][0]["login"], "five@example.com");
         assert_eq!(s["users"][0]["fields"]["lastName"], "Jensen");
         assert_eq!(s["users"][0]["passwordSha256"], password_digest("Five-Targets-1"));
         assert_openiam_contract(&s);
-        let s = wait_state(&http, &pyramid, "pyramid", |s| s["users"][0]["roleIds"] == json!(["role-analyst"])).await;
+        let s = wait_state(&app, &http, &pyramid, "pyramid", |s| s["users"][0]["roleIds"] == json!(["role-analyst"])).await;
         assert_eq!(s["users"][0]["principalName"], "five@example.com");
         assert_nothing_ignored(&s);
         assert_eq!(s["users"][0]["email"], "five@example.com");
-        let s = wait_state(&http, &ethosce, "ethosce", |s| s["users"][0]["roles"] == json!([{"id": 175031666}])).await;
+        let s = wait_state(&app, &http, &ethosce, "ethosce", |s| s["users"][0]["roles"] == json!([{"id": 175031666}])).await;
         assert_eq!(s["profiles"][0]["field_profile_location"]["city"], "Philadelphia");
         assert_eq!(s["authmaps"][0]["authname"], "five@example.com");
-        let s = wait_state(&http, &itron, "itron", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        let s = wait_state(&app, &http, &itron, "itron", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
         assert_eq!(s["users"][0]["accountIds"], json!(["ACC-1"]));
         assert_eq!(s["users"][0]["email"], "five@example.com");
-        let s = wait_state(&http, &entsso, "entsso", |s| s["notifications"].as_array().is_some_and(|n| n.len() == 1)).await;
+        let s = wait_state(&app, &http, &entsso, "entsso", |s| s["notifications"].as_array().is_some_and(|n| n.len() == 1)).await;
         assert_eq!(s["notifications"][0]["externalAccount"], "five@example.com");
         assert_eq!(s["notifications"][0]["passwordSha256"], password_digest("Five-Targets-1"));
         let standing: Value = http.get(format!("http://127.0.0.1:{}/admin/v1/users/five@example.com", app.port))
@@ -984,100 +983,102 @@ async fn post_as(
     (res.status().as_u16(), res.text().await.expect("text"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ethosce_emulator_answers_as_restws_does_to_what_it_does_not_take() {
-    let http = reqwest::Client::new();
-    let base = start(Arc::new(EthosCeEmulator::new(creds())));
-    let user = format!("{base}/user");
-    let me = Some((SVC_USER, SVC_PASS));
-    let (status, text) = post_as(&http, &user, None, json!({"name": "a", "mail": "a@x"})).await;
-    assert_eq!(
-        (status, text.as_str()),
-        (403, "403 Access Denied"),
-        "anonymous"
-    );
-    let (status, _) = post_as(
-        &http,
-        &user,
-        Some((SVC_USER, "wrong")),
-        json!({"name": "a", "mail": "a@x"}),
-    )
-    .await;
-    assert_eq!(status, 403, "a wrong password is an anonymous request");
-    assert_eq!(
-        post_as(&http, &user, me, json!({"name": "a", "mail": "a@x"}))
-            .await
-            .0,
-        201
-    );
-    let (status, text) = post_as(&http, &user, me, json!({"name": "a", "mail": "b@x"})).await;
-    assert_eq!(status, 500);
-    assert!(
-        text.contains("Integrity constraint violation: 1062 Duplicate entry 'a' for key 'name'"),
-        "{text}"
-    );
-    assert_eq!(
-        post_as(&http, &user, me, json!({"name": "b", "mail": "a@x"}))
-            .await
-            .0,
-        201,
-        "a duplicate mail is accepted"
-    );
-    let (status, text) = post_as(
-        &http,
-        &user,
-        me,
-        json!({"name": "c", "mail": "c@x", "roles": [3]}),
-    )
-    .await;
-    assert_eq!(status, 500);
-    assert!(text.contains("PHP Fatal error"), "{text}");
-    let (status, text) = post_as(
-        &http,
-        &user,
-        me,
-        json!({"name": "d", "mail": "d@x", "nickname": "D"}),
-    )
-    .await;
-    assert_eq!(
-        (status, text.as_str()),
-        (
-            406,
-            "406 Not Acceptable: Unknown data properties: nickname."
+crate::tests! {
+    async fn the_ethosce_emulator_answers_as_restws_does_to_what_it_does_not_take() {
+        let http = reqwest::Client::new();
+        let base = start(Arc::new(EthosCeEmulator::new(creds())));
+        let user = format!("{base}/user");
+        let me = Some((SVC_USER, SVC_PASS));
+        let (status, text) = post_as(&http, &user, None, json!({"name": "a", "mail": "a@x"})).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (403, "403 Access Denied"),
+            "anonymous"
+        );
+        let (status, _) = post_as(
+            &http,
+            &user,
+            Some((SVC_USER, "wrong")),
+            json!({"name": "a", "mail": "a@x"}),
         )
-    );
-    let res = http
-        .put(format!("{base}/authmap/1"))
-        .basic_auth(SVC_USER, Some(SVC_PASS))
-        .json(&json!({"authname": "x"}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 404, "no documented call changes an authmap");
+        .await;
+        assert_eq!(status, 403, "a wrong password is an anonymous request");
+        assert_eq!(
+            post_as(&http, &user, me, json!({"name": "a", "mail": "a@x"}))
+                .await
+                .0,
+            201
+        );
+        let (status, text) = post_as(&http, &user, me, json!({"name": "a", "mail": "b@x"})).await;
+        assert_eq!(status, 500);
+        assert!(
+            text.contains("Integrity constraint violation: 1062 Duplicate entry 'a' for key 'name'"),
+            "{text}"
+        );
+        assert_eq!(
+            post_as(&http, &user, me, json!({"name": "b", "mail": "a@x"}))
+                .await
+                .0,
+            201,
+            "a duplicate mail is accepted"
+        );
+        let (status, text) = post_as(
+            &http,
+            &user,
+            me,
+            json!({"name": "c", "mail": "c@x", "roles": [3]}),
+        )
+        .await;
+        assert_eq!(status, 500);
+        assert!(text.contains("PHP Fatal error"), "{text}");
+        let (status, text) = post_as(
+            &http,
+            &user,
+            me,
+            json!({"name": "d", "mail": "d@x", "nickname": "D"}),
+        )
+        .await;
+        assert_eq!(
+            (status, text.as_str()),
+            (
+                406,
+                "406 Not Acceptable: Unknown data properties: nickname."
+            )
+        );
+        let res = http
+            .put(format!("{base}/authmap/1"))
+            .basic_auth(SVC_USER, Some(SVC_PASS))
+            .json(&json!({"authname": "x"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), 404, "no documented call changes an authmap");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_entsso_emulator_refuses_flags_and_types_microsoft_does_not_document_for_sending() {
-    let http = reqwest::Client::new();
-    let base = start(Arc::new(EntSsoEmulator::new(creds(), None)));
-    let url = format!("{base}/SendNotification");
-    let me = Some((SVC_USER, SVC_PASS));
-    let send = |kind: i64, flags: i64| {
-        json!({"NotificationType": kind, "ulNotificationFlags": flags,
-        "PasswordChange": {"externalAccount": "a", "newPassword": "p", "oldPassword": "", "timestamp": 0}})
-    };
-    for (kind, flags, answer) in [
-        (3, 0x1, "S_OK"),
-        (3, 0x8 | 0x10, "S_OK"),
-        (3, 0, "S_OK"),
-        (3, 0x40, "E_INVALIDARG"),
-        (3, 0x80, "E_INVALIDARG"),
-        (9, 0x1, "E_INVALIDARG"),
-    ] {
-        let (status, text) = post_as(&http, &url, me, send(kind, flags)).await;
-        assert_eq!(status, 200);
-        let v: Value = serde_json::from_str(&text).expect("json");
-        assert_eq!(v["hresult"], answer, "type {kind} flags {flags:#x}");
+crate::tests! {
+    async fn the_entsso_emulator_refuses_flags_and_types_microsoft_does_not_document_for_sending() {
+        let http = reqwest::Client::new();
+        let base = start(Arc::new(EntSsoEmulator::new(creds(), None)));
+        let url = format!("{base}/SendNotification");
+        let me = Some((SVC_USER, SVC_PASS));
+        let send = |kind: i64, flags: i64| {
+            json!({"NotificationType": kind, "ulNotificationFlags": flags,
+            "PasswordChange": {"externalAccount": "a", "newPassword": "p", "oldPassword": "", "timestamp": 0}})
+        };
+        for (kind, flags, answer) in [
+            (3, 0x1, "S_OK"),
+            (3, 0x8 | 0x10, "S_OK"),
+            (3, 0, "S_OK"),
+            (3, 0x40, "E_INVALIDARG"),
+            (3, 0x80, "E_INVALIDARG"),
+            (9, 0x1, "E_INVALIDARG"),
+        ] {
+            let (status, text) = post_as(&http, &url, me, send(kind, flags)).await;
+            assert_eq!(status, 200);
+            let v: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(v["hresult"], answer, "type {kind} flags {flags:#x}");
+        }
     }
 }
 
@@ -1097,128 +1098,130 @@ async fn soap(http: &reqwest::Client, url: &str, action: &str, body: &str) -> (u
     (res.status().as_u16(), res.text().await.expect("text"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openiam_emulator_refuses_and_misreads_what_openiams_cxf_server_does() {
-    let http = reqwest::Client::new();
-    let base = start(Arc::new(OpenIamEmulator::new(Credentials::default())));
-    let prov = format!("{base}/openiam-idm-esb/idmsrvc/ProvisioningService");
-    let login = format!("{base}/openiam-idm-esb/idmsrvc/LoginDataWebService");
-    // What the bridge used to send: requestorId inside <user> is not declared by ProvisionUser.
-    let (status, text) = soap(&http, &prov, "\"\"", "<prov:addUser><user><dto:firstName>A</dto:firstName><requestorId>x</requestorId></user></prov:addUser>").await;
-    assert_eq!(status, 500);
-    assert!(text.contains("Unmarshalling Error: unexpected element (uri:&quot;&quot;, local:&quot;requestorId&quot;)"), "{text}");
-    // A SOAPAction naming the operation, where the binding declares "".
-    let (status, text) = soap(
-        &http,
-        &prov,
-        "\"addUser\"",
-        "<prov:addUser><user/></prov:addUser>",
-    )
-    .await;
-    assert_eq!(status, 500);
-    assert!(
-        text.contains("The given SOAPAction addUser does not match an operation."),
-        "{text}"
-    );
-    // dto:principalList is the User field the service ignores: it makes its own login.
-    let (_, text) = soap(&http, &prov, "\"\"", "<prov:addUser><user><dto:firstName>Ann</dto:firstName><dto:lastName>Lee</dto:lastName>\
-        <dto:principalList><id><login>ann@example.com</login></id></dto:principalList></user></prov:addUser>").await;
-    assert!(text.contains("status=\"success\""), "{text}");
-    let s = emulator_state(&http, &base).await;
-    assert_eq!(
-        s["users"][0]["login"], "ann.lee",
-        "the principal sent that way is not used"
-    );
-    let user_id = s["users"][0]["userId"].as_str().expect("id").to_string();
-    // lockUser with a requestorId that is no OpenIAM user: the service's NullPointerException.
-    let (status, text) = soap(&http, &prov, "\"\"", &format!("<prov:lockUser><userId>{user_id}</userId><operation>locked</operation><requestorId>scim-bridge</requestorId></prov:lockUser>")).await;
-    assert_eq!(status, 500);
-    assert!(text.contains("NullPointerException"), "{text}");
-    let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:lockUser><userId>{user_id}</userId><operation>locked</operation><requestorId>3000</requestorId></prov:lockUser>")).await;
-    assert!(text.contains("status=\"success\""), "{text}");
-    // disableUser reads `requestor`; a requestorId is skipped and the audit names nobody.
-    let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:disableUser><userId>{user_id}</userId><operation>true</operation><requestorId>3000</requestorId></prov:disableUser>")).await;
-    assert!(text.contains("status=\"success\""), "{text}");
-    let s = emulator_state(&http, &base).await;
-    assert_eq!(
-        s["audit"].as_array().expect("audit").last().expect("last")["requestor"],
-        Value::Null
-    );
-    assert_eq!(
-        s["requests"]
-            .as_array()
-            .expect("requests")
-            .last()
-            .expect("last")["problems"][0]["severity"],
-        "ignored"
-    );
-    // getTargetSystemUser's LookupUserResponse has no userId; getLoginByManagedSys's Login has.
-    let (_, text) = soap(&http, &prov, "\"\"", "<prov:getTargetSystemUser><principalName>ann.lee</principalName><managedSysId>0</managedSysId></prov:getTargetSystemUser>").await;
-    assert!(
-        text.contains("<principalName>ann.lee</principalName>") && !text.contains("userId"),
-        "{text}"
-    );
-    let (_, text) = soap(&http, &login, "\"\"", "<auth:getLoginByManagedSys><domainId></domainId><principal>ann.lee</principal><managedSysId>0</managedSysId></auth:getLoginByManagedSys>").await;
-    assert!(
-        text.contains(&format!("<userId>{user_id}</userId>")),
-        "{text}"
-    );
+crate::tests! {
+    async fn the_openiam_emulator_refuses_and_misreads_what_openiams_cxf_server_does() {
+        let http = reqwest::Client::new();
+        let base = start(Arc::new(OpenIamEmulator::new(Credentials::default())));
+        let prov = format!("{base}/openiam-idm-esb/idmsrvc/ProvisioningService");
+        let login = format!("{base}/openiam-idm-esb/idmsrvc/LoginDataWebService");
+        // What the bridge used to send: requestorId inside <user> is not declared by ProvisionUser.
+        let (status, text) = soap(&http, &prov, "\"\"", "<prov:addUser><user><dto:firstName>A</dto:firstName><requestorId>x</requestorId></user></prov:addUser>").await;
+        assert_eq!(status, 500);
+        assert!(text.contains("Unmarshalling Error: unexpected element (uri:&quot;&quot;, local:&quot;requestorId&quot;)"), "{text}");
+        // A SOAPAction naming the operation, where the binding declares "".
+        let (status, text) = soap(
+            &http,
+            &prov,
+            "\"addUser\"",
+            "<prov:addUser><user/></prov:addUser>",
+        )
+        .await;
+        assert_eq!(status, 500);
+        assert!(
+            text.contains("The given SOAPAction addUser does not match an operation."),
+            "{text}"
+        );
+        // dto:principalList is the User field the service ignores: it makes its own login.
+        let (_, text) = soap(&http, &prov, "\"\"", "<prov:addUser><user><dto:firstName>Ann</dto:firstName><dto:lastName>Lee</dto:lastName>\
+            <dto:principalList><id><login>ann@example.com</login></id></dto:principalList></user></prov:addUser>").await;
+        assert!(text.contains("status=\"success\""), "{text}");
+        let s = emulator_state(&http, &base).await;
+        assert_eq!(
+            s["users"][0]["login"], "ann.lee",
+            "the principal sent that way is not used"
+        );
+        let user_id = s["users"][0]["userId"].as_str().expect("id").to_string();
+        // lockUser with a requestorId that is no OpenIAM user: the service's NullPointerException.
+        let (status, text) = soap(&http, &prov, "\"\"", &format!("<prov:lockUser><userId>{user_id}</userId><operation>locked</operation><requestorId>scim-bridge</requestorId></prov:lockUser>")).await;
+        assert_eq!(status, 500);
+        assert!(text.contains("NullPointerException"), "{text}");
+        let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:lockUser><userId>{user_id}</userId><operation>locked</operation><requestorId>3000</requestorId></prov:lockUser>")).await;
+        assert!(text.contains("status=\"success\""), "{text}");
+        // disableUser reads `requestor`; a requestorId is skipped and the audit names nobody.
+        let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:disableUser><userId>{user_id}</userId><operation>true</operation><requestorId>3000</requestorId></prov:disableUser>")).await;
+        assert!(text.contains("status=\"success\""), "{text}");
+        let s = emulator_state(&http, &base).await;
+        assert_eq!(
+            s["audit"].as_array().expect("audit").last().expect("last")["requestor"],
+            Value::Null
+        );
+        assert_eq!(
+            s["requests"]
+                .as_array()
+                .expect("requests")
+                .last()
+                .expect("last")["problems"][0]["severity"],
+            "ignored"
+        );
+        // getTargetSystemUser's LookupUserResponse has no userId; getLoginByManagedSys's Login has.
+        let (_, text) = soap(&http, &prov, "\"\"", "<prov:getTargetSystemUser><principalName>ann.lee</principalName><managedSysId>0</managedSysId></prov:getTargetSystemUser>").await;
+        assert!(
+            text.contains("<principalName>ann.lee</principalName>") && !text.contains("userId"),
+            "{text}"
+        );
+        let (_, text) = soap(&http, &login, "\"\"", "<auth:getLoginByManagedSys><domainId></domainId><principal>ann.lee</principal><managedSysId>0</managedSysId></auth:getLoginByManagedSys>").await;
+        assert!(
+            text.contains(&format!("<userId>{user_id}</userId>")),
+            "{text}"
+        );
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pyramid_emulator_drops_undeclared_fields_and_refuses_missing_required_ones() {
-    let http = reqwest::Client::new();
-    let base = start(Arc::new(PyramidEmulator::new(creds())));
-    let token = http
-        .post(format!("{base}/API2/auth/authenticateUser"))
-        .json(&json!({"data": {"userName": SVC_USER, "password": SVC_PASS}}))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("token");
-    let call = |method: &str, mut body: Value| {
-        body["auth"] = json!(token);
-        let (http, url) = (http.clone(), format!("{base}/API2/access/{method}"));
-        async move { post_as(&http, &url, None, body).await }
-    };
-    // createUserSaml's parameter is createUserSaml, and userName is required in it.
-    let (_, text) = call("createUserSaml", json!({"createUserSaml": {"principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
-    assert!(text.contains("userName is required"), "{text}");
-    let (_, text) = call("createUserSaml", json!({"newSamlUser": {"userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
-    assert!(
-        text.contains("\"success\":false"),
-        "the page's example parameter is not bound: {text}"
-    );
-    let (_, text) = call("createUserSaml", json!({"createUserSaml": {"id": "u1", "userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
-    assert!(text.contains("\"success\":true"), "{text}");
-    // UpdateUserSamlObject has no samlPrincipleName: the rename is dropped, silently.
-    let (_, text) = call(
-        "updateUsersSaml",
-        json!({"updateUserSamlArr": [{"id": "u1", "samlPrincipleName": "q@x"}]}),
-    )
-    .await;
-    assert!(text.contains("\"success\":true"), "{text}");
-    let s = emulator_state(&http, &base).await;
-    assert_eq!(s["users"][0]["principalName"], "p@x");
-    assert_eq!(
-        s["requests"].as_array().expect("r").last().expect("last")["ignored"],
-        json!(["UpdateUserSamlObject.samlPrincipleName"])
-    );
-    let (_, text) = call(
-        "toggleEnableUser",
-        json!({"toggleUserApiData": {"userId": "u1", "isEnable": false}}),
-    )
-    .await;
-    assert!(text.contains("\"success\":true"), "{text}");
-    assert_eq!(
-        emulator_state(&http, &base).await["users"][0]["enabled"],
-        false
-    );
-    assert_eq!(
-        call("setUserStatus", json!({})).await.0,
-        404,
-        "an undocumented method"
-    );
+crate::tests! {
+    async fn the_pyramid_emulator_drops_undeclared_fields_and_refuses_missing_required_ones() {
+        let http = reqwest::Client::new();
+        let base = start(Arc::new(PyramidEmulator::new(creds())));
+        let token = http
+            .post(format!("{base}/API2/auth/authenticateUser"))
+            .json(&json!({"data": {"userName": SVC_USER, "password": SVC_PASS}}))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("token");
+        let call = |method: &str, mut body: Value| {
+            body["auth"] = json!(token);
+            let (http, url) = (http.clone(), format!("{base}/API2/access/{method}"));
+            async move { post_as(&http, &url, None, body).await }
+        };
+        // createUserSaml's parameter is createUserSaml, and userName is required in it.
+        let (_, text) = call("createUserSaml", json!({"createUserSaml": {"principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
+        assert!(text.contains("userName is required"), "{text}");
+        let (_, text) = call("createUserSaml", json!({"newSamlUser": {"userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
+        assert!(
+            text.contains("\"success\":false"),
+            "the page's example parameter is not bound: {text}"
+        );
+        let (_, text) = call("createUserSaml", json!({"createUserSaml": {"id": "u1", "userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
+        assert!(text.contains("\"success\":true"), "{text}");
+        // UpdateUserSamlObject has no samlPrincipleName: the rename is dropped, silently.
+        let (_, text) = call(
+            "updateUsersSaml",
+            json!({"updateUserSamlArr": [{"id": "u1", "samlPrincipleName": "q@x"}]}),
+        )
+        .await;
+        assert!(text.contains("\"success\":true"), "{text}");
+        let s = emulator_state(&http, &base).await;
+        assert_eq!(s["users"][0]["principalName"], "p@x");
+        assert_eq!(
+            s["requests"].as_array().expect("r").last().expect("last")["ignored"],
+            json!(["UpdateUserSamlObject.samlPrincipleName"])
+        );
+        let (_, text) = call(
+            "toggleEnableUser",
+            json!({"toggleUserApiData": {"userId": "u1", "isEnable": false}}),
+        )
+        .await;
+        assert!(text.contains("\"success\":true"), "{text}");
+        assert_eq!(
+            emulator_state(&http, &base).await["users"][0]["enabled"],
+            false
+        );
+        assert_eq!(
+            call("setUserStatus", json!({})).await.0,
+            404,
+            "an undocumented method"
+        );
+    }
 }
