@@ -349,14 +349,17 @@ impl Reconcile {
         self.status(connector)
     }
 
-    /// Waits until the latest run of `connector` (if any) has finished; returns its status.
-    pub fn wait(&self, connector: &str) -> BridgeResult<Value> {
-        let run = self
-            .runs
+    fn latest(&self, connector: &str) -> Option<Arc<Run>> {
+        self.runs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(connector)
-            .cloned();
+            .cloned()
+    }
+
+    /// Waits until the latest run of `connector` (if any) has finished; returns its status.
+    pub fn wait(&self, connector: &str) -> BridgeResult<Value> {
+        let run = self.latest(connector);
         let thread = run.and_then(|r| r.thread.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(t) = thread {
             // A run that panicked has no outcome; its status says it failed.
@@ -369,12 +372,7 @@ impl Reconcile {
     /// its report.
     pub fn status(&self, connector: &str) -> BridgeResult<Value> {
         self.readable(connector)?;
-        let run = self
-            .runs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(connector)
-            .cloned();
+        let run = self.latest(connector);
         let Some(run) = run else {
             return Ok(json!({"connector": connector, "state": "never", "total": 0, "done": 0}));
         };

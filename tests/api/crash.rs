@@ -172,16 +172,9 @@ async fn kill_mid_burst(kind: Db) {
     assert_eq!(distinct_users(&s), 40, "nothing lost");
 }
 
-crate::tests! {
-    async fn a_bridge_killed_mid_delivery_loses_and_duplicates_nothing_on_sqlite() {
-        kill_mid_burst(Db::Sqlite).await;
-    }
-}
-
-crate::tests! {
-    #[postgres]
-    async fn a_bridge_killed_mid_delivery_loses_and_duplicates_nothing_on_postgres() {
-        kill_mid_burst(Db::Postgres).await;
+crate::each_database! {
+    async fn a_bridge_killed_mid_delivery_loses_and_duplicates_nothing(db) {
+        kill_mid_burst(db).await;
     }
 }
 
@@ -256,16 +249,9 @@ async fn kill_mid_openiam_burst(kind: Db) {
     assert_eq!(logins.len(), 40);
 }
 
-crate::tests! {
-    async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_sqlite() {
-        kill_mid_openiam_burst(Db::Sqlite).await;
-    }
-}
-
-crate::tests! {
-    #[postgres]
-    async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each_on_postgres() {
-        kill_mid_openiam_burst(Db::Postgres).await;
+crate::each_database! {
+    async fn an_openiam_burst_cut_by_a_kill_leaves_exactly_one_target_user_each(db) {
+        kill_mid_openiam_burst(db).await;
     }
 }
 

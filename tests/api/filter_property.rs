@@ -287,16 +287,9 @@ async fn database_and_evaluator_agree(kind: Db) {
     eprintln!("{checked} filters agreed, {discerning} of them matching some but not all");
 }
 
-crate::tests! {
-    async fn the_database_and_the_evaluator_agree_on_generated_filters_on_sqlite() {
-        database_and_evaluator_agree(Db::Sqlite).await;
-    }
-}
-
-crate::tests! {
-    #[postgres]
-    async fn the_database_and_the_evaluator_agree_on_generated_filters_on_postgres() {
-        database_and_evaluator_agree(Db::Postgres).await;
+crate::each_database! {
+    async fn the_database_and_the_evaluator_agree_on_generated_filters(db) {
+        database_and_evaluator_agree(db).await;
     }
 }
 

@@ -394,15 +394,8 @@ async fn slow_deliveries_outlast_their_lease(kind: Db) {
     assert!(s["calls"].get("duplicate").is_none(), "{}", s["calls"]);
 }
 
-crate::tests! {
-    async fn deliveries_slower_than_the_lease_are_not_taken_over_on_sqlite() {
-        slow_deliveries_outlast_their_lease(Db::Sqlite).await;
-    }
-}
-
-crate::tests! {
-    #[postgres]
-    async fn deliveries_slower_than_the_lease_are_not_taken_over_on_postgres() {
-        slow_deliveries_outlast_their_lease(Db::Postgres).await;
+crate::each_database! {
+    async fn deliveries_slower_than_the_lease_are_not_taken_over(db) {
+        slow_deliveries_outlast_their_lease(db).await;
     }
 }
