@@ -126,9 +126,12 @@ impl EthosCe {
         // restws answers plain text: "406 Not Acceptable: Unknown data properties: x."
         let message = format!("{method} /{path}: {}", text.trim());
         // Drupal's unique key on the user name (or authname) surfaces as an uncaught
-        // PDOException, a 500 that a retry cannot get past.
-        if status.is_server_error() && text.contains("Duplicate entry") {
+        // PDOException, a 500 that a retry cannot get past: MySQL's error 1062.
+        if status.is_server_error() && mysql_error(&text) == Some(DUPLICATE_ENTRY) {
             return Err(ConnectorError::Conflict(message));
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(ConnectorError::NotFound(message));
         }
         Err(match super::classify_status(status, &headers, &text) {
             ConnectorError::Retryable { retry_after, .. } => ConnectorError::Retryable {
@@ -185,29 +188,66 @@ impl EthosCe {
         Ok(list["list"].as_array().and_then(|l| l.first()).cloned())
     }
 
-    /// Makes sure the user has its SAML authmap, with the current authname.
+    /// Makes sure the SAML name `authname`, and no other of this module, signs in to `uid`.
+    ///
+    /// An authmap row keeps signing its name in to its account until it is removed, and
+    /// renaming the Drupal user leaves it: so the rows of this module with another name go
+    /// first (a failure after that leaves the user without SAML sign-in, never with the old
+    /// name still reaching it). A name that already signs in to another account is not
+    /// taken from it nor shared: the job stops with a conflict that says so.
     fn ensure_authmap(&self, uid: &str, authname: &str) -> Result<(), ConnectorError> {
-        let list = self.send(
+        let mine = self.send(
             reqwest::Method::GET,
             &format!("authmap.json?uid={uid}"),
             None,
         )?;
-        let existing = list["list"].as_array().cloned().unwrap_or_default();
-        // Nothing documents changing an authmap in place: a new authname gets its own row.
-        let has = existing.iter().any(|a| {
-            a["module"] == json!(self.opts.module) && a["authname"].as_str() == Some(authname)
-        });
-        if !has {
-            self.send(
-                reqwest::Method::POST,
-                "authmap",
-                Some(
-                    &json!({"uid": role_id(uid), "authname": authname, "module": self.opts.module}),
-                ),
-            )?;
+        let mut has = false;
+        for row in mine["list"].as_array().into_iter().flatten() {
+            if row["module"] != json!(self.opts.module) {
+                continue;
+            }
+            if row["authname"].as_str() == Some(authname) {
+                has = true;
+                continue;
+            }
+            let aid = row.get("aid").map(text).ok_or_else(|| {
+                ConnectorError::retry(format!("GET /authmap.json?uid={uid}: a row without aid"))
+            })?;
+            match self.send(reqwest::Method::DELETE, &format!("authmap/{aid}"), None) {
+                // Gone already (a retry of this very step): what was wanted.
+                Ok(_) | Err(ConnectorError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
+        if has {
+            return Ok(());
+        }
+        // authname is unique: Drupal refuses a name another account holds (MySQL's 1062).
+        let made = self.send(
+            reqwest::Method::POST,
+            "authmap",
+            Some(&json!({"uid": role_id(uid), "authname": authname, "module": self.opts.module})),
+        );
+        match made {
+            Ok(_) => Ok(()),
+            Err(ConnectorError::Conflict(_)) => Err(ConnectorError::Conflict(format!(
+                "the SAML name '{authname}' already signs in to another EthosCE account; it was not mapped to user {uid}, so that no two people share an account"
+            ))),
+            Err(e) => Err(e),
+        }
     }
+}
+
+/// MySQL's error for a row a unique key refuses.
+const DUPLICATE_ENTRY: u32 = 1062;
+
+/// The MySQL error number in a PDOException Drupal let through ("SQLSTATE[23000]:
+/// Integrity constraint violation: 1062 Duplicate entry ..."), if the answer is one.
+fn mysql_error(text: &str) -> Option<u32> {
+    let (_, rest) = text.split_once("SQLSTATE[")?;
+    let (_, rest) = rest.split_once("]:")?;
+    let (_, rest) = rest.split_once(':')?;
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 impl Target for EthosCe {
@@ -433,10 +473,18 @@ impl Target for EthosCe {
         .map(|_| ())
     }
 
-    fn delete(&self, target_id: &str, _user: &User<'_>) -> Result<(), ConnectorError> {
+    fn delete(&self, target_id: &str, user: &User<'_>) -> Result<(), ConnectorError> {
         match self.send(reqwest::Method::DELETE, &format!("user/{target_id}"), None) {
-            Err(ConnectorError::Permanent(m)) if m.contains("404") => Ok(()),
-            other => other.map(|_| ()),
+            Ok(_) => Ok(()),
+            // 404 is also what a wrong base URL answers: done only if the site, asked by
+            // name, confirms that no account with this uid is there.
+            Err(ConnectorError::NotFound(m)) => match self.lookup(&user.principal)? {
+                Some(uid) if uid == target_id => Err(ConnectorError::Permanent(format!(
+                    "{m}, yet user {uid} is still there"
+                ))),
+                _ => Ok(()),
+            },
+            Err(e) => Err(e),
         }
     }
 
@@ -469,5 +517,25 @@ impl Target for EthosCe {
             Some(&json!({"roles": roles})),
         )
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mysql_error_number_is_read_from_drupals_pdoexception() {
+        let text = "PDOException: SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry 'a' for key 'authname': INSERT INTO {authmap}";
+        assert_eq!(mysql_error(text), Some(DUPLICATE_ENTRY));
+        assert_eq!(
+            mysql_error("SQLSTATE[HY000]: General error: 2006 MySQL server has gone away"),
+            Some(2006)
+        );
+        assert_eq!(
+            mysql_error("500 Internal Server Error: Duplicate entry"),
+            None
+        );
+        assert_eq!(mysql_error("uid 1062 was not found"), None);
     }
 }

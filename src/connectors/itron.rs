@@ -1,7 +1,14 @@
 //! `itron`: Itron Analytics Customer Portal, UpdateSSOUser (HTTP Basic as the
 //! application-level user): an upsert by username with email, names and the account ID
 //! list. The portal has no delete: deactivation and delete send the user with no accounts,
-//! so it stops receiving alerts for them. The JSON names are not public, so they are the
+//! so it stops receiving alerts for them.
+//!
+//! UpdateSSOUser overwrites the account list it is sent, and the utility's own site gives
+//! accounts too. So by default the bridge sends the list only when the identity provider
+//! gave the user account IDs, and leaves the portal's list alone otherwise; with
+//! `manage_accounts = true` the identity provider owns the list, and a user without
+//! account IDs is sent an empty one. Deactivation, delete and the username a rename gives
+//! up always send an empty list: access is removed either way. The JSON names are not public, so they are the
 //! mapping's field names and can be changed in configuration.
 
 use std::time::Duration;
@@ -39,6 +46,10 @@ pub struct Options {
     /// Which mapped field is the email (unique among portal users; cleared from a
     /// username a rename gives up).
     pub email_field: String,
+    /// Whether the identity provider owns each user's account list: then a user without
+    /// account IDs is sent an empty list, removing what the portal gave. Off by default:
+    /// such a user is sent without the list, and keeps the portal's accounts.
+    pub manage_accounts: bool,
 }
 
 impl Default for Options {
@@ -47,6 +58,7 @@ impl Default for Options {
             accounts_field: "accountIds".into(),
             username_field: "username".into(),
             email_field: "email".into(),
+            manage_accounts: false,
         }
     }
 }
@@ -108,12 +120,22 @@ impl Itron {
         with_accounts: bool,
     ) -> Result<(), ConnectorError> {
         body.insert(self.opts.username_field.clone(), json!(principal));
-        let accounts = match body.get(&self.opts.accounts_field) {
-            Some(Value::Array(a)) if with_accounts => Value::Array(a.clone()),
-            Some(Value::String(s)) if with_accounts => json!([s]),
-            _ => json!([]),
+        let given = match body.remove(&self.opts.accounts_field) {
+            Some(Value::Array(a)) if !a.is_empty() => Some(Value::Array(a)),
+            Some(Value::String(s)) if !s.is_empty() => Some(json!([s])),
+            _ => None,
         };
-        body.insert(self.opts.accounts_field.clone(), accounts);
+        let accounts = match given {
+            // Access removed: the user keeps no account, whoever gave it.
+            _ if !with_accounts => Some(json!([])),
+            Some(list) => Some(list),
+            None if self.opts.manage_accounts => Some(json!([])),
+            // The identity provider gave none: the portal's own stay as they are.
+            None => None,
+        };
+        if let Some(accounts) = accounts {
+            body.insert(self.opts.accounts_field.clone(), accounts);
+        }
         let res = self
             .client
             .get()?

@@ -38,6 +38,10 @@ pub enum ConnectorError {
     /// The target already holds a conflicting value (a duplicate email): permanent.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The target holds no such thing (its 404, its "not found" code): permanent, and for
+    /// a delete the connector decides, having checked, whether that means done.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl ConnectorError {

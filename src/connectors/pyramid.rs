@@ -42,6 +42,11 @@ pub struct Options {
     pub group_licenses: BTreeMap<String, i64>,
     /// A group (displayName) that gives its members this AdminType.
     pub group_admin_types: BTreeMap<String, i64>,
+    /// What getUserStatusById answers for an enabled user, and for a disabled one.
+    /// Pyramid does not publish these numbers: the defaults (1, 2) are this project's
+    /// assumption; reconcile compares the enabled state only when the answer is one of them.
+    pub status_enabled: i64,
+    pub status_disabled: i64,
 }
 
 impl Default for Options {
@@ -53,6 +58,8 @@ impl Default for Options {
             client_license_type: 100,
             group_licenses: BTreeMap::new(),
             group_admin_types: BTreeMap::new(),
+            status_enabled: 1,
+            status_disabled: 2,
         }
     }
 }
@@ -64,6 +71,9 @@ impl Options {
         }
         if !["updateUsersSaml", "updateSamlUsers"].contains(&self.update_method.as_str()) {
             return Err("update_method is updateUsersSaml or updateSamlUsers".into());
+        }
+        if self.status_enabled == self.status_disabled {
+            return Err("status_enabled and status_disabled are two different numbers".into());
         }
         Ok(())
     }
@@ -249,9 +259,9 @@ impl Target for Pyramid {
         None
     }
 
-    /// getUserBySamlPrincipalName's user object: its fields by name. Whether it is enabled
-    /// is compared only where the object says so in a boolean (statusID's values are not
-    /// public). API2 has no documented call that lists users.
+    /// getUserBySamlPrincipalName's user object: its fields by name; whether it is enabled,
+    /// from getUserStatusById (compared only when the number is a known one). API2 has no
+    /// documented call that lists users.
     fn read(&self, principal: &str, fields: &[&str]) -> Result<Option<TargetUser>, ConnectorError> {
         let found = match self.call(
             "getUserBySamlPrincipalName",
@@ -278,9 +288,13 @@ impl Target for Pyramid {
                 (f.to_string(), v.cloned().unwrap_or(Value::Null))
             })
             .collect();
-        let active = ["enabled", "isEnabled"]
-            .iter()
-            .find_map(|k| found.get(*k).and_then(Value::as_bool));
+        // The view object has no enabled state; getUserStatusById has it, as a number.
+        let status = self.call("getUserStatusById", json!({"userId": id}))?;
+        let active = match status.as_i64() {
+            Some(s) if s == self.opts.status_enabled => Some(true),
+            Some(s) if s == self.opts.status_disabled => Some(false),
+            _ => None,
+        };
         Ok(Some(TargetUser {
             target_id: id.to_string(),
             fields,

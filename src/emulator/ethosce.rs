@@ -5,8 +5,17 @@
 //! updates; errors in plain text (`406 Not Acceptable: Unknown data properties: x.`).
 //! Drupal's `users` table is unique on `name` only: a duplicate name is an uncaught
 //! PDOException (500, "Duplicate entry"), a duplicate mail is accepted; roles that are not
-//! `{"id": rid}` objects are a PHP fatal error (500). An authmap is created and read, never
-//! changed in place (no documented call does that). Every call is kept in `requests`.
+//! `{"id": rid}` objects are a PHP fatal error (500). Every call is kept in `requests`.
+//!
+//! Over a user's life (vendors.md section 6): an authmap row (unique authname) keeps
+//! signing its authname in to its uid until it is deleted (`DELETE /authmap/{aid}`) or
+//! changed (`PUT /authmap/{aid}`); renaming the Drupal user leaves it as it was. Where a SAML
+//! name signs in is asked with `POST /_emulator/saml_login {"authname"}`: the account it
+//! reaches, or none (no row; a blocked account). Auto-creating an account for an unknown
+//! name (a SAML module setting) is not modelled. `POST /profile2` without `type` is 406
+//! "Missing bundle: type"; a POST or PUT without a JSON Content-Type is not a restws
+//! request (Drupal's own 404 page); a PUT that changes `uid` is 422; deleting a user
+//! deletes its profiles and authmaps.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -225,6 +234,13 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
             reference(req, "user", uid)
         }
         ("PUT", ["user", id]) => {
+            let mut body = body;
+            // uid is the entity's own key: the same value is no change, another is refused.
+            if let Some(v) = body.remove("uid") {
+                if id.parse::<u64>().ok() != as_id(Some(&v)) {
+                    return plain(StatusCode::UNPROCESSABLE_ENTITY, "Unable to change uid");
+                }
+            }
             if let Some(r) = unknown(&body, USER_PROPS) {
                 return r;
             }
@@ -274,6 +290,13 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
         ("POST", ["profile2"]) => {
             if let Some(r) = unknown(&body, PROFILE_PROPS) {
                 return r;
+            }
+            if body
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return plain(StatusCode::NOT_ACCEPTABLE, "Missing bundle: type");
             }
             if let Some(Value::Object(loc)) = body.get("field_profile_location") {
                 if let Some(r) = unknown(loc, LOCATION_PROPS) {
@@ -336,11 +359,12 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
                     "authname and module are required.",
                 );
             }
-            if data
-                .authmaps
-                .values()
-                .any(|a| a["authname"] == json!(authname))
-            {
+            // A unique key under MySQL's default collation: letter case does not count.
+            if data.authmaps.values().any(|a| {
+                a["authname"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&authname))
+            }) {
                 return duplicate_entry(&authname, "authname", "authmap");
             }
             data.next += 1;
@@ -353,8 +377,84 @@ fn route(data: &mut Data, req: &HttpRequest, body: Option<Map<String, Value>>) -
             data.authmaps.insert(aid, a);
             reference(req, "authmap", aid)
         }
+        ("PUT", ["authmap", id]) => {
+            if let Some(r) = unknown(&body, AUTHMAP_PROPS) {
+                return r;
+            }
+            let Some(aid) = id
+                .parse::<u64>()
+                .ok()
+                .filter(|i| data.authmaps.contains_key(i))
+            else {
+                return plain(StatusCode::NOT_FOUND, "Not Found");
+            };
+            if body.get("uid").is_some_and(|v| {
+                as_id(Some(v)) != data.authmaps.get(&aid).and_then(|a| as_id(a.get("uid")))
+            }) {
+                return plain(StatusCode::UNPROCESSABLE_ENTITY, "Unable to change uid");
+            }
+            if let Some(name) = body.get("authname").and_then(Value::as_str) {
+                if data.authmaps.iter().any(|(other, a)| {
+                    *other != aid
+                        && a["authname"]
+                            .as_str()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                }) {
+                    return duplicate_entry(name, "authname", "authmap");
+                }
+            }
+            if let Some(a) = data.authmaps.get_mut(&aid) {
+                for (k, v) in body {
+                    a.insert(k, v);
+                }
+            }
+            HttpResponse::Ok().json(json!([]))
+        }
+        ("DELETE", ["authmap", id]) => {
+            match id
+                .parse::<u64>()
+                .ok()
+                .and_then(|i| data.authmaps.remove(&i))
+            {
+                Some(_) => HttpResponse::Ok().json(json!([])),
+                None => plain(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
         _ => plain(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+/// Where a SAML sign-in with this authname lands: the account its authmap row names, unless
+/// that account is blocked; nowhere without a row.
+async fn saml_login(e: web::Data<EthosCeEmulator>, body: web::Json<Value>) -> HttpResponse {
+    let Some(authname) = body.get("authname").and_then(Value::as_str) else {
+        return HttpResponse::BadRequest().json(json!({"error": "authname is required"}));
+    };
+    let data = lock(&e.data);
+    let row = data.authmaps.values().find(|a| {
+        a["authname"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(authname))
+    });
+    let Some(uid) = row.and_then(|a| as_id(a.get("uid"))) else {
+        return HttpResponse::Forbidden()
+            .json(json!({"signedIn": false, "why": "no account maps this SAML name"}));
+    };
+    let Some(user) = data.users.get(&uid) else {
+        return HttpResponse::Forbidden()
+            .json(json!({"signedIn": false, "why": "the mapped account is gone"}));
+    };
+    if user
+        .get("status")
+        .map(|s| s.to_string().trim_matches('"').to_string())
+        == Some("0".into())
+    {
+        return HttpResponse::Forbidden().json(
+            json!({"signedIn": false, "why": "the account is blocked", "uid": uid.to_string()}),
+        );
+    }
+    HttpResponse::Ok()
+        .json(json!({"signedIn": true, "uid": uid.to_string(), "name": user.get("name")}))
 }
 
 async fn endpoint(e: web::Data<EthosCeEmulator>, req: HttpRequest, body: String) -> HttpResponse {
@@ -382,6 +482,16 @@ async fn endpoint(e: web::Data<EthosCeEmulator>, req: HttpRequest, body: String)
     );
     if let Some(f) = enter(&e.shared, &op).await {
         return fault_response(f);
+    }
+    // restws takes a POST or PUT as its own only with a format it knows in Content-Type;
+    // otherwise it is Drupal's page for the path, which has none.
+    let json_body = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if matches!(req.method().as_str(), "POST" | "PUT") && !json_body {
+        return plain(StatusCode::NOT_FOUND, "Not Found");
     }
     let body = if body.trim().is_empty() {
         None
@@ -414,7 +524,8 @@ impl Emulator for EthosCeEmulator {
     }
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
-        cfg.default_service(web::to(endpoint));
+        cfg.route("/_emulator/saml_login", web::post().to(saml_login))
+            .default_service(web::to(endpoint));
     }
 
     /// Changes a user found by its name, as an edit in Drupal's own pages would: a user

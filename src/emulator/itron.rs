@@ -7,6 +7,14 @@
 //! API binds them; a property it does not know is dropped silently, and recorded in
 //! `requests` as such. An email given as null or empty is cleared (an assumption too: the
 //! portal's upsert overwrites what is sent).
+//!
+//! Over a user's life (vendors.md section 6): UpdateSSOUser overwrites what it is sent and
+//! nothing else. The account ID list is the set of accounts the user may see: a list sent
+//! replaces it (an empty one removes every account, and a list that lacks the accounts the
+//! utility's own site gave removes those), a body without the property leaves it as it is.
+//! Accounts given by the utility's site are modelled with `POST /_emulator/drift`. Only
+//! the documented path answers, as ASP.NET Web API routes: 404 for another path, 405 for
+//! another method on it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +43,9 @@ pub struct ItronEmulator {
     users: Mutex<BTreeMap<String, PortalUser>>,
     requests: Mutex<Vec<Value>>,
 }
+
+/// The one documented route (ASP.NET routes without regard to case).
+pub const PATH: &str = "/PortalServices/api/User/UpdateSSOUser";
 
 /// The properties UpdateSSOUser binds (assumed names; any letter case).
 const PROPERTIES: &[&str] = &["username", "email", "firstName", "lastName", "accountIds"];
@@ -84,16 +95,18 @@ async fn update_sso_user(
     let Some(username) = text("username") else {
         return HttpResponse::BadRequest().json(json!({"Message": "Username is required."}));
     };
-    let accounts: Vec<String> = match field(&body, "accountIds") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .collect(),
-        Some(Value::Null) | None => vec![],
+    // Absent (or null, as model binding leaves an absent list): the accounts stay.
+    let accounts: Option<Vec<String>> = match field(&body, "accountIds") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect(),
+        ),
+        Some(Value::Null) | None => None,
         Some(_) => {
             return HttpResponse::BadRequest()
                 .json(json!({"Message": "accountIds must be a list."}))
@@ -127,9 +140,28 @@ async fn update_sso_user(
     if let Some(v) = text("lastName") {
         u.last_name = Some(v);
     }
-    u.account_ids = accounts;
+    if let Some(accounts) = accounts {
+        u.account_ids = accounts;
+    }
     u.updates += 1;
     HttpResponse::Ok().finish()
+}
+
+/// ASP.NET Web API's routing: the one action, POST only.
+async fn route(e: web::Data<ItronEmulator>, req: HttpRequest, body: String) -> HttpResponse {
+    if !req.path().eq_ignore_ascii_case(PATH) {
+        return HttpResponse::NotFound().json(json!({
+            "Message": format!("No HTTP resource was found that matches the request URI '{}'.", req.uri())
+        }));
+    }
+    if req.method() != actix_web::http::Method::POST {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header(("Allow", "POST"))
+            .json(json!({
+                "Message": format!("The requested resource does not support http method '{}'.", req.method())
+            }));
+    }
+    update_sso_user(e, req, body).await
 }
 
 impl Emulator for ItronEmulator {
@@ -144,7 +176,7 @@ impl Emulator for ItronEmulator {
     }
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
-        cfg.route("/{tail:.*}", web::post().to(update_sso_user));
+        cfg.route("/{tail:.*}", web::route().to(route));
     }
 
     /// Changes a portal user found by username: `email`, `firstName`, `lastName` (""

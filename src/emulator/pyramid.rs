@@ -12,6 +12,13 @@
 //! call is kept in `requests` with what was dropped, so tests can see it. Results are
 //! wrapped in `data`; a refusal is a ModifiedItemsResult with success false. A `fail_next`
 //! whose error is `token_expired` forgets every token.
+//!
+//! Over a user's life (vendors.md section 6): ids are GUIDs, and a create with an `id` that
+//! is not one is refused. getUserBySamlPrincipalName answers the PyramidViewUserObject,
+//! which has no enabled field; the enabled state is read with getUserStatusById, which
+//! answers a status number. Pyramid does not publish those numbers: this emulator answers
+//! [`STATUS_ENABLED`] and [`STATUS_DISABLED`] (its assumption, which the connector's
+//! `status_enabled` and `status_disabled` options follow by default).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,6 +28,11 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::{enter, fault_response, lock, Credentials, Drift, Drifted, Emulator, Injected, Shared};
+
+/// What getUserStatusById answers for an enabled user (an assumption: not published).
+pub const STATUS_ENABLED: i64 = 1;
+/// What getUserStatusById answers for a disabled user (an assumption: not published).
+pub const STATUS_DISABLED: i64 = 2;
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -277,11 +289,13 @@ fn call(data: &mut Data, method: &str, body: &Value) -> HttpResponse {
                     &[],
                 );
             }
-            let id = new
-                .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let id = match new.get("id").and_then(Value::as_str) {
+                Some(id) if uuid::Uuid::parse_str(id).is_ok() => id.to_string(),
+                Some(id) => {
+                    return result(false, Some(&format!("{id} is not a valid GUID")), &[]);
+                }
+                None => uuid::Uuid::new_v4().to_string(),
+            };
             if data.users.contains_key(&id) {
                 return result(
                     false,
@@ -348,11 +362,19 @@ fn call(data: &mut Data, method: &str, body: &Value) -> HttpResponse {
                 .get("PrincipalName")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let u = data
+            // The PyramidViewUserObject: no enabled field (that is getUserStatusById's).
+            let view = data
                 .users
                 .values()
-                .find(|u| u.principal_name.eq_ignore_ascii_case(p));
-            HttpResponse::Ok().json(json!({"data": u}))
+                .find(|u| u.principal_name.eq_ignore_ascii_case(p))
+                .and_then(|u| serde_json::to_value(u).ok())
+                .map(|mut v| {
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("enabled");
+                    }
+                    v
+                });
+            HttpResponse::Ok().json(json!({"data": view}))
         }
         "getuserstatusbyid" => {
             let id = body
@@ -360,7 +382,9 @@ fn call(data: &mut Data, method: &str, body: &Value) -> HttpResponse {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             match data.users.get(id) {
-                Some(u) => HttpResponse::Ok().json(json!({"data": u.status_id})),
+                Some(u) => HttpResponse::Ok().json(json!({
+                    "data": if u.enabled { STATUS_ENABLED } else { STATUS_DISABLED }
+                })),
                 None => result(false, Some("user was not found"), &[]),
             }
         }

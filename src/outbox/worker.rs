@@ -459,7 +459,7 @@ impl Dispatcher {
                 log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
                 self.store.bury_job(&job, &msg, &now).map(|()| None)
             }
-            Err(ConnectorError::Permanent(msg)) => {
+            Err(ConnectorError::Permanent(msg) | ConnectorError::NotFound(msg)) => {
                 log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
                 self.store.bury_job(&job, &msg, &now).map(|()| None)
             }

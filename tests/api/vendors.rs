@@ -216,7 +216,10 @@ fn assert_ethosce_documented(state: &Value) {
         let numeric = |p: &str| p.trim_end_matches(".json").parse::<u64>().is_ok();
         let documented = match (method, parts.as_slice()) {
             ("POST", ["user" | "profile2" | "authmap"]) => true,
-            ("PUT", ["user" | "profile2", id]) | ("DELETE", ["user", id]) => numeric(id),
+            // An authmap row is removed by restws's generic entity delete (vendors.md 6).
+            ("PUT", ["user" | "profile2", id]) | ("DELETE", ["user" | "authmap", id]) => {
+                numeric(id)
+            }
             ("GET", ["user", id]) => id.ends_with(".json") && numeric(id),
             ("GET", ["user.json"]) => query.starts_with("name=") || query.starts_with("mail="),
             ("GET", ["profile2.json"]) => query.starts_with("user="),
@@ -560,11 +563,15 @@ on_both! {
         let s = r.wait("unblocked and renamed", |s| s["users"][0]["status"] == 1 && s["profiles"][0]["field_last_name"] == "Smith").await;
         assert_eq!(s["profiles"].as_array().expect("p").len(), 1, "the profile is updated, not added");
         assert_eq!(s["authmaps"].as_array().expect("a").len(), 1);
-        // A new userName renames the Drupal user and gives it an authmap for the new SAML
-        // name; the old one stays, as no documented call changes or removes it.
+        // A new userName renames the Drupal user and moves its SAML mapping: the new name
+        // signs in to the account, the old one no longer does.
+        assert_eq!(saml_login(&r, "TU06503").await["uid"], s["users"][0]["uid"]);
         assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "TU06504"}])).await.status(), 200);
-        let s = r.wait("renamed", |s| s["users"][0]["name"] == "TU06504" && s["authmaps"].as_array().is_some_and(|a| a.len() == 2)).await;
-        assert!(s["authmaps"].as_array().expect("a").iter().any(|a| a["authname"] == "TU06504" && a["uid"] == s["users"][0]["uid"]));
+        let s = r.wait("renamed", |s| s["users"][0]["name"] == "TU06504").await;
+        assert_eq!(s["authmaps"].as_array().map(Vec::len), Some(1), "{s}");
+        assert_eq!(s["authmaps"][0]["authname"], "TU06504");
+        assert_eq!(saml_login(&r, "TU06504").await["uid"], s["users"][0]["uid"]);
+        assert_eq!(saml_login(&r, "TU06503").await["signedIn"], false, "the old SAML name reaches nobody");
         // Leaving the group removes the role; a removed middle name is cleared; delete.
         let authors = r.admin("/groups/Authors").await["id"].as_str().expect("gid").to_string();
         assert_eq!(r.patch(&format!("/Groups/{authors}"), json!([{"op": "remove", "path": "members"}])).await.status(), 204);
@@ -575,6 +582,37 @@ on_both! {
         let s = r.wait("deleted", |s| s["users"] == json!([])).await;
         r.no_dead_jobs().await;
         assert_ethosce_documented(&s);
+    }
+
+    async fn ethosce_never_lets_a_reused_saml_name_reach_the_account_of_the_person_who_had_it(db) {
+        let r = rig(db, Arc::new(EthosCeEmulator::new(creds())), "ethosce", "", |_| {}).await;
+        // Ann has ann@example.com; she is renamed, and her old name is given to a new Ann.
+        let ann = r.create(full_user("ann@example.com")).await;
+        r.wait("Ann", |s| s["authmaps"].as_array().is_some_and(|a| a.len() == 1)).await;
+        let first_uid = r.state().await["users"][0]["uid"].clone();
+        assert_eq!(r.patch(&format!("/Users/{ann}"), json!([{"op": "replace", "path": "userName", "value": "ann.old@example.com"}])).await.status(), 200);
+        r.wait("Ann renamed", |s| s["users"][0]["name"] == "ann.old@example.com").await;
+        let newcomer = r.create(full_user("ann@example.com")).await;
+        let s = r.wait("the newcomer", |s| s["users"].as_array().is_some_and(|u| u.len() == 2)).await;
+        let second_uid = s["users"].as_array().expect("users").iter().find(|u| u["name"] == "ann@example.com").expect("newcomer")["uid"].clone();
+        assert_ne!(first_uid, second_uid);
+        // The name signs the newcomer in to their own account, and the renamed Ann's name
+        // to hers.
+        assert_eq!(saml_login(&r, "ann@example.com").await["uid"], second_uid);
+        assert_eq!(saml_login(&r, "ann.old@example.com").await["uid"], first_uid);
+        r.no_dead_jobs().await;
+        // A SAML name already mapped to another account (an administrator mapped it by
+        // hand) is neither taken nor shared: the create stops with a conflict.
+        let res = r.http.post(format!("{}/_emulator/drift", r.emu)).json(&json!({"user": "ann.old@example.com", "set": {"authname": "carl@example.com"}})).send().await.expect("drift");
+        assert_eq!(res.status(), 200);
+        let carl = r.create(full_user("carl@example.com")).await;
+        let dead = r.wait_admin("a dead create", "/jobs?state=dead", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        assert_eq!(dead["jobs"][0]["resourceId"], carl.as_str());
+        let error = dead["jobs"][0]["lastError"].as_str().expect("error");
+        assert!(error.contains("already signs in to another EthosCE account"), "{error}");
+        assert_eq!(saml_login(&r, "carl@example.com").await["uid"], first_uid, "still only where it was");
+        let _ = newcomer;
+        assert_ethosce_documented(&r.state().await);
     }
 
     async fn ethosce_adopts_the_user_drupal_answers_duplicate_entry_for(db) {
@@ -631,6 +669,41 @@ on_both! {
         let s = r.wait("no accounts after delete", |s| s["users"][0]["accountIds"] == json!([])).await;
         assert_eq!(s["users"].as_array().expect("users").len(), 1, "the portal has no delete");
         assert_nothing_ignored(&s);
+    }
+
+    async fn itron_leaves_the_portals_own_accounts_to_a_user_the_identity_provider_gave_none(db) {
+        let r = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |_| {}).await;
+        // An Okta or Entra user: no account IDs in its SCIM document.
+        let id = r.create(full_user("plain@example.com")).await;
+        let s = r.wait("the user", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        assert_eq!(s["users"][0]["accountIds"], json!([]));
+        assert!(s["requests"][0]["body"].get("accountIds").is_none(), "sent without the list: {s}");
+        // The utility's own site gives the user an account; a change from the identity
+        // provider does not take it away.
+        assert_eq!(r.emu_post("/_emulator/drift", json!({"user": "plain@example.com", "set": {"accountIds": ["SITE-1"]}})).await.status(), 200);
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "name.familyName", "value": "Kept"}])).await.status(), 200);
+        let s = r.wait("renamed family", |s| s["users"][0]["lastName"] == "Kept").await;
+        assert_eq!(s["users"][0]["accountIds"], json!(["SITE-1"]), "{s}");
+        // Deprovisioning still removes every account, the site's included.
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        let s = r.wait("deactivated", |s| s["users"][0]["accountIds"] == json!([])).await;
+        assert_eq!(s["users"][0]["lastName"], "Kept");
+        assert_eq!(r.app.delete(&format!("/Users/{id}")).await.status(), 204);
+        r.wait("deleted", |s| s["users"][0]["accountIds"] == json!([])).await;
+        r.no_dead_jobs().await;
+    }
+
+    async fn itron_told_to_manage_accounts_sends_an_empty_list_for_a_user_without_account_ids(db) {
+        let r = rig(db, Arc::new(ItronEmulator::new(creds())), "itron", "/PortalServices/api/User/UpdateSSOUser", |c| {
+            c.options.insert("manage_accounts".into(), true.into());
+        }).await;
+        let id = r.create(full_user("owned@example.com")).await;
+        r.wait("the user", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        assert_eq!(r.emu_post("/_emulator/drift", json!({"user": "owned@example.com", "set": {"accountIds": ["SITE-1"]}})).await.status(), 200);
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "name.familyName", "value": "Owned"}])).await.status(), 200);
+        let s = r.wait("the identity provider's list, empty", |s| s["users"][0]["lastName"] == "Owned").await;
+        assert_eq!(s["users"][0]["accountIds"], json!([]), "the identity provider owns the list: {s}");
+        r.no_dead_jobs().await;
     }
 
     async fn itron_renames_by_freeing_the_old_username_first_and_binds_names_in_any_case(db) {
@@ -968,6 +1041,19 @@ on_both! {
     }
 }
 
+/// Where an EthosCE SAML sign-in with `authname` lands (the emulator's sign-in check).
+async fn saml_login(r: &Rig, authname: &str) -> Value {
+    r.http
+        .post(format!("{}/_emulator/saml_login", r.emu))
+        .json(&json!({"authname": authname}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// POSTs JSON to an emulator, with or without HTTP Basic.
 async fn post_as(
     http: &reqwest::Client,
@@ -1045,14 +1131,47 @@ crate::tests! {
                 "406 Not Acceptable: Unknown data properties: nickname."
             )
         );
-        let res = http
-            .put(format!("{base}/authmap/1"))
-            .basic_auth(SVC_USER, Some(SVC_PASS))
-            .json(&json!({"authname": "x"}))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(res.status(), 404, "no documented call changes an authmap");
+        // Over a user's life: an authmap row signs its name in until it is removed or
+        // changed, whatever happens to the user's name.
+        let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+            let mut req = http.request(method, format!("{base}/{path}")).basic_auth(SVC_USER, Some(SVC_PASS));
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            async move {
+                let res = req.send().await.expect("sent");
+                (res.status().as_u16(), res.text().await.expect("text"))
+            }
+        };
+        let login = |name: &str| {
+            let req = http.post(format!("{base}/_emulator/saml_login")).json(&json!({"authname": name}));
+            async move { req.send().await.expect("sent").json::<Value>().await.expect("json") }
+        };
+        let (_, made) = call(reqwest::Method::POST, "user", Some(json!({"name": "e", "mail": "e@x"}))).await;
+        let uid = serde_json::from_str::<Value>(&made).expect("reference")["id"].as_str().expect("uid").to_string();
+        let (status, made) = call(reqwest::Method::POST, "authmap", Some(json!({"uid": uid, "authname": "e-saml", "module": "simplesamlphp_auth"}))).await;
+        assert_eq!(status, 201);
+        let aid = serde_json::from_str::<Value>(&made).expect("reference")["id"].as_str().expect("aid").to_string();
+        assert_eq!(login("e-saml").await["uid"], uid.as_str());
+        assert_eq!(call(reqwest::Method::PUT, &format!("user/{uid}"), Some(json!({"name": "e2"}))).await.0, 200);
+        assert_eq!(login("e-saml").await["uid"], uid.as_str(), "a renamed user keeps its old SAML name");
+        let (status, text) = call(reqwest::Method::POST, "authmap", Some(json!({"uid": uid, "authname": "E-SAML", "module": "x"}))).await;
+        assert_eq!(status, 500, "authnames are unique: {text}");
+        assert_eq!(call(reqwest::Method::PUT, &format!("authmap/{aid}"), Some(json!({"authname": "e2-saml"}))).await.0, 200);
+        assert_eq!(login("e-saml").await["signedIn"], false);
+        assert_eq!(login("e2-saml").await["uid"], uid.as_str());
+        assert_eq!(call(reqwest::Method::PUT, &format!("user/{uid}"), Some(json!({"status": 0}))).await.0, 200);
+        assert_eq!(login("e2-saml").await["why"], "the account is blocked");
+        assert_eq!(call(reqwest::Method::DELETE, &format!("authmap/{aid}"), None).await.0, 200);
+        assert_eq!(login("e2-saml").await["why"], "no account maps this SAML name");
+        // What restws refuses.
+        assert_eq!(call(reqwest::Method::PUT, &format!("user/{uid}"), Some(json!({"uid": "1"}))).await, (422, "422 Unprocessable Entity: Unable to change uid".to_string()));
+        let (status, text) = call(reqwest::Method::POST, "profile2", Some(json!({"user": uid, "label": "Profile"}))).await;
+        assert_eq!((status, text.as_str()), (406, "406 Not Acceptable: Missing bundle: type"));
+        let res = http.post(format!("{base}/user")).basic_auth(SVC_USER, Some(SVC_PASS)).body(json!({"name": "f", "mail": "f@x"}).to_string()).send().await.expect("sent");
+        assert_eq!(res.status(), 404, "without a JSON Content-Type it is not a restws request");
+        assert_eq!(call(reqwest::Method::DELETE, &format!("user/{uid}"), None).await.0, 200);
+        assert_eq!(call(reqwest::Method::DELETE, &format!("user/{uid}"), None).await.0, 404);
     }
 }
 
@@ -1168,6 +1287,38 @@ crate::tests! {
 }
 
 crate::tests! {
+    async fn the_itron_emulator_keeps_accounts_it_is_not_sent_and_answers_only_its_documented_route() {
+        let http = reqwest::Client::new();
+        let base = start(Arc::new(ItronEmulator::new(creds())));
+        let url = format!("{base}/PortalServices/api/User/UpdateSSOUser");
+        let auth = Some((SVC_USER, SVC_PASS));
+        let (status, _) = post_as(&http, &url, auth, json!({"username": "u", "email": "u@x", "accountIds": ["A-1"]})).await;
+        assert_eq!(status, 200);
+        // The utility's own site gives an account; an upsert without the list keeps both.
+        let res = http.post(format!("{base}/_emulator/drift")).json(&json!({"user": "u", "set": {"accountIds": ["A-1", "SITE-9"]}})).send().await.expect("drift");
+        assert_eq!(res.status(), 200);
+        let (status, _) = post_as(&http, &url, auth, json!({"username": "u", "lastName": "Jensen"})).await;
+        assert_eq!(status, 200);
+        let s = emulator_state(&http, &base).await;
+        assert_eq!(s["users"][0]["accountIds"], json!(["A-1", "SITE-9"]), "{s}");
+        assert_eq!(s["users"][0]["lastName"], "Jensen");
+        // A list replaces the accounts: the site's one goes with a list that lacks it.
+        post_as(&http, &url, auth, json!({"username": "u", "accountIds": ["A-1"]})).await;
+        assert_eq!(emulator_state(&http, &base).await["users"][0]["accountIds"], json!(["A-1"]));
+        post_as(&http, &url, auth, json!({"username": "u", "accountIds": []})).await;
+        assert_eq!(emulator_state(&http, &base).await["users"][0]["accountIds"], json!([]));
+        // Only the documented route: case does not matter, the path and the method do.
+        let (status, _) = post_as(&http, &format!("{base}/portalservices/API/user/updatessouser"), auth, json!({"username": "v"})).await;
+        assert_eq!(status, 200);
+        let (status, text) = post_as(&http, &format!("{base}/PortalServices/api/User/UpdateUser"), auth, json!({"username": "w"})).await;
+        assert_eq!(status, 404, "{text}");
+        assert!(text.contains("No HTTP resource was found"), "{text}");
+        let res = http.get(&url).basic_auth(SVC_USER, Some(SVC_PASS)).send().await.expect("sent");
+        assert_eq!(res.status(), 405);
+        let users = emulator_state(&http, &base).await["users"].as_array().map(Vec::len);
+        assert_eq!(users, Some(2), "neither the wrong path nor the wrong method made a user");
+    }
+
     async fn the_pyramid_emulator_drops_undeclared_fields_and_refuses_missing_required_ones() {
         let http = reqwest::Client::new();
         let base = start(Arc::new(PyramidEmulator::new(creds())));
@@ -1194,11 +1345,13 @@ crate::tests! {
             "the page's example parameter is not bound: {text}"
         );
         let (_, text) = call("createUserSaml", json!({"createUserSaml": {"id": "u1", "userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
+        assert!(text.contains("is not a valid GUID"), "ids are GUIDs: {text}");
+        let (_, text) = call("createUserSaml", json!({"createUserSaml": {"id": "9b2f7c1e-5d4a-4e8b-9c3f-2a1b0c9d8e7f", "userName": "p", "principalName": "p@x", "adminType": 0, "clientLicenseType": 100}})).await;
         assert!(text.contains("\"success\":true"), "{text}");
         // UpdateUserSamlObject has no samlPrincipleName: the rename is dropped, silently.
         let (_, text) = call(
             "updateUsersSaml",
-            json!({"updateUserSamlArr": [{"id": "u1", "samlPrincipleName": "q@x"}]}),
+            json!({"updateUserSamlArr": [{"id": "9b2f7c1e-5d4a-4e8b-9c3f-2a1b0c9d8e7f", "samlPrincipleName": "q@x"}]}),
         )
         .await;
         assert!(text.contains("\"success\":true"), "{text}");
@@ -1210,7 +1363,7 @@ crate::tests! {
         );
         let (_, text) = call(
             "toggleEnableUser",
-            json!({"toggleUserApiData": {"userId": "u1", "isEnable": false}}),
+            json!({"toggleUserApiData": {"userId": "9b2f7c1e-5d4a-4e8b-9c3f-2a1b0c9d8e7f", "isEnable": false}}),
         )
         .await;
         assert!(text.contains("\"success\":true"), "{text}");
@@ -1218,6 +1371,13 @@ crate::tests! {
             emulator_state(&http, &base).await["users"][0]["enabled"],
             false
         );
+        // The enabled state is getUserStatusById's, as a number; the view object has none.
+        let (_, text) = call("getUserStatusById", json!({"userId": "9b2f7c1e-5d4a-4e8b-9c3f-2a1b0c9d8e7f"})).await;
+        assert_eq!(serde_json::from_str::<Value>(&text).expect("json")["data"], scim_bridge::emulator::pyramid::STATUS_DISABLED);
+        let (_, text) = call("getUserBySamlPrincipalName", json!({"PrincipalName": "p@x"})).await;
+        let view: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(view["data"]["principalName"], "p@x");
+        assert!(view["data"].get("enabled").is_none(), "PyramidViewUserObject has no enabled: {view}");
         assert_eq!(
             call("setUserStatus", json!({})).await.0,
             404,
