@@ -103,15 +103,54 @@ fn is_direct(field: &str) -> bool {
         .any(|(f, settable)| *settable && *f == field)
 }
 
-/// How a deactivated user is shut out.
+/// How a deactivated user is shut out. Never lockUser `locked`: that is the state a
+/// password lock-out sets, and OpenIAM's unlock batch clears it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Deactivate {
-    /// lockUser `locked` / `unlock`.
+    /// disableUser `true` / `false`: secondaryStatus DISABLED, which no batch and no
+    /// identity change clears (the default).
     #[default]
-    Lock,
-    /// disableUser `true` / `false`.
     Disable,
+    /// lockUser `locked_admin` / `unlock`: not cleared by the unlock batch, but an
+    /// identity change (a rename) clears the login's lock.
+    Lock,
+}
+
+/// OpenIAM's ResponseErrorCode (the WSDL's enumeration), as far as the bridge acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ErrorCode {
+    DuplicatePrincipal,
+    /// principalNotFound, userNotFound, objectNotFound (and the upper-case spellings).
+    NotFound,
+    /// The service could not reach a system: a later attempt may pass.
+    Transient,
+    Other(String),
+}
+
+impl ErrorCode {
+    fn parse(code: &str) -> ErrorCode {
+        match code {
+            "DUPLICATE_PRINCIPAL" => ErrorCode::DuplicatePrincipal,
+            "principalNotFound"
+            | "userNotFound"
+            | "objectNotFound"
+            | "PRINCIPAL_NOT_FOUND"
+            | "USER_NOT_FOUND"
+            | "OBJECT_NOT_FOUND" => ErrorCode::NotFound,
+            c if transient_code(c) => ErrorCode::Transient,
+            other => ErrorCode::Other(other.to_string()),
+        }
+    }
+}
+
+/// A password for a login that must not be left without one (OpenIAM stores NULL, which a
+/// 2.x login module lets any password through): random, never kept, never shown, with
+/// upper and lower case, digits and a symbol, so the usual policies take it.
+fn throwaway_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    let body = Alphanumeric.sample_string(&mut rand::thread_rng(), 28);
+    format!("Sb-{body}-7q")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,7 +173,7 @@ impl Default for Options {
         Options {
             managed_sys_id: "0".into(),
             security_domain: "USR_SEC_DOMAIN".into(),
-            deactivate: Deactivate::Lock,
+            deactivate: Deactivate::Disable,
             requestor_id: None,
             login_url: None,
         }
@@ -263,27 +302,28 @@ impl OpenIam {
             Some(t) => format!("{op}: {code}: {t}"),
             None => format!("{op}: {code}"),
         };
-        if code == "DUPLICATE_PRINCIPAL" {
-            return Err(ConnectorError::Conflict(msg));
-        }
-        if transient_code(&code) {
-            Err(ConnectorError::retry(msg))
-        } else {
-            Err(ConnectorError::Permanent(msg))
-        }
+        Err(match ErrorCode::parse(&code) {
+            ErrorCode::DuplicatePrincipal => ConnectorError::Conflict(msg),
+            ErrorCode::NotFound => ConnectorError::NotFound(msg),
+            ErrorCode::Transient => ConnectorError::retry(msg),
+            ErrorCode::Other(_) => ConnectorError::Permanent(msg),
+        })
     }
 
     fn provision(&self, op: &str, body: &str) -> Result<Reply, ConnectorError> {
         self.call(&self.url, NS_PROVISION, op, body)
     }
 
-    /// ProvisionUser's own Login (unqualified): id, then operation and origPrincipalName.
+    /// ProvisionUser's own Login (unqualified): id, password, then operation and
+    /// origPrincipalName. Every Login the bridge writes carries a password: OpenIAM keeps
+    /// NULL otherwise, at a create and at an identity change alike.
     fn principal(&self, login: &str, rename_from: Option<&str>) -> String {
         let id = format!(
-            "<id>{}{}{}</id>",
+            "<id>{}{}{}</id>{}",
             el("domainId", &self.opts.security_domain),
             el("login", login),
-            el("managedSysId", &self.opts.managed_sys_id)
+            el("managedSysId", &self.opts.managed_sys_id),
+            el("password", &throwaway_password())
         );
         match rename_from {
             Some(orig) => format!(
@@ -308,12 +348,17 @@ impl OpenIam {
         )
     }
 
+    /// A userAttribute. Only a delete names its operation (the seed's rule): OpenIAM
+    /// decides add or replace itself, and faults on a `replace` of one the user lacks.
     fn attribute(name: &str, value: &str, op: Op) -> String {
         format!(
             "<dto:userAttributeEntry key=\"{k}\"><dto:userAttribute>{}{}{}</dto:userAttribute></dto:userAttributeEntry>",
             dto("name", name),
             dto("value", value),
-            dto("operation", op.as_str()),
+            match op {
+                Op::Delete => dto("operation", op.as_str()),
+                _ => String::new(),
+            },
             k = esc(name),
         )
     }
@@ -355,16 +400,7 @@ impl OpenIam {
     fn login_call(&self, op: &str, body: &str) -> Result<Option<Reply>, ConnectorError> {
         match self.call(&self.login_url, NS_AUTH, op, body) {
             Ok(r) => Ok(Some(r)),
-            Err(ConnectorError::Permanent(m))
-                if m.ends_with(": principalNotFound")
-                    || m.ends_with(": objectNotFound")
-                    || m.ends_with(": userNotFound")
-                    || m.ends_with(": PRINCIPAL_NOT_FOUND")
-                    || m.ends_with(": USER_NOT_FOUND")
-                    || m.ends_with(": OBJECT_NOT_FOUND") =>
-            {
-                Ok(None)
-            }
+            Err(ConnectorError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -404,6 +440,12 @@ impl Target for OpenIam {
 
     fn supports_passwords(&self) -> bool {
         true
+    }
+
+    /// OpenIAM's identity change sets the login's password to the one the request carries
+    /// (NULL without one, which lets any password in): the rename carries a random one.
+    fn rename_note(&self) -> Option<&'static str> {
+        Some("renamed: OpenIAM's identity change replaces the login's password, so the login was given a random one; the user needs a new password (the identity provider's next password push, or OpenIAM's reset)")
     }
 
     fn supports_roles(&self) -> bool {
@@ -552,13 +594,24 @@ impl Target for OpenIam {
                     adopted: false,
                 })
             }
-            Err(ConnectorError::Conflict(m)) if m.contains("DUPLICATE_PRINCIPAL") => {
+            Err(ConnectorError::Conflict(_)) => {
                 let id = self.login_owner(&user.principal)?.ok_or_else(|| {
                     ConnectorError::Permanent(format!(
                         "addUser said DUPLICATE_PRINCIPAL but getLoginByManagedSys does not find '{}'",
                         user.principal
                     ))
                 })?;
+                // The login may be a deleted user's (a re-hire, a restore): OpenIAM keeps
+                // it, and the user stays DELETED until set active. The adoption that follows
+                // sends the bridge's fields and its active state; this makes it a user again.
+                let body = self.provision_user(
+                    &[("status".to_string(), "active".to_string())],
+                    ("lastUpdatedBy", &self.requestor),
+                    Some(&id),
+                    "",
+                    "",
+                );
+                self.provision("modifyUser", &body)?;
                 Ok(Created {
                     target_id: id,
                     adopted: true,
@@ -625,7 +678,7 @@ impl Target for OpenIam {
             Deactivate::Lock => format!(
                 "{}{}{}",
                 el("userId", target_id),
-                el("operation", if active { "unlock" } else { "locked" }),
+                el("operation", if active { "unlock" } else { "locked_admin" }),
                 el("requestorId", &self.requestor)
             ),
         };
@@ -636,22 +689,26 @@ impl Target for OpenIam {
         self.provision(op, &body).map(|_| ())
     }
 
-    fn delete(&self, _target_id: &str, user: &User<'_>) -> Result<(), ConnectorError> {
+    /// deleteByUserId with the userId the mapping holds: never by a login OpenIAM may not
+    /// have (a rename it never took would make a delete by login find nothing and report
+    /// success while the user stays). userNotFound for that id means OpenIAM has no such
+    /// user at all: done.
+    fn delete(&self, target_id: &str, _user: &User<'_>) -> Result<(), ConnectorError> {
+        let user = self.provision_user(
+            &[],
+            ("lastUpdatedBy", &self.requestor),
+            Some(target_id),
+            "",
+            "",
+        );
         let body = format!(
-            "{}{}{}{}{}",
-            el("securityDomain", &self.opts.security_domain),
-            el("managedSystemId", &self.opts.managed_sys_id),
-            el("principal", &user.principal),
+            "{user}{}{}",
             el("status", "deleted"),
             el("requestorId", &self.requestor)
         );
-        match self.provision("deleteUser", &body) {
-            Err(ConnectorError::Permanent(m))
-                if m.ends_with("principalNotFound") || m.ends_with("userNotFound") =>
-            {
-                Ok(())
-            }
-            other => other.map(|_| ()),
+        match self.provision("deleteByUserId", &body) {
+            Ok(_) | Err(ConnectorError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

@@ -193,9 +193,13 @@ impl Pyramid {
                     .as_str()
                     .unwrap_or("failed")
                     .to_string();
+                // A ModifiedItemsResult carries no code, only its message: it is read here,
+                // once, into the kind of refusal, and nowhere else.
                 let lower = msg.to_lowercase();
                 return Err(if lower.contains("exist") || lower.contains("duplicate") {
                     ConnectorError::Conflict(format!("{method}: {msg}"))
+                } else if lower.contains("not found") {
+                    ConnectorError::NotFound(format!("{method}: {msg}"))
                 } else {
                     ConnectorError::Permanent(format!("{method}: {msg}"))
                 });
@@ -250,7 +254,7 @@ impl Target for Pyramid {
         );
         match found {
             Ok(v) => Ok(v.get("id").and_then(Value::as_str).map(str::to_string)),
-            Err(ConnectorError::Permanent(m)) if m.to_lowercase().contains("not found") => Ok(None),
+            Err(ConnectorError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -268,9 +272,7 @@ impl Target for Pyramid {
             json!({"PrincipalName": principal}),
         ) {
             Ok(v) => v,
-            Err(ConnectorError::Permanent(m)) if m.to_lowercase().contains("not found") => {
-                return Ok(None)
-            }
+            Err(ConnectorError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
         let Some(id) = found.get("id").and_then(Value::as_str) else {

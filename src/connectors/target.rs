@@ -83,6 +83,11 @@ pub trait Target: Send + Sync {
     }
     /// Creates the user in its state (active or not) with its roles.
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError>;
+    /// What a rename does in this target that an administrator should know (shown with
+    /// the user's standing), if anything.
+    fn rename_note(&self) -> Option<&'static str> {
+        None
+    }
     /// Sends what changed; `changes` is never empty. `old_principal` is set on a rename.
     fn update(
         &self,
@@ -276,7 +281,11 @@ impl<T: Target> Adapter<T> {
         if was_active != user.active || d.event == Event::UserCreated && !user.active {
             self.target.set_active(&target_id, &user, user.active)?;
         }
-        Ok(outcome(&target_id, &user.principal))
+        let mut out = outcome(&target_id, &user.principal);
+        if old_principal.is_some() && !changes.is_empty() {
+            out.note = self.target.rename_note().map(str::to_string);
+        }
+        Ok(out)
     }
 
     fn user_delete(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {

@@ -15,6 +15,20 @@
 //! not in this WSDL) answers a LookupUserResponse, which has no OpenIAM userId;
 //! `getLoginByManagedSys` on the login service answers the Login with its userId.
 //! A service account (`sysadmin`, userId `3000`) exists from the start.
+//!
+//! What it does to a user over time (vendors.md section 6): deleteUser and deleteByUserId
+//! are soft deletes (status `deleted`, the login kept and INACTIVE, so an addUser of the same
+//! login answers DUPLICATE_PRINCIPAL and the login service still finds it); an identity
+//! change (a principalList `replace`) sets the login's password to the one it carries, or
+//! NULL, and clears its lock; a login made without a password keeps NULL, with which the
+//! sign-in check (`POST /_emulator/login {login, password}`, as a 2.x login module that
+//! skips the comparison for NULL) lets any password in; lockUser `locked` is what a
+//! password lock-out sets and the unlock batch (`POST /_emulator/unlock_batch`) clears it,
+//! `locked_admin` and disableUser stay; modifyUser for a userId it does not have is a SOAP
+//! fault, as is a userAttribute `replace` or `delete` of an attribute the user does not
+//! hold; a `delete` role on a user with no role adds it; setPassword checks the password
+//! policy whatever validateRequest says, and resetPassword with a blank password makes one
+//! from it; a path that names no service is CXF's 404.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -116,6 +130,11 @@ struct EmUser {
     attributes: BTreeMap<String, String>,
     roles: BTreeSet<String>,
     password_sha256: Option<String>,
+    /// The Login's status: ACTIVE, or INACTIVE once the user is deleted.
+    login_status: String,
+    /// The Login's isLocked: 0 open, 1 locked (a lock-out, cleared by the unlock batch),
+    /// 2 locked by an administrator.
+    is_locked: u8,
 }
 
 /// One request as received, with what the real server would refuse or not read.
@@ -331,8 +350,35 @@ fn find_login<'a>(data: &'a mut Data, login: &str, managed_sys: &str) -> Option<
     })
 }
 
+/// A deleted user: status DELETED, its login kept and INACTIVE.
+fn soft_delete(u: &mut EmUser) {
+    u.status = "deleted".into();
+    u.login_status = "INACTIVE".into();
+}
+
+/// User.updateAttributes decides add or replace itself; a `replace` or `delete` of an
+/// attribute the user does not hold dereferences nothing: a NullPointerException.
+fn check_attributes(u: &EmUser, user: roxmltree::Node<'_, '_>) -> Result<(), Box<HttpResponse>> {
+    let Some(attrs) = kid(user, DTO, "userAttributes") else {
+        return Ok(());
+    };
+    for a in kids(attrs, DTO, "userAttributeEntry").filter_map(|e| kid(e, DTO, "userAttribute")) {
+        let name = txt(a, DTO, "name").unwrap_or_default();
+        let op = txt(a, DTO, "operation");
+        if matches!(op.as_deref(), Some("replace" | "delete")) && !u.attributes.contains_key(&name)
+        {
+            return Err(Box::new(soap_fault(
+                "Server",
+                &format!("java.lang.NullPointerException (userAttribute {name})"),
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Applies a ProvisionUser's fields, attributes and roles to a user.
-fn apply_user(u: &mut EmUser, user: roxmltree::Node<'_, '_>) {
+fn apply_user(u: &mut EmUser, user: roxmltree::Node<'_, '_>) -> Result<(), Box<HttpResponse>> {
+    check_attributes(u, user)?;
     for c in user
         .children()
         .filter(|c| c.is_element() && c.tag_name().namespace() == Some(DTO))
@@ -362,6 +408,8 @@ fn apply_user(u: &mut EmUser, user: roxmltree::Node<'_, '_>) {
             }
         }
     }
+    // A user with no role at all gets every role in the request, whatever its operation.
+    let roleless = u.roles.is_empty();
     for r in kids(user, "", "memberOfRoles") {
         let role = kid(r, ROLE, "id")
             .and_then(|i| txt(i, ROLE, "roleId"))
@@ -369,12 +417,13 @@ fn apply_user(u: &mut EmUser, user: roxmltree::Node<'_, '_>) {
         if role.is_empty() {
             continue;
         }
-        if txt(r, ROLE, "operation").as_deref() == Some("delete") {
+        if txt(r, ROLE, "operation").as_deref() == Some("delete") && !roleless {
             u.roles.remove(&role);
         } else {
             u.roles.insert(role);
         }
     }
+    Ok(())
 }
 
 fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpResponse {
@@ -410,6 +459,10 @@ fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpRe
             if find_login(data, &login, &managed).is_some() {
                 return failure(op, "DUPLICATE_PRINCIPAL");
             }
+            // The principal's own password, or none: a NULL password.
+            let password = principal
+                .and_then(|p| txt(p, "", "password"))
+                .filter(|p| !p.is_empty());
             data.next += 1;
             let mut u = EmUser {
                 user_id: format!("U{:06}", data.next),
@@ -417,9 +470,13 @@ fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpRe
                 login,
                 managed_sys_id: managed,
                 domain_id: domain,
+                password_sha256: password.as_deref().map(password_digest),
+                login_status: "ACTIVE".into(),
                 ..Default::default()
             };
-            apply_user(&mut u, user);
+            if let Err(fault) = apply_user(&mut u, user) {
+                return *fault;
+            }
             let xml = user_xml(&u);
             data.users.insert(u.user_id.clone(), u);
             success(op, &xml)
@@ -436,14 +493,19 @@ fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpRe
                             .and_then(|i| txt(i, "", "login"))
                             .unwrap_or_default(),
                         txt(p, "", "origPrincipalName").unwrap_or_default(),
+                        txt(p, "", "password").filter(|p| !p.is_empty()),
                     )
                 })
             });
             let managed = data.users.get(&id).map(|u| u.managed_sys_id.clone());
             let Some(managed) = managed else {
-                return failure(op, "userNotFound");
+                // ModifyUser looks the user up and throws for an id it does not have.
+                return soap_fault(
+                    "Server",
+                    &format!("java.lang.IllegalArgumentException: no user with id {id}"),
+                );
             };
-            if let Some((new, _)) = &rename {
+            if let Some((new, _, _)) = &rename {
                 if data.users.values().any(|u| {
                     u.login.eq_ignore_ascii_case(new)
                         && u.managed_sys_id == managed
@@ -455,13 +517,31 @@ fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpRe
             let Some(u) = data.users.get_mut(&id) else {
                 return failure(op, "userNotFound");
             };
-            if let Some((new, orig)) = rename {
+            if let Some((_, orig, _)) = &rename {
                 if !orig.eq_ignore_ascii_case(&u.login) {
                     return failure(op, "principalNotFound");
                 }
-                u.login = new;
             }
-            apply_user(u, user);
+            if let Err(fault) = check_attributes(u, user) {
+                return *fault;
+            }
+            if let Some((new, _, password)) = rename {
+                // LoginDAO.changeIdentity: login, password (the request's, or NULL),
+                // isLocked 0, authFailCount 0.
+                u.login = new;
+                u.password_sha256 = password.as_deref().map(password_digest);
+                u.is_locked = 0;
+            }
+            if let Err(fault) = apply_user(u, user) {
+                return *fault;
+            }
+            // Setting the status: `active` makes a deleted user, and its login, active again.
+            if let Some(status) = txt(user, DTO, "status").filter(|s| !s.is_empty()) {
+                if status == "active" {
+                    u.login_status = "ACTIVE".into();
+                }
+                u.status = status;
+            }
             let xml = user_xml(u);
             success(op, &xml)
         }
@@ -479,8 +559,18 @@ fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpRe
                 return failure(op, "userNotFound");
             };
             match operation.as_str() {
-                "locked" | "locked_admin" => u.secondary_status = Some(operation),
-                "unlock" => u.secondary_status = None,
+                "locked" => {
+                    u.secondary_status = Some(operation);
+                    u.is_locked = 1;
+                }
+                "locked_admin" => {
+                    u.secondary_status = Some(operation);
+                    u.is_locked = 2;
+                }
+                "unlock" => {
+                    u.secondary_status = None;
+                    u.is_locked = 0;
+                }
                 _ => return soap_fault("Server", "java.lang.NullPointerException"),
             }
             success(op, "")
@@ -498,12 +588,24 @@ fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpRe
         "deleteUser" => {
             data.audit
                 .push(json!({"op": op, "requestor": txt(w, "", "requestorId")}));
-            let Some(id) = find_login(data, &arg("principal"), &arg("managedSystemId"))
-                .map(|u| u.user_id.clone())
-            else {
+            let Some(u) = find_login(data, &arg("principal"), &arg("managedSystemId")) else {
                 return failure(op, "principalNotFound");
             };
-            data.users.remove(&id);
+            soft_delete(u);
+            let id = u.user_id.clone();
+            data.deleted.push(id);
+            success(op, "<user/>")
+        }
+        "deleteByUserId" => {
+            data.audit
+                .push(json!({"op": op, "requestor": txt(w, "", "requestorId")}));
+            let id = kid(w, "", "user")
+                .and_then(|u| txt(u, DTO, "userId"))
+                .unwrap_or_default();
+            let Some(u) = data.users.get_mut(&id) else {
+                return failure(op, "userNotFound");
+            };
+            soft_delete(u);
             data.deleted.push(id);
             success(op, "<user/>")
         }
@@ -512,19 +614,23 @@ fn provisioning(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpRe
                 return soap_fault("Server", "java.lang.NullPointerException");
             };
             let p = |n: &str| txt(sync, "", n).unwrap_or_default();
-            let validate = matches!(p("validateRequest").as_str(), "true" | "1");
             let password = p("password");
             let Some(u) = find_login(data, &p("principal"), &p("managedSystemId")) else {
                 return failure(op, "principalNotFound");
             };
+            // resetPassword with a blank password makes one from the policy.
+            let password = if op == "resetPassword" && password.is_empty() {
+                format!("Gen-{}-9a", uuid::Uuid::new_v4().simple())
+            } else {
+                password
+            };
             let digest = password_digest(&password);
-            if validate {
-                if password.chars().count() < 8 {
-                    return failure(op, "FAIL_LENGTH_RULE");
-                }
-                if u.password_sha256.as_deref() == Some(digest.as_str()) {
-                    return failure(op, "FAIL_HISTORY_RULE");
-                }
+            // The policy is checked whatever validateRequest says.
+            if password.chars().count() < 8 {
+                return failure(op, "FAIL_LENGTH_RULE");
+            }
+            if u.password_sha256.as_deref() == Some(digest.as_str()) {
+                return failure(op, "FAIL_HISTORY_RULE");
             }
             u.password_sha256 = Some(digest);
             success(op, "")
@@ -575,11 +681,13 @@ fn login_service(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpR
                 Some(u) => format!(
                     "<return status=\"success\"><principal><id><domainId>{}</domainId><login>{}</login>\
                      <managedSysId>{}</managedSysId></id><userId>{}</userId><firstTimeLogin>0</firstTimeLogin>\
-                     <resetPassword>0</resetPassword><isLocked>0</isLocked><selected>false</selected></principal></return>",
+                     <resetPassword>0</resetPassword><isLocked>{}</isLocked><status>{}</status><selected>false</selected></principal></return>",
                     esc(&u.domain_id),
                     esc(&u.login),
                     esc(&u.managed_sys_id),
-                    esc(&u.user_id)
+                    esc(&u.user_id),
+                    u.is_locked,
+                    esc(&u.login_status)
                 ),
                 None => "<return status=\"failure\"><errorCode>principalNotFound</errorCode></return>".into(),
             };
@@ -628,7 +736,67 @@ fn login_service(data: &mut Data, op: &str, w: roxmltree::Node<'_, '_>) -> HttpR
     }
 }
 
+/// The sign-in a 2.x login module makes: the login found, the user not deleted, disabled or
+/// inactive, the login not locked, and the password compared, unless the login has none
+/// (NULL), when that module skips the comparison and lets any password in.
+async fn login_check(e: web::Data<OpenIamEmulator>, body: web::Json<Value>) -> HttpResponse {
+    let login = body
+        .get("login")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let password = body
+        .get("password")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut data = lock(&e.data);
+    let refused =
+        |why: &str| HttpResponse::Forbidden().json(json!({"signedIn": false, "why": why}));
+    let Some(u) = find_login(&mut data, login, "") else {
+        return refused("no such login");
+    };
+    if u.status != "active" || u.login_status != "ACTIVE" {
+        return refused(&format!("the user is {}", u.status));
+    }
+    if u.secondary_status.as_deref() == Some("disabled") {
+        return refused("the user is disabled");
+    }
+    if u.is_locked != 0 {
+        return refused("the login is locked");
+    }
+    match &u.password_sha256 {
+        None => HttpResponse::Ok().json(json!({"signedIn": true, "userId": u.user_id,
+            "why": "the login has no password, and this login module then skips the comparison"})),
+        Some(d) if *d == password_digest(password) => {
+            HttpResponse::Ok().json(json!({"signedIn": true, "userId": u.user_id}))
+        }
+        Some(_) => refused("wrong password"),
+    }
+}
+
+/// LoginDataService.bulkUnLock, as the scheduled batch runs it once AUTO_UNLOCK_TIME has
+/// passed: every login a lock-out locked (isLocked 1) is unlocked; those an administrator
+/// locked, and disabled users, stay as they are.
+async fn unlock_batch(e: web::Data<OpenIamEmulator>) -> HttpResponse {
+    let mut data = lock(&e.data);
+    let mut unlocked = Vec::new();
+    for u in data.users.values_mut().filter(|u| u.is_locked == 1) {
+        u.is_locked = 0;
+        if u.secondary_status.as_deref() == Some("locked") {
+            u.secondary_status = None;
+        }
+        unlocked.push(u.login.clone());
+    }
+    HttpResponse::Ok().json(json!({"unlocked": unlocked}))
+}
+
 async fn endpoint(e: web::Data<OpenIamEmulator>, req: HttpRequest, body: String) -> HttpResponse {
+    // CXF serves its services by path; any other path names no service.
+    let path = req.path().trim_end_matches('/');
+    if !path.ends_with("/ProvisioningService") && !path.ends_with("/LoginDataWebService") {
+        return HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("No service was found.");
+    }
     if !e.creds.basic_ok(&req) {
         return HttpResponse::Unauthorized()
             .insert_header(("WWW-Authenticate", "Basic realm=\"openiam\""))
@@ -730,7 +898,9 @@ impl Emulator for OpenIamEmulator {
     }
 
     fn configure(self: Arc<Self>, cfg: &mut web::ServiceConfig) {
-        cfg.route("/{tail:.*}", web::post().to(endpoint));
+        cfg.route("/_emulator/login", web::post().to(login_check))
+            .route("/_emulator/unlock_batch", web::post().to(unlock_batch))
+            .route("/{tail:.*}", web::post().to(endpoint));
     }
 
     /// Changes a user behind the bridge's back, found by its login: `secondaryStatus`

@@ -303,10 +303,14 @@ on_both! {
         assert_eq!(u["fields"]["email"], "andy@example.com");
         assert_eq!(u["fields"]["employeeId"], "701");
         assert_eq!(u["attributes"]["department"], "IT");
-        assert_eq!(s["log"][0]["attributes"][0]["operation"], "add");
+        // Only a delete names its operation: OpenIAM decides add or replace itself.
+        assert!(s["log"][0]["attributes"][0]["operation"].is_null(), "{}", s["log"][0]);
         let user_id = u["userId"].as_str().expect("userId").to_string();
+        // An Entra user has no password in SCIM: the login still never has none.
+        assert!(!u["passwordSha256"].is_null(), "a login without a password lets any password in");
+        assert_eq!(openiam_login(&r, "andy@example.com", "anything").await["why"], "wrong password");
 
-        // Replace one attribute, add another: each with its own operation, nothing else sent.
+        // Replace one attribute, add another: nothing else sent.
         let res = r.patch(&format!("/Users/{id}"), json!([
             {"op": "replace", "path": format!("{ENTERPRISE}:department"), "value": "Sales"},
             {"op": "add", "path": "nickName", "value": "Andy"}])).await;
@@ -318,7 +322,7 @@ on_both! {
         let mut ops: Vec<(String, String)> = m["attributes"].as_array().expect("attrs").iter()
             .map(|a| (a["name"].as_str().unwrap_or("").to_string(), a["operation"].as_str().unwrap_or("").to_string())).collect();
         ops.sort();
-        assert_eq!(ops, vec![("department".into(), "replace".into()), ("nick".into(), "add".into())]);
+        assert_eq!(ops, vec![("department".into(), String::new()), ("nick".into(), String::new())]);
         assert_eq!(m["fields"], json!({"lastUpdatedBy": OPENIAM_SERVICE_ACCOUNT}), "unchanged fields are not sent");
         assert_eq!(s["users"][0]["attributes"]["nick"], "Andy");
 
@@ -338,25 +342,53 @@ on_both! {
         let s = r.wait("the role removed", |s| s["users"][0]["roles"] == json!([])).await;
         assert!(s["log"].as_array().expect("log").iter().any(|l| l["roles"] == json!([{"roleId": "END_USER", "operation": "delete"}])));
 
-        // A rename is a principal replace with the original name.
+        // A password from the identity provider signs in.
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Andy-Passw0rd-1"}])).await.status(), 200);
+        r.wait("the password", |s| calls(s, "setPassword") == 1).await;
+        assert_eq!(openiam_login(&r, "andy@example.com", "Andy-Passw0rd-1").await["signedIn"], true);
+
+        // A rename is a principal replace with the original name, carrying a password: an
+        // identity change without one leaves the login with none, open to any password.
         assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "andrew@example.com"}])).await.status(), 200);
         let s = r.wait("the rename", |s| s["users"][0]["login"] == "andrew@example.com").await;
         let rename = s["log"].as_array().expect("log").iter().find(|l| !l["principal"].is_null() && l["op"] == "modifyUser").expect("rename");
         assert_eq!(rename["principal"], json!({"login": "andrew@example.com", "origPrincipalName": "andy@example.com", "operation": "replace"}));
+        assert_eq!(openiam_login(&r, "andrew@example.com", "anything").await["why"], "wrong password");
+        let standing = r.admin("/users/andrew@example.com").await;
+        assert!(standing["connectors"][0]["note"].as_str().is_some_and(|n| n.contains("random one")), "the lost password is said: {standing}");
 
-        // Deactivation locks, reactivation unlocks.
+        // Deactivation disables: the unlock batch does not bring the user back.
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Andrew-Passw0rd-2"}])).await.status(), 200);
         assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
-        r.wait("locked", |s| s["users"][0]["secondaryStatus"] == "locked").await;
+        r.wait("disabled", |s| s["users"][0]["secondaryStatus"] == "disabled").await;
+        unlock_batch(&r).await;
+        assert_eq!(openiam_login(&r, "andrew@example.com", "Andrew-Passw0rd-2").await["why"], "the user is disabled");
         assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "active", "value": true}])).await.status(), 200);
-        r.wait("unlocked", |s| s["users"][0]["secondaryStatus"].is_null() && calls(s, "lockUser") == 2).await;
+        r.wait("enabled", |s| s["users"][0]["secondaryStatus"].is_null() && calls(s, "disableUser") == 2).await;
+        assert_eq!(openiam_login(&r, "andrew@example.com", "Andrew-Passw0rd-2").await["signedIn"], true);
 
         let standing = r.wait_admin("synced", "/users/andrew@example.com", |v| v["connectors"][0]["state"] == "synced").await;
         assert_eq!(standing["connectors"][0]["targetId"], user_id.as_str());
         assert_eq!(standing["connectors"][0]["principal"], "andrew@example.com");
 
+        // A delete goes by the userId; OpenIAM keeps the user as DELETED, and no one signs in.
         assert_eq!(r.app.delete(&format!("/Users/{id}")).await.status(), 204);
-        let s = r.wait("deleted", |s| s["users"] == json!([])).await;
+        let s = r.wait("deleted", |s| s["users"][0]["status"] == "deleted").await;
         assert_eq!(s["deleted"], json!([user_id]));
+        assert_eq!(calls(&s, "deleteByUserId"), 1);
+        assert_eq!(openiam_login(&r, "andrew@example.com", "Andrew-Passw0rd-2").await["why"], "the user is deleted");
+
+        // Re-hired under the same userName: OpenIAM's deleted record is made active again,
+        // with the new data, and the bridge reports it synced only then.
+        let mut again = full_user("andrew@example.com");
+        again["name"]["familyName"] = json!("Rehired");
+        let rehired = r.create(again).await;
+        let s = r.wait("active again", |s| s["users"][0]["status"] == "active").await;
+        assert_eq!(s["users"].as_array().map(Vec::len), Some(1), "the same OpenIAM user");
+        assert_eq!(s["users"][0]["fields"]["lastName"], "Rehired");
+        assert_eq!(s["users"][0]["loginStatus"], "ACTIVE");
+        let standing = r.wait_admin("synced", &format!("/users/{rehired}"), |v| v["connectors"][0]["state"] == "synced").await;
+        assert_eq!(standing["connectors"][0]["targetId"], user_id.as_str());
         assert_openiam_contract(&s);
         r.no_dead_jobs().await;
     }
@@ -883,7 +915,7 @@ on_both! {
             "$ref": format!("{}/Users/{id}", r.app.base)}]), "{group}");
     }
 
-    async fn a_user_outside_the_scope_groups_waits_until_it_joins_one_and_is_locked_when_it_leaves(db) {
+    async fn a_user_outside_the_scope_groups_waits_until_it_joins_one_and_is_disabled_when_it_leaves(db) {
         let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |c| {
             c.scope_groups = vec!["Staff".into()];
         }).await;
@@ -898,7 +930,9 @@ on_both! {
         let res = r.app.send(Method::PATCH, &format!("/Groups/{gid}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
             "Operations": [{"op": "remove", "path": "members"}]}))).await;
         assert_eq!(res.status(), 204);
-        let s = r.wait("locked on leaving", |s| s["users"][0]["secondaryStatus"] == "locked").await;
+        let s = r.wait("disabled on leaving", |s| s["users"][0]["secondaryStatus"] == "disabled").await;
+        unlock_batch(&r).await;
+        assert_eq!(openiam_login(&r, "scoped@example.com", "anything").await["why"], "the user is disabled");
         assert_openiam_contract(&s);
     }
 }
@@ -1039,6 +1073,31 @@ on_both! {
         let itron_note = standing["connectors"].as_array().expect("c").iter().find(|c| c["connector"] == "itron").expect("itron")["note"].clone();
         assert_eq!(itron_note, "itron does not support user.password_set: skipped", "a skip is a note, not an error");
     }
+}
+
+/// What OpenIAM's sign-in answers for this login and password (the emulator's check).
+async fn openiam_login(r: &Rig, login: &str, password: &str) -> Value {
+    r.http
+        .post(format!("{}/_emulator/login", r.emu))
+        .json(&json!({"login": login, "password": password}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Runs OpenIAM's unlock batch (bulkUnLock) in the emulator.
+async fn unlock_batch(r: &Rig) -> Value {
+    r.http
+        .post(format!("{}/_emulator/unlock_batch", r.emu))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
 }
 
 /// Where an EthosCE SAML sign-in with `authname` lands (the emulator's sign-in check).
@@ -1205,7 +1264,7 @@ crate::tests! {
 async fn soap(http: &reqwest::Client, url: &str, action: &str, body: &str) -> (u16, String) {
     let envelope = format!(
         "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:prov=\"http://www.openiam.org/service/provision\" \
-         xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\" xmlns:auth=\"urn:idm.openiam.org/srvc/auth/service\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+         xmlns:dto=\"urn:idm.openiam.org/srvc/user/dto\" xmlns:auth=\"urn:idm.openiam.org/srvc/auth/service\" xmlns:role=\"urn:idm.openiam.org/srvc/role/dto\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
     );
     let res = http
         .post(url)
@@ -1287,6 +1346,75 @@ crate::tests! {
 }
 
 crate::tests! {
+    async fn the_openiam_emulator_does_to_a_user_over_time_what_openiams_service_code_does() {
+        let http = reqwest::Client::new();
+        let base = start(Arc::new(OpenIamEmulator::new(Credentials::default())));
+        let prov = format!("{base}/openiam-idm-esb/idmsrvc/ProvisioningService");
+        let login = format!("{base}/openiam-idm-esb/idmsrvc/LoginDataWebService");
+        let sign_in = |who: &str, password: &str| {
+            let req = http.post(format!("{base}/_emulator/login")).json(&json!({"login": who, "password": password}));
+            async move { req.send().await.expect("sent").json::<Value>().await.expect("json") }
+        };
+        let ok = |text: &str| assert!(text.contains("status=\"success\""), "{text}");
+        let principal = |login: &str| format!("<principalList><id><domainId>D</domainId><login>{login}</login><managedSysId>0</managedSysId></id></principalList>");
+        // A login made without a password keeps NULL: that login module lets any password in.
+        let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:addUser><user><dto:firstName>Nil</dto:firstName>{}</user></prov:addUser>", principal("nil"))).await;
+        ok(&text);
+        assert_eq!(sign_in("nil", "any guess").await["signedIn"], true);
+        let id = emulator_state(&http, &base).await["users"][0]["userId"].as_str().expect("id").to_string();
+        // resetPassword with a blank password makes one from the policy; setPassword checks
+        // the policy even when validateRequest is false.
+        let sync = |op: &str, password: &str| format!("<prov:{op}><passwordSync><managedSystemId>0</managedSystemId><principal>nil</principal><password>{password}</password><validateRequest>false</validateRequest></passwordSync></prov:{op}>");
+        let (_, text) = soap(&http, &prov, "\"\"", &sync("setPassword", "short")).await;
+        assert!(text.contains("FAIL_LENGTH_RULE"), "{text}");
+        ok(&soap(&http, &prov, "\"\"", &sync("resetPassword", "")).await.1);
+        assert_eq!(sign_in("nil", "any guess").await["why"], "wrong password");
+        ok(&soap(&http, &prov, "\"\"", &sync("setPassword", "Nil-Passw0rd")).await.1);
+        assert_eq!(sign_in("nil", "Nil-Passw0rd").await["signedIn"], true);
+        // `locked` is a lock-out, which the unlock batch clears; `locked_admin` stays.
+        let lock = |op: &str| format!("<prov:lockUser><userId>{id}</userId><operation>{op}</operation><requestorId>3000</requestorId></prov:lockUser>");
+        ok(&soap(&http, &prov, "\"\"", &lock("locked")).await.1);
+        assert_eq!(sign_in("nil", "Nil-Passw0rd").await["why"], "the login is locked");
+        http.post(format!("{base}/_emulator/unlock_batch")).send().await.expect("batch");
+        assert_eq!(sign_in("nil", "Nil-Passw0rd").await["signedIn"], true, "the batch unlocked it");
+        ok(&soap(&http, &prov, "\"\"", &lock("locked_admin")).await.1);
+        http.post(format!("{base}/_emulator/unlock_batch")).send().await.expect("batch");
+        assert_eq!(sign_in("nil", "Nil-Passw0rd").await["why"], "the login is locked");
+        // An identity change without a password: the login's password becomes NULL and its
+        // lock is cleared, locked_admin included.
+        let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:modifyUser><user><dto:userId>{id}</dto:userId><principalList><id><domainId>D</domainId><login>nil2</login><managedSysId>0</managedSysId></id><operation>replace</operation><origPrincipalName>nil</origPrincipalName></principalList></user></prov:modifyUser>")).await;
+        ok(&text);
+        assert_eq!(sign_in("nil2", "any guess").await["signedIn"], true, "unlocked, and any password");
+        // disableUser stays through the batch and through an identity change.
+        ok(&soap(&http, &prov, "\"\"", &format!("<prov:disableUser><userId>{id}</userId><operation>true</operation><requestor>3000</requestor></prov:disableUser>")).await.1);
+        http.post(format!("{base}/_emulator/unlock_batch")).send().await.expect("batch");
+        assert_eq!(sign_in("nil2", "x").await["why"], "the user is disabled");
+        // A replace of an attribute the user lacks, and modifyUser of an unknown userId: faults.
+        let (status, text) = soap(&http, &prov, "\"\"", &format!("<prov:modifyUser><user><dto:userAttributes><dto:userAttributeEntry key=\"dept\"><dto:userAttribute><dto:name>dept</dto:name><dto:value>IT</dto:value><dto:operation>replace</dto:operation></dto:userAttribute></dto:userAttributeEntry></dto:userAttributes><dto:userId>{id}</dto:userId></user></prov:modifyUser>")).await;
+        assert_eq!(status, 500, "{text}");
+        assert!(text.contains("NullPointerException"), "{text}");
+        let (status, text) = soap(&http, &prov, "\"\"", "<prov:modifyUser><user><dto:firstName>X</dto:firstName><dto:userId>NOPE</dto:userId></user></prov:modifyUser>").await;
+        assert_eq!(status, 500);
+        assert!(text.contains("IllegalArgumentException"), "{text}");
+        // A `delete` role on a user with no role adds it.
+        ok(&soap(&http, &prov, "\"\"", &format!("<prov:modifyUser><user><dto:userId>{id}</dto:userId><memberOfRoles><role:id><role:roleId>R1</role:roleId></role:id><role:operation>delete</role:operation></memberOfRoles></user></prov:modifyUser>")).await.1);
+        assert_eq!(emulator_state(&http, &base).await["users"][0]["roles"], json!(["R1"]));
+        // deleteUser is a soft delete: the login stays, found by the login service, and an
+        // addUser of it is DUPLICATE_PRINCIPAL.
+        ok(&soap(&http, &prov, "\"\"", "<prov:deleteUser><managedSystemId>0</managedSystemId><principal>nil2</principal><requestorId>3000</requestorId></prov:deleteUser>").await.1);
+        let s = emulator_state(&http, &base).await;
+        assert_eq!((s["users"][0]["status"].clone(), s["users"][0]["loginStatus"].clone()), (json!("deleted"), json!("INACTIVE")));
+        let (_, text) = soap(&http, &prov, "\"\"", &format!("<prov:addUser><user><dto:firstName>Nil</dto:firstName>{}</user></prov:addUser>", principal("nil2"))).await;
+        assert!(text.contains("DUPLICATE_PRINCIPAL"), "{text}");
+        let (_, text) = soap(&http, &login, "\"\"", "<auth:getLoginByManagedSys><domainId></domainId><principal>nil2</principal><managedSysId>0</managedSysId></auth:getLoginByManagedSys>").await;
+        assert!(text.contains(&format!("<userId>{id}</userId>")), "{text}");
+        assert_eq!(sign_in("nil2", "x").await["why"], "the user is deleted");
+        // A path that names no service.
+        let res = http.post(format!("{base}/openiam-idm-esb/idmsrvc/NoSuchService")).body("<x/>").send().await.expect("sent");
+        assert_eq!(res.status(), 404);
+        assert_eq!(res.text().await.expect("text"), "No service was found.");
+    }
+
     async fn the_itron_emulator_keeps_accounts_it_is_not_sent_and_answers_only_its_documented_route() {
         let http = reqwest::Client::new();
         let base = start(Arc::new(ItronEmulator::new(creds())));
