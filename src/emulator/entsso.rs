@@ -11,7 +11,8 @@
 //! Checked as Microsoft documents SSendNotification: the type is PASSWORD_CHANGE (3),
 //! PASSWORD_CHANGE_COMPLETE (4) or PASSWORD_EXPIRED (5); the flags combine NONE, ADMIN_CHANGE
 //! (0x1), TEST (0x8) and AUDIT (0x10) only (WAIT 0x40 is ReceiveNotification's, SEND_ONLY
-//! 0x80 adapter initialisation's): anything else is E_INVALIDARG. The relay's JSON is this
+//! 0x80 adapter initialisation's): other flags are E_INVALIDARG, another type is
+//! ENTSSO_E_INVALID_NOTIFICATION ("Invalid notification type"). The relay's JSON is this
 //! project's own contract. With `numeric`, HRESULTs are answered as numbers (signed 32-bit),
 //! as a relay that passes COM's values through would.
 
@@ -165,7 +166,8 @@ async fn send_notification(
     };
     let kind = v["NotificationType"].as_i64().unwrap_or(-1);
     if ![PASSWORD_CHANGE, PASSWORD_CHANGE_COMPLETE, PASSWORD_EXPIRED].contains(&kind) {
-        return e.hresult("E_INVALIDARG");
+        // "Invalid notification type", by the seed's name (its number is not public).
+        return e.hresult("ENTSSO_E_INVALID_NOTIFICATION");
     }
     let flags = v["ulNotificationFlags"].as_i64().unwrap_or(-1);
     if flags < 0 || flags & !SEND_FLAGS != 0 {

@@ -1250,7 +1250,7 @@ crate::tests! {
             (3, 0, "S_OK"),
             (3, 0x40, "E_INVALIDARG"),
             (3, 0x80, "E_INVALIDARG"),
-            (9, 0x1, "E_INVALIDARG"),
+            (9, 0x1, "ENTSSO_E_INVALID_NOTIFICATION"),
         ] {
             let (status, text) = post_as(&http, &url, me, send(kind, flags)).await;
             assert_eq!(status, 200);
