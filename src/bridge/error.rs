@@ -11,7 +11,11 @@ pub enum BridgeError {
     Store(#[from] StoreError),
     /// A connector in sync mode refused the change; the bridge undid it.
     #[error("{connector} refused the change: {error}")]
-    Target { connector: String, error: String },
+    Target {
+        connector: String,
+        failure: Option<crate::model::Failure>,
+        error: String,
+    },
 }
 
 pub type BridgeResult<T> = Result<T, BridgeError>;
@@ -22,12 +26,15 @@ impl BridgeError {
     pub fn to_scim(&self) -> ScimError {
         match self {
             BridgeError::Scim(e) => e.clone(),
-            BridgeError::Target { connector, error } => {
+            BridgeError::Target {
+                connector,
+                failure,
+                error,
+            } => {
                 let detail = format!("target '{connector}' refused the change: {error}");
-                if error.starts_with("conflict: ") {
-                    ScimError::Uniqueness(detail)
-                } else {
-                    ScimError::InvalidValue(detail)
+                match failure {
+                    Some(crate::model::Failure::Conflict) => ScimError::Uniqueness(detail),
+                    _ => ScimError::InvalidValue(detail),
                 }
             }
             BridgeError::Store(e) => match e {

@@ -118,6 +118,22 @@ impl Event {
 }
 
 named! {
+    /// Why a job died: what the bridge acts on (a sync-mode answer), never its message.
+    pub enum Failure ("failure") {
+        /// The target refused the change; trying again will not help.
+        Refused = "refused",
+        /// The target already holds a conflicting value (a duplicate): a SCIM 409.
+        Conflict = "conflict",
+        /// The target holds no such thing.
+        NotFound = "not_found",
+        /// The target kept failing in a way a retry could help, past the attempts or age.
+        GaveUp = "gave_up",
+        /// The bridge could not deliver it (no such connector, a password it cannot open).
+        Bridge = "bridge",
+    }
+}
+
+named! {
     /// Where an outbox job stands. A delivered job is removed, so it has no state.
     pub enum JobState ("job state") {
         /// Waiting for (or in) delivery.

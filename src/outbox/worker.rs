@@ -15,7 +15,7 @@ use super::Wakeup;
 use crate::clock::{format_time, Clock};
 use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
 use crate::metrics::{Metrics, Outcome as CallOutcome};
-use crate::model::{changes, Event, Mapping, NotificationState, ResourceKind};
+use crate::model::{changes, Event, Failure, Mapping, NotificationState, ResourceKind};
 use crate::secret::Secret;
 use crate::store::{BrakeStore, DryRunStore, ResourceStore, SqlStore, StoreResult, Verdict};
 use crate::store::{Delivered, Done, JobRow, JobStore, MappingRow, MappingStore, NotificationRow};
@@ -264,6 +264,7 @@ impl Dispatcher {
         let Some(connector) = self.connectors.get(&job.connector) else {
             self.store.bury_job(
                 &job,
+                Failure::Bridge,
                 &format!("no connector named '{}' is configured", job.connector),
                 &now,
             )?;
@@ -355,7 +356,8 @@ impl Dispatcher {
             {
                 Ok(p) => Some(Secret::new(p)),
                 Err(e) => {
-                    self.store.bury_job(&job, &e.to_string(), &now)?;
+                    self.store
+                        .bury_job(&job, Failure::Bridge, &e.to_string(), &now)?;
                     return Ok(None);
                 }
             },
@@ -457,11 +459,21 @@ impl Dispatcher {
             Err(ConnectorError::Conflict(msg)) => {
                 let msg = format!("conflict: {msg}");
                 log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
-                self.store.bury_job(&job, &msg, &now).map(|()| None)
+                self.store
+                    .bury_job(&job, Failure::Conflict, &msg, &now)
+                    .map(|()| None)
             }
-            Err(ConnectorError::Permanent(msg) | ConnectorError::NotFound(msg)) => {
+            Err(ConnectorError::Permanent(msg)) => {
                 log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
-                self.store.bury_job(&job, &msg, &now).map(|()| None)
+                self.store
+                    .bury_job(&job, Failure::Refused, &msg, &now)
+                    .map(|()| None)
+            }
+            Err(ConnectorError::NotFound(msg)) => {
+                log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
+                self.store
+                    .bury_job(&job, Failure::NotFound, &msg, &now)
+                    .map(|()| None)
             }
             Err(ConnectorError::Retryable {
                 message,
@@ -470,7 +482,10 @@ impl Dispatcher {
                 if job.attempts >= self.policy.max_attempts || age >= self.policy.max_age {
                     let msg = format!("gave up after {} attempts: {message}", job.attempts);
                     log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
-                    return self.store.bury_job(&job, &msg, &now).map(|()| None);
+                    return self
+                        .store
+                        .bury_job(&job, Failure::GaveUp, &msg, &now)
+                        .map(|()| None);
                 }
                 let delay = self.policy.delay(job.attempts, retry_after);
                 let next = now_t + chrono::Duration::from_std(delay).unwrap_or_default();

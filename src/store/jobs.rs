@@ -11,7 +11,7 @@ use super::notifications::add_notification_in;
 use super::schema::{mappings, outbox_jobs};
 use super::sql::SqlStore;
 use super::{JobStore, NotificationRow};
-use crate::model::{Event, JobState, MappingState, ResourceKind};
+use crate::model::{Event, Failure, JobState, MappingState, ResourceKind};
 
 #[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, serde::Serialize)]
 #[diesel(table_name = outbox_jobs)]
@@ -78,7 +78,12 @@ pub enum WaitState {
     /// Some are still pending.
     Pending,
     /// One is dead: its connector and error.
-    Dead { connector: String, error: String },
+    Dead {
+        connector: String,
+        /// Why it died (None for a job buried before the kind was kept).
+        failure: Option<Failure>,
+        error: String,
+    },
 }
 
 /// What a delivered job leaves in the mapping.
@@ -393,11 +398,12 @@ impl JobStore for SqlStore {
         })
     }
 
-    fn bury_job(&self, job: &JobRow, error: &str, now: &str) -> StoreResult<()> {
+    fn bury_job(&self, job: &JobRow, failure: Failure, error: &str, now: &str) -> StoreResult<()> {
         self.write(|conn| {
             let n = diesel::update(held(job))
                 .set((
                     outbox_jobs::state.eq(DEAD),
+                    outbox_jobs::failure.eq(failure.as_str()),
                     outbox_jobs::secret.eq(None::<String>),
                     outbox_jobs::locked_until.eq(None::<String>),
                     outbox_jobs::last_error.eq(error),
@@ -491,17 +497,20 @@ impl JobStore for SqlStore {
 
     fn wait_state_of(&self, token: &str) -> StoreResult<WaitState> {
         let mut conn = self.conn()?;
-        let rows: Vec<(String, String, Option<String>)> = outbox_jobs::table
+        type Row = (String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = outbox_jobs::table
             .filter(outbox_jobs::wait_token.eq(token))
             .select((
                 outbox_jobs::connector,
                 outbox_jobs::state,
                 outbox_jobs::last_error,
+                outbox_jobs::failure,
             ))
             .load(&mut *conn)?;
-        if let Some((c, _, e)) = rows.iter().find(|(_, s, _)| s == DEAD) {
+        if let Some((c, _, e, f)) = rows.iter().find(|(_, s, _, _)| s == DEAD) {
             return Ok(WaitState::Dead {
                 connector: c.clone(),
+                failure: f.as_deref().and_then(|f| f.parse().ok()),
                 error: e.clone().unwrap_or_default(),
             });
         }

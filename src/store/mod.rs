@@ -29,7 +29,7 @@ pub use mappings::MappingRow;
 pub use notifications::NotificationRow;
 pub use sql::{PoolState, SqlStore};
 
-use crate::model::{Event, JobState, NotificationState};
+use crate::model::{Event, Failure, JobState, NotificationState};
 use crate::scim::filter::Filter;
 use crate::scim::path::AttrPath;
 
@@ -302,7 +302,7 @@ pub trait JobStore: Send + Sync {
         now: &str,
     ) -> StoreResult<()>;
     /// A job that will not be tried again unless an administrator asks.
-    fn bury_job(&self, job: &JobRow, error: &str, now: &str) -> StoreResult<()>;
+    fn bury_job(&self, job: &JobRow, failure: Failure, error: &str, now: &str) -> StoreResult<()>;
     /// Jobs by state and connector, oldest first.
     fn list_jobs(
         &self,

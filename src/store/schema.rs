@@ -90,6 +90,7 @@ diesel::table! {
         claimed_by -> Nullable<Text>,
         priority -> Integer,
         dry_run_calls -> Nullable<Text>,
+        failure -> Nullable<Text>,
     }
 }
 

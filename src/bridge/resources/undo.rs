@@ -25,12 +25,20 @@ impl Resources {
         loop {
             match self.store.wait_state(token)? {
                 WaitState::Delivered => return Ok(()),
-                WaitState::Dead { connector, error } => {
+                WaitState::Dead {
+                    connector,
+                    failure,
+                    error,
+                } => {
                     self.store.drop_dead_jobs(token)?;
                     if let Err(e) = undo(&connector) {
                         log::error!("could not undo a change that {connector} refused: {e}");
                     }
-                    return Err(BridgeError::Target { connector, error });
+                    return Err(BridgeError::Target {
+                        connector,
+                        failure,
+                        error,
+                    });
                 }
                 WaitState::Pending if std::time::Instant::now() >= deadline => {
                     log::info!("sync delivery still pending after the timeout; it stays queued");
