@@ -169,7 +169,8 @@ impl Core {
                 .with_page_bytes(settings.max_page_bytes),
         );
         let policy = RetryPolicy {
-            max_attempts: settings.outbox_max_attempts.max(1),
+            max_attempts: (settings.outbox_max_attempts > 0)
+                .then_some(settings.outbox_max_attempts),
             max_age: Duration::from_secs(settings.outbox_max_age_secs),
             base_delay: Duration::from_millis(settings.outbox_base_delay_ms),
             max_delay: Duration::from_millis(settings.outbox_max_delay_ms),

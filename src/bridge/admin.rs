@@ -345,9 +345,14 @@ impl Admin {
 
 /// A job as the admin API shows it: never its sealed password or wait token.
 fn job_view(j: JobRow) -> Value {
+    // A pending job that has failed is retrying: since its age began (its creation, or the
+    // administrator's retry), until its next attempt.
+    let retrying_since = (j.state == JobState::Pending && j.attempts > 0 && j.last_error.is_some())
+        .then(|| j.created.clone());
     let mut v = json!({"id": j.id, "connector": j.connector, "resourceType": j.resource_type,
            "resourceId": j.resource_id, "event": j.event, "state": j.state,
            "attempts": j.attempts, "nextAttemptAt": j.next_attempt_at,
+           "retryingSince": retrying_since,
            "lastError": j.last_error, "created": j.created, "updated": j.updated});
     if let Some(calls) = j.dry_run_calls.as_deref() {
         v["calls"] = serde_json::from_str(calls).unwrap_or(Value::Null);

@@ -66,9 +66,11 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     /// Outbox worker threads.
     pub outbox_workers: usize,
-    /// Attempts before a job is dead.
+    /// Attempts before a job that keeps failing in a way a retry can help is dead; 0 (the
+    /// default) sets no number: it is retried until `outbox_max_age_secs`.
     pub outbox_max_attempts: i32,
-    /// Age after which a failing job is dead, in seconds.
+    /// Age after which a job that keeps failing is dead, in seconds (a day by default: an
+    /// outage of hours loses nothing). A refusal a retry cannot help dies at once.
     pub outbox_max_age_secs: u64,
     /// The first retry delay, in milliseconds; each retry doubles it.
     pub outbox_base_delay_ms: u64,
@@ -188,10 +190,10 @@ impl Default for Settings {
             bulk_max_payload_bytes: 1024 * 1024,
             admin_token: None,
             outbox_workers: 2,
-            outbox_max_attempts: 10,
+            outbox_max_attempts: 0,
             outbox_max_age_secs: 24 * 3600,
             outbox_base_delay_ms: 1000,
-            outbox_max_delay_ms: 600_000,
+            outbox_max_delay_ms: 300_000,
             outbox_lease_secs: 30,
             outbox_key: None,
             body_timeout_secs: 30,

@@ -88,7 +88,10 @@ impl Context for StoreContext<'_> {
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    pub max_attempts: i32,
+    /// At most this many attempts of a job that keeps failing in a way a retry can help;
+    /// None: as many as fit in `max_age`.
+    pub max_attempts: Option<i32>,
+    /// A job that keeps failing that way is retried until it is this old.
     pub max_age: Duration,
     pub base_delay: Duration,
     pub max_delay: Duration,
@@ -102,10 +105,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
         RetryPolicy {
-            max_attempts: 10,
+            max_attempts: None,
             max_age: Duration::from_secs(24 * 3600),
             base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(600),
+            max_delay: Duration::from_secs(300),
             lease: Duration::from_secs(120),
             deleted_retention: Duration::from_secs(30 * 24 * 3600),
         }
@@ -113,6 +116,11 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Whether a job that failed on its `attempts`-th attempt, `age` old, gets another.
+    pub fn tries_again(&self, attempts: i32, age: Duration) -> bool {
+        self.max_attempts.is_none_or(|max| attempts < max) && age < self.max_age
+    }
+
     /// The delay before attempt `attempts + 1`: base * 2^(attempts-1), capped, ±20% jitter,
     /// and never less than the target's Retry-After.
     pub fn delay(&self, attempts: i32, retry_after: Option<Duration>) -> Duration {
@@ -401,9 +409,7 @@ impl Dispatcher {
                 self.metrics.delivered(&job.connector, age, job.attempts);
                 CallOutcome::Ok
             }
-            Err(ConnectorError::Retryable { .. })
-                if job.attempts < self.policy.max_attempts && age < self.policy.max_age =>
-            {
+            Err(ConnectorError::Retryable { .. }) if self.policy.tries_again(job.attempts, age) => {
                 CallOutcome::Retry
             }
             Err(_) => CallOutcome::Failed,
@@ -479,7 +485,7 @@ impl Dispatcher {
                 message,
                 retry_after,
             }) => {
-                if job.attempts >= self.policy.max_attempts || age >= self.policy.max_age {
+                if !self.policy.tries_again(job.attempts, age) {
                     let msg = format!("gave up after {} attempts: {message}", job.attempts);
                     log::warn!("job {} to {} is dead: {msg}", job.id, job.connector);
                     return self

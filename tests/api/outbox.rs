@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use scim_bridge::clock::Clock;
 use scim_bridge::config::{ConnectorConfig, ConnectorKind, Secret};
 use scim_bridge::emulator::{serve, webhook::WebhookEmulator};
 
@@ -397,5 +398,54 @@ async fn slow_deliveries_outlast_their_lease(kind: Db) {
 crate::each_database! {
     async fn deliveries_slower_than_the_lease_are_not_taken_over(db) {
         slow_deliveries_outlast_their_lease(db).await;
+    }
+}
+
+crate::each_database! {
+    async fn a_target_down_for_six_hours_loses_nothing_and_gets_the_change_once_it_is_back(db) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (server, port) = serve(std::sync::Arc::new(WebhookEmulator::new(None)), listener).expect("emulator");
+        tokio::spawn(server);
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        set_faults(&http, &base, json!({"down": true})).await;
+        // The default retry settings, as an operator gets them.
+        let first = spawn_app(db).await;
+        let mut settings = first.settings.clone();
+        let dbh = first.stop().await;
+        settings.admin_token = Some(Secret::new(ADMIN));
+        settings.connectors = vec![ConnectorConfig::new("hook", ConnectorKind::Webhook, &format!("{base}/events"))];
+        let app = spawn_with(dbh, settings).await;
+        let admin = |path: &str| {
+            let req = http.get(format!("http://127.0.0.1:{}/admin/v1{path}", app.port)).bearer_auth(ADMIN);
+            async move { req.send().await.expect("sent").json::<Value>().await.expect("json") }
+        };
+        let id = app.create_user("outage@example.com").await;
+        // Six hours of 503s, each retry made when it is due (the clock skips ahead to it).
+        let began = app.clock.now();
+        let mut attempts = 0;
+        while app.clock.now() - began < chrono::Duration::hours(6) {
+            assert!(attempts < 1000, "too many attempts for six hours");
+            attempts += app.retry_due().await;
+            let jobs = admin("/jobs?state=pending").await;
+            let job = &jobs["jobs"][0];
+            let next = scim_bridge::clock::parse_time(job["nextAttemptAt"].as_str().expect("next")).expect("time");
+            assert!(next - app.clock.now() <= chrono::Duration::minutes(6), "never more than a few minutes between attempts: {job}");
+        }
+        assert!(attempts >= 60, "retried all along: {attempts} attempts");
+        let jobs = admin("/jobs?state=pending").await;
+        let job = &jobs["jobs"][0];
+        assert_eq!(job["resourceId"], id.as_str());
+        assert_eq!(job["retryingSince"], job["created"], "{job}");
+        assert!(job["lastError"].as_str().is_some_and(|e| e.contains("503")), "{job}");
+        assert_eq!(admin("/jobs?state=dead").await["jobs"], json!([]), "nothing died");
+        // The target is back: the change arrives, once.
+        set_faults(&http, &base, json!({"down": false})).await;
+        app.drain().await;
+        let s = emulator_state(&http, &base).await;
+        let events = s["events"].as_array().cloned().unwrap_or_default();
+        assert_eq!(events.len(), 1, "{s}");
+        assert_eq!(events[0]["event"], "user.created");
+        assert_eq!(admin("/jobs").await["jobs"], json!([]));
     }
 }

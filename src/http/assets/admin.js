@@ -51,6 +51,18 @@ async function loadConnectors() {
   });
 }
 
+async function loadRetryingJobs() {
+  const { jobs } = await api("GET", "/jobs?state=pending&limit=200");
+  const retrying = jobs.filter((j) => j.retryingSince);
+  $("no-retrying-jobs").hidden = retrying.length > 0;
+  fill("retrying-jobs", retrying, (tr, j) => {
+    tr.dataset.job = j.id;
+    cell(tr, j.id); cell(tr, j.connector); cell(tr, j.event); cell(tr, j.resourceId);
+    cell(tr, j.attempts); cell(tr, j.retryingSince); cell(tr, j.nextAttemptAt || "");
+    cell(tr, j.lastError || "");
+  });
+}
+
 async function loadDeadJobs() {
   const { jobs } = await api("GET", "/jobs?state=dead&limit=200");
   $("no-dead-jobs").hidden = jobs.length > 0;
@@ -115,7 +127,7 @@ async function lookup(ev) {
 function say(text) { $("status").textContent = text; }
 
 async function refresh() {
-  await Promise.all([loadConnectors(), loadDeadJobs(), loadAudit(false)]);
+  await Promise.all([loadConnectors(), loadRetryingJobs(), loadDeadJobs(), loadAudit(false)]);
 }
 
 function signOut(why) {
