@@ -108,6 +108,8 @@ pub struct QueueGauges {
     pub pending: i64,
     pub dead: i64,
     pub held: i64,
+    /// Pending, but held back by an earlier dead job of the same resource (not in `pending`).
+    pub blocked: i64,
     pub oldest_pending_age: Option<Duration>,
 }
 
@@ -263,7 +265,12 @@ impl Metrics {
         self.jobs.clear();
         self.oldest_pending.clear();
         for q in queues {
-            for (state, n) in [("pending", q.pending), ("dead", q.dead), ("held", q.held)] {
+            for (state, n) in [
+                ("pending", q.pending),
+                ("dead", q.dead),
+                ("held", q.held),
+                ("blocked", q.blocked),
+            ] {
                 self.jobs
                     .get_or_create(&JobLabels {
                         connector: q.connector.clone(),
@@ -307,6 +314,7 @@ mod tests {
                 pending: 2,
                 dead: 1,
                 held: 0,
+                blocked: 0,
                 oldest_pending_age: Some(Duration::from_secs(5)),
             }],
             PoolGauges {

@@ -197,7 +197,28 @@ impl Admin {
         let rows = self
             .store
             .list_jobs(state, connector, limit.clamp(1, MAX_JOBS))?;
-        Ok(rows.into_iter().map(job_view).collect())
+        let blocked: std::collections::HashSet<i64> =
+            if rows.iter().any(|j| j.state == JobState::Pending) {
+                self.store
+                    .blocked_jobs()?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect()
+            } else {
+                Default::default()
+            };
+        Ok(rows
+            .into_iter()
+            .map(|j| {
+                let held_back = blocked.contains(&j.id);
+                let mut v = job_view(j);
+                if held_back {
+                    // Its own state for people: pending, and waiting for an earlier dead job.
+                    v["state"] = json!("blocked");
+                }
+                v
+            })
+            .collect())
     }
 
     /// Puts one dead job back in the queue, rebuilt from its resource's current state.
@@ -251,6 +272,7 @@ impl Admin {
                 let h = self.store.queue_health(name)?;
                 Ok(
                     json!({"name": name, "kind": kind, "queueDepth": h.pending, "dead": h.dead, "held": h.held,
+                          "blocked": h.blocked,
                           "oldestPending": h.oldest_pending, "lastSuccess": h.last_success,
                           "lastError": h.last_error, "lastErrorAt": h.last_error_at}),
                 )
@@ -304,9 +326,10 @@ impl Admin {
                 .and_then(|t| now.signed_duration_since(t).to_std().ok());
             queues.push(crate::metrics::QueueGauges {
                 connector: name.clone(),
-                pending: h.pending,
+                pending: h.pending - h.blocked,
                 dead: h.dead,
                 held: h.held,
+                blocked: h.blocked,
                 oldest_pending_age,
             });
         }

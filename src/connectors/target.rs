@@ -265,11 +265,26 @@ impl<T: Target> Adapter<T> {
             return self.ensure(&user);
         };
         let old_fields = self.map.apply(&before);
-        let changes = diff(&old_fields, &user.fields);
-        let old_principal = old_fields
-            .get(self.target.principal_field())
-            .map(text)
+        let mut changes = diff(&old_fields, &user.fields);
+        // The target knows the user by the principal last delivered to it, whatever this
+        // job's change set says (a retried job is rebuilt from the current state, and a
+        // rename that died never reached the target).
+        let delivered = d.mapping.and_then(|m| m.principal.clone());
+        let old_principal = delivered
+            .or_else(|| old_fields.get(self.target.principal_field()).map(text))
             .filter(|p| *p != user.principal);
+        if old_principal.is_some()
+            && !changes
+                .iter()
+                .any(|c| c.field == self.target.principal_field())
+        {
+            changes.push(FieldChange {
+                field: self.target.principal_field().to_string(),
+                op: Op::Replace,
+                old: old_principal.clone().map(Value::String),
+                new: Some(Value::String(user.principal.clone())),
+            });
+        }
         if !changes.is_empty() {
             self.target
                 .update(&target_id, &user, &changes, old_principal.as_deref())?;
@@ -317,7 +332,13 @@ impl<T: Target> Adapter<T> {
             Some(doc) => doc,
             None => d.payload["resource"].clone(),
         };
-        let user = self.user(d.resource_id, &doc, &[])?;
+        let mut user = self.user(d.resource_id, &doc, &[])?;
+        // The target knows the user by the principal last delivered to it: a rename still
+        // waiting in the queue (or dead) has not reached it, and a password sent to the new
+        // name would go to nobody, or to someone else.
+        if let Some(known) = d.mapping.and_then(|m| m.principal.clone()) {
+            user.principal = known;
+        }
         let unmapped = d.mapping.and_then(|m| m.target_id.as_ref()).is_none();
         if unmapped && !self.in_scope(&d.ctx.groups_of(d.resource_id)?) {
             return Ok(Outcome {

@@ -115,6 +115,9 @@ pub struct QueueHealth {
     pub pending: i64,
     pub dead: i64,
     pub held: i64,
+    /// Pending jobs held back by an earlier dead job of their resource (counted in
+    /// `pending` too).
+    pub blocked: i64,
     pub oldest_pending: Option<String>,
     pub last_success: Option<String>,
     pub last_error: Option<String>,
@@ -257,7 +260,7 @@ const CLAIM_SQLITE: &str = "UPDATE outbox_jobs SET locked_until = ?1, attempts =
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= ?2 \
       AND (j.locked_until IS NULL OR j.locked_until < ?2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
-                      AND p.state IN ('pending', 'held') AND p.id < j.id) \
+                      AND p.state IN ('pending', 'held', 'dead') AND p.id < j.id) \
       ORDER BY j.priority, j.id LIMIT ?3) \
     RETURNING *";
 
@@ -265,11 +268,37 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts
     WHERE id IN (SELECT j.id FROM outbox_jobs j WHERE j.state = 'pending' AND j.next_attempt_at <= $2 \
       AND (j.locked_until IS NULL OR j.locked_until < $2) \
       AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
-                      AND p.state IN ('pending', 'held') AND p.id < j.id) \
+                      AND p.state IN ('pending', 'held', 'dead') AND p.id < j.id) \
       ORDER BY j.priority, j.id LIMIT $3 FOR UPDATE SKIP LOCKED) \
     RETURNING *";
 
+/// Pending jobs whose resource has an earlier dead job for the same connector: the claim
+/// does not take them until that one is retried or discarded (order per resource).
+const BLOCKED: &str = "SELECT j.id AS id, j.connector AS connector FROM outbox_jobs j WHERE j.state = 'pending' \
+    AND EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
+                AND p.state = 'dead' AND p.id < j.id)";
+
+fn blocked_in(conn: &mut DbConn) -> StoreResult<Vec<(i64, String)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        connector: String,
+    }
+    let rows: Vec<Row> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(BLOCKED).load(c)?,
+        DbConn::Pg(c) => diesel::sql_query(BLOCKED).load(c)?,
+    };
+    Ok(rows.into_iter().map(|r| (r.id, r.connector)).collect())
+}
+
 impl JobStore for SqlStore {
+    fn blocked_jobs(&self) -> StoreResult<Vec<(i64, String)>> {
+        let mut conn = self.conn()?;
+        blocked_in(&mut conn)
+    }
+
     fn claim_jobs(
         &self,
         now: &str,
@@ -319,7 +348,7 @@ impl JobStore for SqlStore {
         const NEXT: &str = "SELECT MIN(CASE WHEN j.locked_until IS NOT NULL AND j.locked_until > j.next_attempt_at \
             THEN j.locked_until ELSE j.next_attempt_at END) AS at FROM outbox_jobs j WHERE j.state = 'pending' \
             AND NOT EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
-                            AND p.state IN ('pending', 'held') AND p.id < j.id)";
+                            AND p.state IN ('pending', 'held', 'dead') AND p.id < j.id)";
         let mut conn = self.conn()?;
         let at: At = match &mut *conn {
             DbConn::Sqlite(c) => diesel::sql_query(NEXT).get_result(c)?,
@@ -594,10 +623,15 @@ impl JobStore for SqlStore {
             .select((mappings::last_error, mappings::updated))
             .first(conn)
             .optional()?;
+        let blocked = blocked_in(conn)?
+            .iter()
+            .filter(|(_, c)| c == connector)
+            .count() as i64;
         Ok(QueueHealth {
             pending,
             dead,
             held,
+            blocked,
             oldest_pending,
             last_success,
             last_error: last_error.as_ref().and_then(|(e, _)| e.clone()),

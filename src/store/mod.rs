@@ -285,6 +285,8 @@ pub trait JobStore: Send + Sync {
     fn renew_claims(&self, owner: &str, ids: &[i64], until: &str) -> StoreResult<usize>;
     /// Releases every claim (for a single-process database after a restart).
     fn release_claims(&self) -> StoreResult<usize>;
+    /// Pending jobs (id, connector) held back by an earlier dead job of their resource.
+    fn blocked_jobs(&self) -> StoreResult<Vec<(i64, String)>>;
     /// When the first pending job that no earlier job of its resource holds back may next
     /// be claimed (its next attempt, or the end of its lease if later); `None` when none.
     fn next_claimable_at(&self) -> StoreResult<Option<String>>;

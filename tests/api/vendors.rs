@@ -393,6 +393,31 @@ on_both! {
         r.no_dead_jobs().await;
     }
 
+    async fn a_password_waits_behind_a_rename_openiam_refused_and_reaches_the_renamed_login_after_the_retry(db) {
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await;
+        let id = r.create(full_user("ren@example.com")).await;
+        r.wait("the user", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        // OpenIAM refuses the rename for good: the job dies.
+        r.faults(json!({"fail_next": {"count": 1, "error": "FAIL_SQL_ERORR"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "renamed@example.com"}])).await.status(), 200);
+        let dead = r.wait_admin("the rename died", "/jobs?state=dead", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        let job = dead["jobs"][0]["id"].as_i64().expect("id");
+        // The password that follows waits behind it, rather than go to a login OpenIAM does
+        // not have.
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Renamed-Passw0rd-1"}])).await.status(), 200);
+        let waiting = r.wait_admin("the password waits", "/jobs?state=pending", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        assert_eq!(waiting["jobs"][0]["state"], "blocked", "{waiting}");
+        let s = r.state().await;
+        assert_eq!(calls(&s, "setPassword"), 0, "{}", s["calls"]);
+        assert_eq!(s["users"][0]["login"], "ren@example.com");
+        // Retried, the rename lands, then the password, on the renamed login.
+        let res = r.http.post(format!("http://127.0.0.1:{}/admin/v1/jobs/{job}/retry", r.app.port)).bearer_auth(ADMIN).send().await.expect("retry");
+        assert_eq!(res.status(), 200);
+        let s = r.wait("renamed, then the password", |s| s["users"][0]["login"] == "renamed@example.com" && calls(s, "setPassword") == 1).await;
+        assert_eq!(openiam_login(&r, "renamed@example.com", "Renamed-Passw0rd-1").await["signedIn"], true, "{}", s["users"][0]);
+        r.no_dead_jobs().await;
+    }
+
     async fn openiam_adopts_a_user_whose_principal_exists_instead_of_failing_on_duplicate_principal(db) {
         let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await;
         // The user already exists in OpenIAM (made there by hand).

@@ -46,7 +46,8 @@ async function loadConnectors() {
   fill("connectors", connectors, (tr, c) => {
     tr.dataset.connector = c.name;
     cell(tr, c.name); cell(tr, c.kind); cell(tr, c.queueDepth);
-    cell(tr, c.dead, c.dead > 0 ? "state-dead" : ""); cell(tr, c.held || 0);
+    cell(tr, c.dead, c.dead > 0 ? "state-dead" : ""); cell(tr, c.blocked || 0);
+    cell(tr, c.held || 0);
     cell(tr, c.lastSuccess || "never"); cell(tr, c.lastError || "");
   });
 }
