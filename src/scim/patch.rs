@@ -277,6 +277,21 @@ impl Patcher<'_> {
             };
         }
         let path = PatchPath::parse(path_text)?;
+        // The common attributes the service provider keeps (RFC 7643 3.1): id is readOnly
+        // and meta's sub-attributes too, so changing them is a mutability error.
+        let common = path
+            .attr
+            .urn
+            .as_deref()
+            .is_none_or(|u| self.reg.schema(u).is_some())
+            && ["id", "meta"]
+                .iter()
+                .any(|c| path.attr.attr.eq_ignore_ascii_case(c));
+        if common && !from_object {
+            return Err(ScimError::Mutability(format!(
+                "'{path_text}' is set by the service provider and cannot be changed"
+            )));
+        }
         if path.attr.urn.is_none()
             && path.attr.attr.eq_ignore_ascii_case("password")
             && path.filter.is_none()

@@ -33,7 +33,7 @@ crate::both_databases! {
         assert_eq!(ready.status(), 200);
         let body: Value = ready.json().await.expect("json");
         assert_eq!(body["status"], "ready");
-        assert_eq!(body["failingConnectors"], serde_json::json!([]));
+        assert_eq!(body["failingConnectors"], 0);
 
         forget_newest_migration(&app.db);
         let unready = anon.get(format!("http://127.0.0.1:{}/readyz", app.port)).send().await.expect("readyz");

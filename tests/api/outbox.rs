@@ -452,6 +452,11 @@ crate::each_database! {
         assert_eq!(job["retryingSince"], job["created"], "{job}");
         assert!(job["lastError"].as_str().is_some_and(|e| e.contains("503")), "{job}");
         assert_eq!(admin("/jobs?state=dead").await["jobs"], json!([]), "nothing died");
+        // Anyone may ask /readyz: it counts the failing connector, and names nothing.
+        let ready = http.get(format!("http://127.0.0.1:{}/readyz", app.port)).send().await.expect("readyz").text().await.expect("text");
+        let ready_json: Value = serde_json::from_str(&ready).expect("json");
+        assert_eq!(ready_json["failingConnectors"], 1, "{ready}");
+        assert!(!ready.contains(&base) && !ready.contains("hook"), "no target or connector named: {ready}");
         // The target is back: the change arrives, once.
         set_faults(&http, &base, json!({"down": false})).await;
         app.drain().await;

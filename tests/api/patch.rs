@@ -237,6 +237,18 @@ both_databases! {
 }
 
 crate::both_databases! {
+    async fn a_patch_of_id_or_meta_is_a_mutability_error_and_changes_nothing(app) {
+        let id = app.create_user("common@example.com").await;
+        let before = body_json(app.get(&format!("/Users/{id}")).await).await;
+        for (op, path) in [("replace", "id"), ("replace", "meta.created"), ("remove", "meta"),
+                           ("add", "meta.lastModified"), ("replace", "urn:ietf:params:scim:schemas:core:2.0:User:id")] {
+            let res = patch(&app, &format!("/Users/{id}"), json!([{"op": op, "path": path, "value": "2000-01-01T00:00:00Z"}])).await;
+            crate::helpers::assert_scim_error(res, 400, Some("mutability")).await;
+        }
+        let after = body_json(app.get(&format!("/Users/{id}")).await).await;
+        assert_eq!(before, after, "nothing changed");
+    }
+
     async fn adding_twenty_thousand_values_by_patch_keeps_each_once(app) {
         let id = app.create_user("many@example.com").await;
         let emails: Vec<serde_json::Value> = (0..20_000).map(|i| serde_json::json!({"value": format!("e{i}@example.com"), "type": "other"})).collect();
