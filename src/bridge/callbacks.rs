@@ -47,6 +47,11 @@ impl Completion {
             .as_str()
             .ok_or(Refused::BadBody("trackingId is required"))?
             .to_string();
+        // ENTSSO's tracking ids are GUIDs: one with a control character (U+0000, which
+        // PostgreSQL cannot even compare) names no notification.
+        if tracking_id.chars().any(char::is_control) {
+            return Err(Refused::BadBody("trackingId holds a control character"));
+        }
         let code = match &c["errorCode"] {
             Value::Number(n) => n.as_i64().unwrap_or(-1),
             Value::String(s) if s == "S_OK" || s == "0" => 0,
@@ -60,7 +65,12 @@ impl Completion {
                 error: None,
             }
         } else {
-            let msg = c["errorMessage"].as_str().unwrap_or("").trim();
+            // Kept as text: U+0000, which PostgreSQL's text refuses, becomes U+FFFD.
+            let msg = c["errorMessage"]
+                .as_str()
+                .unwrap_or("")
+                .trim()
+                .replace('\0', "\u{FFFD}");
             Completion {
                 tracking_id,
                 state: NotificationState::Failed,

@@ -253,13 +253,32 @@ pub fn generate_token() -> String {
     format!("scb_{}", random_b64(32))
 }
 
-/// A credential's name: 1 to 200 characters and no control character (names are shown
-/// in lists, logs and the audit trail, and PostgreSQL cannot store U+0000).
+/// The name the audit trail gives the token from the settings (`token`, SCIM_BRIDGE_TOKEN).
+const CONFIGURED: &str = "configured";
+
+/// Characters that reorder the text around them (bidirectional embeddings, overrides and
+/// isolates): a name holding one can read, in a list or the audit trail, as another.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// A credential's name: 1 to 200 characters, no control character and none that reorders
+/// text (names are shown in lists, logs and the audit trail, and PostgreSQL cannot store
+/// U+0000), and not `configured`, the settings' token's name in the audit trail.
 fn check_name(name: &str) -> BridgeResult<()> {
-    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.trim().is_empty()
+        || name.chars().count() > 200
+        || name.chars().any(|c| c.is_control() || reorders(c))
+    {
         return Err(crate::scim::ScimError::InvalidValue(
-            "a credential's name is 1 to 200 characters, none of them a control character".into(),
+            "a credential's name is 1 to 200 characters, none of them a control character or one that reorders text".into(),
         )
+        .into());
+    }
+    if name.trim().eq_ignore_ascii_case(CONFIGURED) {
+        return Err(crate::scim::ScimError::InvalidValue(format!(
+            "'{CONFIGURED}' names the token from the settings in the audit trail: choose another name"
+        ))
         .into());
     }
     Ok(())
@@ -355,7 +374,7 @@ impl Tokens {
         if ok {
             return Ok(Some(Caller {
                 kind: CallerKind::Configured,
-                name: "configured".into(),
+                name: CONFIGURED.into(),
                 key: format!("configured:{}", kind.as_str()),
                 scopes: Scopes::FULL,
             }));
@@ -487,7 +506,12 @@ impl Tokens {
             log::error!("token endpoint: {e}");
             OAuthError::Server("the token could not be issued".into())
         };
-        let client = self.store.client(client_id).map_err(server)?;
+        // No client's id holds U+0000 (and PostgreSQL cannot compare one): unknown.
+        let client = if client_id.contains('\0') {
+            None
+        } else {
+            self.store.client(client_id).map_err(server)?
+        };
         let given: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         // Compare against something even for an unknown client, so timing tells nothing.
         let expected = client

@@ -143,6 +143,19 @@ async fn assert_invalid_token(res: reqwest::Response, what: &str) {
 }
 
 on_both! {
+    async fn a_client_id_holding_u0000_is_an_unknown_client_not_a_server_error(db) {
+        let app = app_with(db, |_| {}).await;
+        for (form, basic) in [
+            (vec![("grant_type", "client_credentials"), ("client_id", "a\u{0}b"), ("client_secret", "x")], None),
+            (vec![("grant_type", "client_credentials")], Some(("\u{0}", "x"))),
+        ] {
+            let res = token_call(&app, &form, basic).await;
+            assert_eq!(res.status(), 401);
+            let body = json(res).await;
+            assert_eq!(body["error"], "invalid_client", "{body}");
+        }
+    }
+
     async fn a_client_made_on_the_command_line_gets_a_token_from_the_endpoint_that_opens_scim(db) {
         let app = app_with(db, |_| {}).await;
         let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
@@ -433,7 +446,9 @@ on_both! {
     async fn a_credential_name_with_a_control_character_is_a_400_and_revoking_one_finds_nothing(db) {
         let app = app_with(db, |_| {}).await;
         for path in ["/credentials/clients", "/credentials/tokens"] {
-            for name in ["\u{de}\u{23a}\u{cf}\u{0}", "tab\there", " "] {
+            // Control characters, text-reordering ones (a right-to-left override makes
+            // "admin\u{202E}nimda" read otherwise), and the settings' token's own name.
+            for name in ["\u{de}\u{23a}\u{cf}\u{0}", "tab\there", " ", "ci\u{202E}txt.exe", "a\u{2066}b", "configured", "Configured"] {
                 let res = admin(&app, Method::POST, path, Some(json!({"name": name}))).await;
                 assert_scim_error(res, 400, Some("invalidValue")).await;
             }

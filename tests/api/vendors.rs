@@ -846,6 +846,9 @@ on_both! {
         let second = standing["notifications"][1]["trackingId"].as_str().expect("second").to_string();
         let res = r.http.post(&cb).bearer_auth("wrong").json(&json!({"trackingId": second, "errorCode": 0})).send().await.expect("sent");
         assert_eq!(res.status(), 401);
+        // A tracking id with U+0000 names no notification: a clear 400, on PostgreSQL too.
+        let res = r.http.post(&cb).bearer_auth(CALLBACK_TOKEN).json(&json!({"trackingId": "{A\u{0}}", "errorCode": 0})).send().await.expect("sent");
+        assert_eq!(res.status(), 400, "{}", res.text().await.unwrap_or_default());
         let res = r.emu_post("/_emulator/complete", json!({"trackingId": second, "errorCode": 5, "errorMessage": "no mapping for the account"})).await;
         assert_eq!(json(res).await["callbackStatus"], 200);
         let standing = r.wait_admin("failed", "/users/sso@example.com", |v| v["connectors"][0]["state"] == "failed").await;
