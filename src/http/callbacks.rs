@@ -25,8 +25,11 @@ pub async fn entsso_complete(
     req: HttpRequest,
     state: web::Data<AppState>,
     connector: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
+    // Read within the body time limit, before anything else: a body that stalls after its
+    // headers would otherwise hold a connection for good.
+    let body = super::body::read_bytes(payload, 64 * 1024, state.body_timeout()).await?;
     let connector = connector.into_inner();
     let given = req
         .headers()

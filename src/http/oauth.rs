@@ -117,7 +117,26 @@ fn grant(req: &HttpRequest, body: &[u8]) -> Result<(String, String, Option<Strin
     Ok((id, secret, p.remove("scope")))
 }
 
-pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+/// The most a token request's form may hold.
+const FORM_LIMIT: usize = 8 * 1024;
+
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HttpResponse {
+    // Read within the body time limit: anyone may call this endpoint, and a body that
+    // stalls after its headers would hold a connection (and a descriptor) for good.
+    let body = match super::body::read_bytes(payload, FORM_LIMIT, state.body_timeout()).await {
+        Ok(b) => b,
+        Err(e) => {
+            let status = actix_web::http::StatusCode::from_u16(e.0.status())
+                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+            return HttpResponse::build(status)
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({"error": "invalid_request", "error_description": e.0.detail()}));
+        }
+    };
     let (id, secret, scope) = match grant(&req, &body) {
         Ok(g) => g,
         Err(e) => return error(&e),

@@ -127,12 +127,17 @@ mod slow_and_forged {
 
     /// Sends headers and half a body, then nothing: the answer must be 408, soon.
     fn stall(port: u16) -> (String, Duration) {
+        stall_at(port, &format!("POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+                   Content-Type: application/scim+json\r\nContent-Length: 200\r\n\r\n{{\"schemas\":"))
+    }
+
+    /// Sends `head` (headers and the start of a body) and waits for the answer.
+    fn stall_at(port: u16, head: &str) -> (String, Duration) {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
         let started = Instant::now();
-        write!(s, "POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
-                   Content-Type: application/scim+json\r\nContent-Length: 200\r\n\r\n{{\"schemas\":").expect("write");
+        s.write_all(head.as_bytes()).expect("write");
         let mut buf = [0u8; 2048];
         let n = s.read(&mut buf).unwrap_or(0);
         (
@@ -158,6 +163,18 @@ mod slow_and_forged {
             200,
             "the server still answers"
         );
+        // The endpoints anyone may call before any credential is checked are cut off too.
+        for head in [
+            "POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type=",
+            "POST /callbacks/entsso/none HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"trackingId\":",
+        ] {
+            let head = head.to_string();
+            let (answer, took) = tokio::task::spawn_blocking(move || stall_at(port, &head))
+                .await
+                .expect("joined");
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+            assert!(took < Duration::from_secs(10), "{took:?}");
+        }
     }
 
     async fn forwarding_headers_are_believed_only_from_a_trusted_proxy_then(db: Db) {
