@@ -463,7 +463,7 @@ crate::tests! {
             );
         }
         let list = json(app.get("/Users?count=1").await).await;
-        assert_eq!(list["totalResults"], acked.len() + 1);
+        assert_eq!(list["totalResults"], acked.len() + 1, "every acknowledged create and the one after, nothing else: {} acknowledged, refused {refused:?}", acked.len());
         drop(pg);
     }
 }
