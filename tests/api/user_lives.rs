@@ -22,7 +22,7 @@ use scim_bridge::emulator::openiam::OpenIamEmulator;
 use scim_bridge::emulator::pyramid::PyramidEmulator;
 
 use crate::helpers::*;
-use crate::vendors::{creds, full_user, rig, Rig};
+use crate::vendors::{creds, emulator_call, full_user, rig, Rig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Idp {
@@ -137,18 +137,6 @@ async fn rig_for(db: Db, vendor: Vendor) -> Rig {
     }
 }
 
-async fn emu_post(r: &Rig, path: &str, body: Value) -> Value {
-    r.http
-        .post(format!("{}{path}", r.emu))
-        .json(&body)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .unwrap_or(Value::Null)
-}
-
 async fn ok(res: reqwest::Response, what: &str) -> Value {
     let status = res.status().as_u16();
     let text = res.text().await.expect("body");
@@ -198,7 +186,7 @@ async fn live(db: Db, idp: Idp, vendor: Vendor) {
         // The utility's own site gives the new user an account.
         let user = p.user_name.clone();
         r.app.drain().await;
-        emu_post(
+        emulator_call(
             &r,
             "/_emulator/drift",
             json!({"user": user, "set": {"accountIds": ["SITE-1"]}}),
@@ -289,7 +277,7 @@ async fn live(db: Db, idp: Idp, vendor: Vendor) {
     patch(&r, &format!("/Users/{id}"), active(false), "deactivate").await;
     step(&r, Step::Deactivated, &p).await;
     if vendor == Vendor::OpenIam {
-        emu_post(&r, "/_emulator/unlock_batch", json!({})).await;
+        emulator_call(&r, "/_emulator/unlock_batch", json!({})).await;
     }
     step(&r, Step::UnlockBatchRan, &p).await;
     patch(&r, &format!("/Users/{id}"), active(true), "reactivate").await;
@@ -343,7 +331,7 @@ fn find<'a>(state: &'a Value, list: &str, key: &str, value: &str) -> Option<&'a 
 
 async fn openiam(r: &Rig, state: &Value, s: Step, p: &Person) {
     let sign_in = |password: &str| {
-        emu_post(
+        emulator_call(
             r,
             "/_emulator/login",
             json!({"login": p.user_name, "password": password}),
@@ -398,7 +386,7 @@ async fn openiam(r: &Rig, state: &Value, s: Step, p: &Person) {
 }
 
 async fn ethosce(r: &Rig, state: &Value, s: Step, p: &Person) {
-    let saml = |name: &str| emu_post(r, "/_emulator/saml_login", json!({"authname": name}));
+    let saml = |name: &str| emulator_call(r, "/_emulator/saml_login", json!({"authname": name}));
     if s == Step::Deleted {
         assert_eq!(state["users"], json!([]), "{state}");
         assert_eq!(

@@ -1103,42 +1103,37 @@ on_both! {
     }
 }
 
-/// What OpenIAM's sign-in answers for this login and password (the emulator's check).
-async fn openiam_login(r: &Rig, login: &str, password: &str) -> Value {
+/// POSTs `body` to one of the emulator's own endpoints (`/_emulator/...`); its JSON answer.
+pub(crate) async fn emulator_call(r: &Rig, path: &str, body: Value) -> Value {
     r.http
-        .post(format!("{}/_emulator/login", r.emu))
-        .json(&json!({"login": login, "password": password}))
+        .post(format!("{}{path}", r.emu))
+        .json(&body)
         .send()
         .await
         .expect("sent")
         .json()
         .await
-        .expect("json")
+        .unwrap_or(Value::Null)
+}
+
+/// What OpenIAM's sign-in answers for this login and password (the emulator's check).
+async fn openiam_login(r: &Rig, login: &str, password: &str) -> Value {
+    emulator_call(
+        r,
+        "/_emulator/login",
+        json!({"login": login, "password": password}),
+    )
+    .await
 }
 
 /// Runs OpenIAM's unlock batch (bulkUnLock) in the emulator.
 async fn unlock_batch(r: &Rig) -> Value {
-    r.http
-        .post(format!("{}/_emulator/unlock_batch", r.emu))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json")
+    emulator_call(r, "/_emulator/unlock_batch", json!({})).await
 }
 
 /// Where an EthosCE SAML sign-in with `authname` lands (the emulator's sign-in check).
 async fn saml_login(r: &Rig, authname: &str) -> Value {
-    r.http
-        .post(format!("{}/_emulator/saml_login", r.emu))
-        .json(&json!({"authname": authname}))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json")
+    emulator_call(r, "/_emulator/saml_login", json!({"authname": authname})).await
 }
 
 /// POSTs JSON to an emulator, with or without HTTP Basic.
