@@ -32,6 +32,10 @@ pub enum Refused {
 pub struct Completion {
     pub tracking_id: String,
     pub state: NotificationState,
+    /// The HRESULT the target reported: 0 for success, -1 for one it did not give as a
+    /// number.
+    pub code: i64,
+    /// The failure, in words for people (None on success).
     pub error: Option<String>,
 }
 
@@ -62,6 +66,7 @@ impl Completion {
             Completion {
                 tracking_id,
                 state: NotificationState::Completed,
+                code,
                 error: None,
             }
         } else {
@@ -74,6 +79,7 @@ impl Completion {
             Completion {
                 tracking_id,
                 state: NotificationState::Failed,
+                code,
                 error: Some(format!("PASSWORD_CHANGE_COMPLETE error {code}: {msg}")),
             }
         })
@@ -146,7 +152,8 @@ mod tests {
         let bad = br#"{"trackingId": "t2", "errorCode": -2147024809, "errorMessage": "bad"}"#;
         let c = Completion::from_entsso(bad).expect("read");
         assert_eq!(c.state, NotificationState::Failed);
-        assert!(c.error.is_some_and(|e| e.contains("-2147024809")));
+        assert_eq!(c.code, -2147024809);
+        assert!(c.error.is_some());
         assert!(Completion::from_entsso(b"{}").is_err());
         assert!(Completion::from_entsso(b"not json").is_err());
     }

@@ -117,6 +117,27 @@ pub enum Deactivate {
     Lock,
 }
 
+/// Who a SOAP fault blames, from its faultcode (SOAP 1.1 `Client`/`Server`, SOAP 1.2
+/// `Sender`/`Receiver`), never from its faultstring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultCode {
+    Client,
+    Server,
+    Other,
+}
+
+impl FaultCode {
+    fn parse(qname: &str) -> FaultCode {
+        // `soap:Client`, or a dotted refinement such as `Client.Authentication`.
+        let local = qname.rsplit(':').next().unwrap_or(qname);
+        match local.split('.').next().unwrap_or(local) {
+            "Client" | "Sender" => FaultCode::Client,
+            "Server" | "Receiver" => FaultCode::Server,
+            _ => FaultCode::Other,
+        }
+    }
+}
+
 /// OpenIAM's ResponseErrorCode (the WSDL's enumeration), as far as the bridge acts on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ErrorCode {
@@ -271,19 +292,18 @@ impl OpenIam {
         };
         if let Some(fault) = find(doc.root(), "Fault") {
             let msg = text_of(fault, "faultstring").unwrap_or_default();
-            let code = text_of(fault, "faultcode").unwrap_or_default();
+            let code = FaultCode::parse(&text_of(fault, "faultcode").unwrap_or_default());
             let message = format!("{op}: SOAP fault: {msg}");
-            // A body the service cannot read fails the same way every time.
-            return Err(
-                if code.ends_with("Client") || msg.contains("Unmarshalling Error") {
-                    ConnectorError::Permanent(message)
-                } else {
-                    ConnectorError::Retryable {
-                        message,
-                        retry_after: super::retry_after(&headers),
-                    }
+            return Err(match code {
+                // The request is at fault (CXF's Unmarshalling Error is one): it fails the
+                // same way every time.
+                FaultCode::Client => ConnectorError::Permanent(message),
+                // The service failed handling it: a later attempt may pass.
+                FaultCode::Server | FaultCode::Other => ConnectorError::Retryable {
+                    message,
+                    retry_after: super::retry_after(&headers),
                 },
-            );
+            });
         }
         if !status.is_success() {
             return Err(super::classify_status(status, &headers, &text));
@@ -772,5 +792,24 @@ mod tests {
         assert!(transient_code("FAIL_CONNECTION"));
         assert!(!transient_code("FAIL_LENGTH_RULE"));
         assert!(!transient_code("principalNotFound"));
+    }
+
+    #[test]
+    fn a_fault_is_read_by_its_code_and_never_by_its_words() {
+        assert_eq!(FaultCode::parse("soap:Client"), FaultCode::Client);
+        assert_eq!(FaultCode::parse("env:Sender"), FaultCode::Client);
+        assert_eq!(
+            FaultCode::parse("soap:Client.Authentication"),
+            FaultCode::Client
+        );
+        assert_eq!(FaultCode::parse("soap:Server"), FaultCode::Server);
+        assert_eq!(FaultCode::parse("Receiver"), FaultCode::Server);
+        assert_eq!(FaultCode::parse("ns1:Clientele"), FaultCode::Other);
+        assert_eq!(
+            ErrorCode::parse("DUPLICATE_PRINCIPAL"),
+            ErrorCode::DuplicatePrincipal
+        );
+        assert_eq!(ErrorCode::parse("userNotFound"), ErrorCode::NotFound);
+        assert_eq!(ErrorCode::parse("FAIL_CONNECTION"), ErrorCode::Transient);
     }
 }
