@@ -274,9 +274,13 @@ const CLAIM_POSTGRES: &str = "UPDATE outbox_jobs SET locked_until = $1, attempts
 
 /// Pending jobs whose resource has an earlier dead job for the same connector: the claim
 /// does not take them until that one is retried or discarded (order per resource).
-const BLOCKED: &str = "SELECT j.id AS id, j.connector AS connector FROM outbox_jobs j WHERE j.state = 'pending' \
-    AND EXISTS (SELECT 1 FROM outbox_jobs p WHERE p.connector = j.connector AND p.resource_id = j.resource_id \
-                AND p.state = 'dead' AND p.id < j.id)";
+/// Driven from the dead jobs (few, by the (state, id) index) to the jobs behind each (by
+/// the (connector, resource_id, state, id) index): asked on every /readyz and /metrics,
+/// it never scans the pending queue, which a backfill can fill with a million jobs.
+const BLOCKED: &str = "SELECT DISTINCT j.id AS id, j.connector AS connector FROM outbox_jobs d \
+    JOIN outbox_jobs j ON j.connector = d.connector AND j.resource_id = d.resource_id \
+                      AND j.state = 'pending' AND j.id > d.id \
+    WHERE d.state = 'dead'";
 
 fn blocked_in(conn: &mut DbConn) -> StoreResult<Vec<(i64, String)>> {
     #[derive(QueryableByName)]
