@@ -65,6 +65,9 @@ struct Person {
     password: Option<String>,
 }
 
+const OPENIAM_PATH: &str = "/openiam-idm-esb/idmsrvc/ProvisioningService";
+const ITRON_PATH: &str = "/PortalServices/api/User/UpdateSSOUser";
+
 /// The group whose members get the vendor's role.
 const GROUP: &str = "Analysts";
 
@@ -83,13 +86,14 @@ async fn rig_for(db: Db, vendor: Vendor) -> Rig {
             c.roles.insert(GROUP.into(), r.into());
         }
     };
+    // Each vendor's emulator, and where its connector finds it.
     match vendor {
         Vendor::OpenIam => {
             rig(
                 db,
                 Arc::new(OpenIamEmulator::new(creds())),
                 "openiam",
-                "/openiam-idm-esb/idmsrvc/ProvisioningService",
+                OPENIAM_PATH,
                 role,
             )
             .await
@@ -109,7 +113,7 @@ async fn rig_for(db: Db, vendor: Vendor) -> Rig {
                 db,
                 Arc::new(ItronEmulator::new(creds())),
                 "itron",
-                "/PortalServices/api/User/UpdateSSOUser",
+                ITRON_PATH,
                 role,
             )
             .await
