@@ -63,8 +63,8 @@ impl Backfill {
 
     /// At start: backfills each connector this database has never seen (when its
     /// `backfill` is on), and each one that has just left dry run (its recorded calls are
-    /// forgotten and it receives everything from the current state). Returns the jobs each
-    /// got and why.
+    /// forgotten and it receives everything from the current state, and the deletes made
+    /// meanwhile). Returns the jobs each got and why.
     pub fn on_start(
         &self,
         connectors: &[Starting],
@@ -78,8 +78,8 @@ impl Backfill {
             let left_dry_run =
                 before.as_deref() == Some(mode_name(Mode::DryRun)) && c.mode != Mode::DryRun;
             if left_dry_run {
-                self.store.clear_dry_run(&c.name)?;
-                let n = self.queue(&c.name, false)?["total"].as_i64().unwrap_or(0);
+                let deletes = self.store.clear_dry_run(&c.name, &now)? as i64;
+                let n = self.queue(&c.name, false)?["total"].as_i64().unwrap_or(0) + deletes;
                 out.push((c.name.clone(), n, "left dry run"));
             } else if first && c.backfill {
                 let n = self.queue(&c.name, false)?["total"].as_i64().unwrap_or(0);

@@ -258,12 +258,13 @@ impl Reconcile {
         if !to_repair.is_empty() {
             let now = format_time(self.clock.now());
             let run = self.store.start_run(connector, false, &now)?;
+            let mut queued = 0;
             for chunk in to_repair.chunks(PAGE as usize) {
                 let jobs = self.resources.backfill_jobs(connector, "User", chunk)?;
-                self.store.queue_repair(run, &jobs, &now)?;
+                queued += self.store.queue_repair(run, &jobs, &now)?;
             }
             self.resources.wake_outbox();
-            report.repair_queued = to_repair.len();
+            report.repair_queued = queued;
             report.repair_run = Some(run);
         }
         report.finished = format_time(self.clock.now());

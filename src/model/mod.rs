@@ -105,6 +105,22 @@ impl Event {
         matches!(self, Event::UserDeleted | Event::GroupDeleted)
     }
 
+    /// A change whose job carries the resource whole, as of its version: delivering it
+    /// after a newer one would put an older state back in the target. (A password, a
+    /// delete and a change of members carry only what changed.)
+    pub fn carries_whole_state(self) -> bool {
+        matches!(
+            self,
+            Event::UserCreated
+                | Event::UserUpdated
+                | Event::UserDeactivated
+                | Event::UserReactivated
+                | Event::GroupCreated
+                | Event::GroupUpdated
+                | Event::GroupRenamed
+        )
+    }
+
     /// A change to a group's members (not to the group itself).
     pub fn is_membership(self) -> bool {
         matches!(

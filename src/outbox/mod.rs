@@ -112,6 +112,7 @@ impl Fanout {
                     resource_type: c.resource_type,
                     resource_id: c.resource_id.clone(),
                     event: c.event,
+                    version: c.version,
                     payload: payload.clone(),
                     secret,
                     wait_token: if route.sync {
@@ -119,7 +120,7 @@ impl Fanout {
                     } else {
                         None
                     },
-                    priority: 0,
+                    priority: crate::store::jobs::LIVE,
                 });
             }
         }

@@ -279,6 +279,16 @@ impl Dispatcher {
             return Ok(None);
         };
         let mut payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
+        let mapping = self
+            .store
+            .mapping(&job.resource_id, &job.connector)?
+            .as_ref()
+            .map(MappingRow::to_model);
+        if let Some(why) = self.superseded(&job, &payload, mapping.as_ref())? {
+            log::info!("job {} ({} {}): {why}", job.id, job.event, job.resource_id);
+            self.store.drop_superseded(&job, &why, &now)?;
+            return Ok(None);
+        }
         if !connector.supports(job.event) {
             let skipped = format!(
                 "{} does not support {}: skipped",
@@ -371,11 +381,6 @@ impl Dispatcher {
             },
             None => None,
         };
-        let mapping = self
-            .store
-            .mapping(&job.resource_id, &job.connector)?
-            .as_ref()
-            .map(MappingRow::to_model);
         let ctx = StoreContext {
             store: &self.store,
             connector: &job.connector,
@@ -506,6 +511,40 @@ impl Dispatcher {
                     .map(|()| None)
             }
         }
+    }
+
+    /// Why a job must not reach its target, if it must not: it carries the resource whole
+    /// at a version older than the one the target was last given (a snapshot read before
+    /// a change that has been delivered since), or it is a snapshot of a resource deleted
+    /// since it was read (the delete's own job tells the target).
+    fn superseded(
+        &self,
+        job: &JobRow,
+        payload: &Value,
+        mapping: Option<&Mapping>,
+    ) -> StoreResult<Option<String>> {
+        let version = payload.get("version").and_then(Value::as_i64);
+        let delivered = mapping.and_then(|m| m.last_version);
+        if job.event.carries_whole_state() || job.is_snapshot() {
+            if let (Some(v), Some(d)) = (version, delivered) {
+                if v < d {
+                    return Ok(Some(format!(
+                        "dropped: it carries version {v}, and the target was given version {d}"
+                    )));
+                }
+            }
+        }
+        if job.is_snapshot()
+            && self
+                .store
+                .get(job.resource_type.as_str(), &job.resource_id)?
+                .is_none()
+        {
+            return Ok(Some(
+                "dropped: the resource was deleted after this copy of it was read".into(),
+            ));
+        }
+        Ok(None)
     }
 
     /// Delivers every job that is due now, batch after batch, on this thread, until none

@@ -103,9 +103,23 @@ impl BackfillStore for SqlStore {
         })
     }
 
-    fn queue_repair(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()> {
+    fn queue_repair(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<usize> {
         self.write(|conn| {
-            for job in jobs {
+            // A user changed or deleted since the reconcile read it has a newer job of its
+            // own in the queue: repairing it from the older read would undo that change.
+            let ids: Vec<&str> = jobs.iter().map(|j| j.resource_id.as_str()).collect();
+            let current: std::collections::HashMap<String, i64> = resources::table
+                .filter(resources::id.eq_any(&ids))
+                .select((resources::id, resources::version))
+                .load::<(String, i64)>(conn)?
+                .into_iter()
+                .collect();
+            let jobs: Vec<NewJob> = jobs
+                .iter()
+                .filter(|j| current.get(&j.resource_id) == Some(&j.version))
+                .cloned()
+                .collect();
+            for job in &jobs {
                 diesel::update(
                     mappings::table
                         .filter(mappings::resource_id.eq(&job.resource_id))
@@ -114,11 +128,11 @@ impl BackfillStore for SqlStore {
                 .set(mappings::target_id.eq(None::<String>))
                 .execute(conn)?;
             }
-            enqueue(conn, jobs, now)?;
+            enqueue(conn, &jobs, now)?;
             diesel::update(sync_runs::table.find(run))
                 .set(sync_runs::total.eq(sync_runs::total + jobs.len() as i64))
                 .execute(conn)?;
-            Ok(())
+            Ok(jobs.len())
         })
     }
 
@@ -145,7 +159,7 @@ impl BackfillStore for SqlStore {
         let count = |state: JobState, conn: &mut super::db::DbConn| -> StoreResult<i64> {
             Ok(outbox_jobs::table
                 .filter(outbox_jobs::connector.eq(connector))
-                .filter(outbox_jobs::priority.eq(1))
+                .filter(outbox_jobs::priority.eq(super::jobs::SNAPSHOT))
                 .filter(outbox_jobs::state.eq(state.as_str()))
                 .count()
                 .get_result(conn)?)

@@ -6,10 +6,10 @@ use diesel::prelude::*;
 use super::db::DbConn;
 use super::error::StoreResult;
 use super::jobs::{held as claimed, JobRow};
-use super::schema::{connectors_seen, mappings, outbox_jobs};
+use super::schema::{connectors_seen, mappings, outbox_jobs, resources};
 use super::sql::SqlStore;
 use super::DryRunStore;
-use crate::model::{JobState, MappingState};
+use crate::model::{Event, JobState, MappingState};
 
 const DRY_RUN: &str = JobState::DryRun.as_str();
 
@@ -81,9 +81,42 @@ impl DryRunStore for SqlStore {
         })
     }
 
-    fn clear_dry_run(&self, connector: &str) -> StoreResult<usize> {
+    fn clear_dry_run(&self, connector: &str, now: &str) -> StoreResult<usize> {
         self.write(|conn| {
-            let n = diesel::delete(
+            let deletes = [Event::UserDeleted.as_str(), Event::GroupDeleted.as_str()];
+            let existing = resources::table.select(resources::id);
+            let gone: Vec<(i64, String)> = outbox_jobs::table
+                .filter(outbox_jobs::connector.eq(connector))
+                .filter(outbox_jobs::state.eq(DRY_RUN))
+                .filter(outbox_jobs::event.eq_any(deletes))
+                .filter(outbox_jobs::resource_id.ne_all(existing))
+                .select((outbox_jobs::id, outbox_jobs::resource_id))
+                .load(conn)?;
+            let (ids, resources): (Vec<i64>, Vec<String>) = gone.into_iter().unzip();
+            diesel::update(outbox_jobs::table.filter(outbox_jobs::id.eq_any(&ids)))
+                .set((
+                    outbox_jobs::state.eq(JobState::Pending.as_str()),
+                    outbox_jobs::dry_run_calls.eq(None::<String>),
+                    outbox_jobs::attempts.eq(0),
+                    outbox_jobs::next_attempt_at.eq(now),
+                    outbox_jobs::created.eq(now),
+                    outbox_jobs::updated.eq(now),
+                    outbox_jobs::priority.eq(super::jobs::LIVE),
+                ))
+                .execute(conn)?;
+            diesel::update(
+                mappings::table
+                    .filter(mappings::connector.eq(connector))
+                    .filter(mappings::resource_id.eq_any(&resources)),
+            )
+            .set((
+                mappings::state.eq(MappingState::Pending.as_str()),
+                mappings::target_id.eq(None::<String>),
+                mappings::note.eq("left dry run: the delete is sent"),
+                mappings::updated.eq(now),
+            ))
+            .execute(conn)?;
+            diesel::delete(
                 outbox_jobs::table
                     .filter(outbox_jobs::connector.eq(connector))
                     .filter(outbox_jobs::state.eq(DRY_RUN)),
@@ -95,7 +128,7 @@ impl DryRunStore for SqlStore {
                     .filter(mappings::state.eq(MappingState::DryRun.as_str())),
             )
             .execute(conn)?;
-            Ok(n)
+            Ok(ids.len())
         })
     }
 

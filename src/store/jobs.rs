@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Text};
 use super::db::DbConn;
 use super::error::StoreResult;
 use super::notifications::add_notification_in;
-use super::schema::{mappings, outbox_jobs};
+use super::schema::{mappings, outbox_jobs, resources};
 use super::sql::SqlStore;
 use super::{JobStore, NotificationRow};
 use crate::model::{Event, Failure, JobState, MappingState, ResourceKind};
@@ -42,7 +42,17 @@ pub struct JobRow {
     /// In dry run: the calls the connector would have made, as a JSON array.
     #[serde(skip)]
     pub dry_run_calls: Option<String>,
+    /// [`LIVE`] for a change; [`SNAPSHOT`] for a backfill, sync or repair.
+    #[serde(skip)]
+    pub priority: i32,
 }
+
+/// The priority of a live change's job.
+pub const LIVE: i32 = 0;
+/// The priority of a job that carries a snapshot read by a backfill, a sync or a reconcile
+/// repair: claimed when no live change is due, and dropped at delivery when the resource
+/// has moved on since it was read.
+pub const SNAPSHOT: i32 = 1;
 
 impl JobRow {
     /// The key a receiver can drop a repeated delivery by: the same for every delivery of
@@ -51,6 +61,11 @@ impl JobRow {
         self.idempotency_key
             .clone()
             .unwrap_or_else(|| self.id.to_string())
+    }
+
+    /// A backfill, sync or repair job: the state of the resource when it was read.
+    pub fn is_snapshot(&self) -> bool {
+        self.priority == SNAPSHOT
     }
 }
 
@@ -61,12 +76,15 @@ pub struct NewJob {
     pub resource_type: ResourceKind,
     pub resource_id: String,
     pub event: Event,
+    /// The resource's version the payload carries.
+    pub version: i64,
     pub payload: String,
     /// A password sealed with the outbox key.
     pub secret: Option<String>,
     /// Set when a request waits for this job (a connector in sync mode).
     pub wait_token: Option<String>,
-    /// 0 for a live change; 1 for a backfill, claimed only when no live change is due.
+    /// [`LIVE`] for a change; [`SNAPSHOT`] for a backfill, sync or repair, claimed only
+    /// when no live change is due.
     pub priority: i32,
 }
 
@@ -396,6 +414,44 @@ impl JobStore for SqlStore {
                     add_notification_in(conn, n)?;
                 }
             }
+            Ok(())
+        })
+    }
+
+    fn drop_superseded(&self, job: &JobRow, note: &str, now: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            if diesel::delete(held(job)).execute(conn)? == 0 {
+                return Ok(());
+            }
+            let others: Vec<String> = outbox_jobs::table
+                .filter(outbox_jobs::resource_id.eq(&job.resource_id))
+                .filter(outbox_jobs::connector.eq(&job.connector))
+                .select(outbox_jobs::state)
+                .load(conn)?;
+            let exists = resources::table
+                .find(&job.resource_id)
+                .count()
+                .get_result::<i64>(conn)?
+                > 0;
+            // What the mapping shows once this job is gone: its worst unresolved job, else
+            // what the target holds (the newer state, or nothing since the delete).
+            let state = if others.iter().any(|s| s == DEAD) {
+                MappingState::Dead
+            } else if !others.is_empty() {
+                MappingState::Pending
+            } else if exists {
+                MappingState::Synced
+            } else {
+                MappingState::Deleted
+            };
+            diesel::update(mappings::table.find((&job.resource_id, &job.connector)))
+                .filter(mappings::state.eq(MappingState::Pending.as_str()))
+                .set((
+                    mappings::state.eq(state.as_str()),
+                    mappings::note.eq(note),
+                    mappings::updated.eq(now),
+                ))
+                .execute(conn)?;
             Ok(())
         })
     }

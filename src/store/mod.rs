@@ -305,6 +305,10 @@ pub trait JobStore: Send + Sync {
     ) -> StoreResult<()>;
     /// A job that will not be tried again unless an administrator asks.
     fn bury_job(&self, job: &JobRow, failure: Failure, error: &str, now: &str) -> StoreResult<()>;
+    /// Removes a claimed job the target must not receive (it carries an older state of
+    /// its resource than the target holds, or a snapshot of a resource deleted since) and
+    /// leaves the mapping as the target holds it.
+    fn drop_superseded(&self, job: &JobRow, note: &str, now: &str) -> StoreResult<()>;
     /// Jobs by state and connector, oldest first.
     fn list_jobs(
         &self,
@@ -398,8 +402,9 @@ pub trait BackfillStore: Send + Sync {
     fn queue_backfill(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()>;
     /// Queues a reconcile's repairs as a run: each user's target id is forgotten in the
     /// same transaction, so its job finds the user again by principal (recreating it where
-    /// it is gone) and sends it whole.
-    fn queue_repair(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<()>;
+    /// it is gone) and sends it whole. A user changed or deleted since it was read is left
+    /// to its own newer job; returns how many were queued.
+    fn queue_repair(&self, run: i64, jobs: &[NewJob], now: &str) -> StoreResult<usize>;
     /// How many resources of a type there are.
     fn count_resources(&self, resource_type: &str) -> StoreResult<i64>;
     fn latest_run(&self, connector: &str) -> StoreResult<Option<SyncRunRow>>;
@@ -420,9 +425,13 @@ pub trait DryRunStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Records the mode a connector runs in now; returns the one it ran in before.
     fn note_mode(&self, connector: &str, mode: &str, now: &str) -> StoreResult<Option<String>>;
-    /// Forgets a connector's dry run (its recorded jobs and dry-run mappings), so that a
-    /// backfill sends it everything from the current state.
-    fn clear_dry_run(&self, connector: &str) -> StoreResult<usize>;
+    /// Ends a connector's dry run. A backfill then sends it what exists from the current
+    /// state; what was deleted meanwhile exists nowhere else, so each recorded delete of a
+    /// resource still gone becomes a pending job again (the target may hold what it
+    /// deletes; it is addressed by principal, the dry run's made-up target id forgotten).
+    /// The other recorded jobs and dry-run mappings are forgotten. Returns how many deletes
+    /// were queued.
+    fn clear_dry_run(&self, connector: &str, now: &str) -> StoreResult<usize>;
     /// A resource's dry-run jobs, oldest first.
     fn dry_run_jobs_of(&self, resource_id: &str) -> StoreResult<Vec<JobRow>>;
 }

@@ -107,4 +107,60 @@ crate::each_database! {
         let standing = get_json(admin(&app, &format!("/users/{}", ids[0]))).await;
         assert_eq!(standing["connectors"][0]["state"], "synced", "{standing}");
     }
+
+    async fn a_user_deleted_while_its_connector_was_in_dry_run_is_deleted_in_the_target_once_it_is_live_again(db) {
+        let http = reqwest::Client::new();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let creds = Credentials::new(Some("svc".into()), Some("svc-pass".into()));
+        let (server, port) = serve(Arc::new(PyramidEmulator::new(creds)), listener).expect("emulator");
+        tokio::spawn(server);
+        let pyramid = format!("http://127.0.0.1:{port}");
+        let first = spawn_app(db).await;
+        let mut settings = first.settings.clone();
+        let dbh = first.stop().await;
+        settings.admin_token = Some(Secret::new(ADMIN));
+        let c = ConnectorConfig::new("py", ConnectorKind::Pyramid, &format!("{pyramid}/API2"))
+            .with_credentials("svc", "svc-pass");
+        settings.connectors = vec![c];
+
+        // Live: three users reach Pyramid.
+        let app = spawn_with(dbh, settings.clone()).await;
+        let mut ids = Vec::new();
+        for name in ["keep@example.com", "gone@example.com", "off@example.com"] {
+            let res = app.post("/Users", user(name)).await;
+            assert_eq!(res.status(), 201);
+            ids.push(json(res).await["id"].as_str().expect("id").to_string());
+        }
+        until(&app, "Pyramid has the three users", async || {
+            emulator_state(&http, &pyramid).await["users"].as_array().is_some_and(|u| u.len() == 3)
+        }).await;
+        let dbh = app.stop().await;
+
+        // In dry run: one is deleted, one deactivated; nothing reaches Pyramid.
+        settings.connectors[0].mode = Mode::DryRun;
+        let app = spawn_with(dbh, settings.clone()).await;
+        assert_eq!(app.delete(&format!("/Users/{}", ids[1])).await.status(), 204);
+        let off = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]});
+        assert_eq!(app.send(reqwest::Method::PATCH, &format!("/Users/{}", ids[2]), Some(off)).await.status(), 200);
+        app.drain().await;
+        let state = emulator_state(&http, &pyramid).await;
+        assert_eq!(state["deleted"], json!([]), "{state}");
+        let dbh = app.stop().await;
+
+        // Live again: the delete and the deactivation made in between reach Pyramid.
+        settings.connectors[0].mode = Mode::Async;
+        let app = spawn_with(dbh, settings).await;
+        app.drain().await;
+        let state = emulator_state(&http, &pyramid).await;
+        assert_eq!(state["deleted"], json!([ids[1]]), "{state}");
+        let users = state["users"].as_array().cloned().unwrap_or_default();
+        assert_eq!(users.len(), 2, "{state}");
+        let enabled = |id: &str| users.iter().find(|u| u["id"] == id).map(|u| u["enabled"].clone());
+        assert_eq!(enabled(&ids[0]), Some(json!(true)));
+        assert_eq!(enabled(&ids[2]), Some(json!(false)), "the deactivation arrives too");
+        assert_eq!(get_json(admin(&app, "/jobs?state=dead")).await["jobs"], json!([]));
+        let gone = get_json(admin(&app, &format!("/users/{}", ids[1]))).await;
+        assert_eq!(gone["connectors"][0]["state"], "deleted", "{gone}");
+    }
 }

@@ -30,6 +30,7 @@ mod query;
 mod races;
 mod reconcile;
 mod secrets;
+mod snapshots;
 mod user_lives;
 mod users;
 mod vendors;

@@ -254,10 +254,11 @@ impl Resources {
                 resource_type: c.resource_type,
                 resource_id: c.resource_id.clone(),
                 event: c.event,
+                version: c.version,
                 payload: c.payload(),
                 secret: None,
                 wait_token: None,
-                priority: 1,
+                priority: crate::store::jobs::SNAPSHOT,
             })
             .collect())
     }
@@ -282,10 +283,11 @@ impl Resources {
             resource_type: c.resource_type,
             resource_id: c.resource_id.clone(),
             event: c.event,
+            version: c.version,
             payload: c.payload(),
             secret: None,
             wait_token: None,
-            priority: 0,
+            priority: crate::store::jobs::LIVE,
         }))
     }
 }
