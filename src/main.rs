@@ -193,8 +193,8 @@ enum OutboxAction {
         #[command(flatten)]
         common: Common,
     },
-    /// Drop the jobs a connector's deletion brake holds, and resend each user as it
-    /// stands now.
+    /// Drop the jobs a connector's deletion brake holds: the target keeps those users as
+    /// they are.
     Discard {
         #[arg(long)]
         connector: String,
@@ -418,8 +418,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             action: OutboxAction::Discard { connector, common },
         } => {
             let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
-            let (dropped, resynced) = core.admin.discard(&connector)?;
-            println!("{dropped} held jobs of '{connector}' discarded; {resynced} resources resent as they stand now");
+            let dropped = core.admin.discard(&connector)?;
+            println!("{dropped} held jobs of '{connector}' discarded; the target keeps those users as they are");
             Ok(())
         }
         Command::Seed {

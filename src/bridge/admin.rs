@@ -295,21 +295,19 @@ impl Admin {
         Ok(n)
     }
 
-    /// Drops a connector's held jobs and sends each user that still exists as it stands
-    /// now (a mistaken mass deactivation undone in the identity provider stays undone).
-    pub fn discard(&self, connector: &str) -> BridgeResult<(usize, usize)> {
+    /// Drops a connector's held jobs: the target keeps those users as they are (a reconcile
+    /// reports them as drift), and the jobs queued behind them follow (a mistaken mass
+    /// deactivation undone in the identity provider sends its reactivations).
+    pub fn discard(&self, connector: &str) -> BridgeResult<usize> {
         self.known(connector)?;
-        let resources = self.resources.clone();
-        let replace =
-            move |job: &crate::store::JobRow| resources.current_state_job(job).ok().flatten();
-        let (dropped, resynced) =
-            self.store
-                .discard_held(connector, &format_time(self.clock.now()), &replace)?;
+        let dropped = self
+            .store
+            .discard_held(connector, &format_time(self.clock.now()))?;
         if dropped > 0 {
-            log::warn!("connector '{connector}': an administrator discarded {dropped} held jobs; {resynced} resources resent as they stand");
+            log::warn!("connector '{connector}': an administrator discarded {dropped} held jobs; the target keeps those users as they are");
             self.resources.wake_outbox();
         }
-        Ok((dropped, resynced))
+        Ok(dropped)
     }
 
     /// `/metrics` in the text format: what `metrics` counted, with each connector's queue

@@ -236,8 +236,7 @@ impl Connector for EntSso {
             principal: Some(account),
             state: Some(MappingState::Accepted),
             tracking_id: tracking,
-            note: None,
-            dry_run: None,
+            ..Default::default()
         })
     }
 }

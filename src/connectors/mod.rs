@@ -101,6 +101,9 @@ pub struct Outcome {
     pub note: Option<String>,
     /// In dry run: the calls the connector would have made (it made none).
     pub dry_run: Option<Vec<Value>>,
+    /// Users that left the connector's last scope group with this (group) change: each
+    /// gets a `user.left_scope` job of its own, which the deletion brake counts.
+    pub left_scope: Vec<String>,
 }
 
 pub trait Connector: Send + Sync {

@@ -247,11 +247,18 @@ impl<T: Target> Adapter<T> {
         let target_id = d.mapping.and_then(|m| m.target_id.clone());
         let user = self.user(d.resource_id, after, &groups)?;
         if !self.in_scope(&groups) {
+            // The user left the scope groups: its own `user.left_scope` job deactivated it,
+            // or an administrator discarded that job at the deletion brake and the target
+            // keeps the user as it was. Only a deactivation of the user itself goes on.
             return match target_id {
                 Some(t) => {
-                    self.target.set_active(&t, &user, false)?;
                     let mut o = outcome(&t, &user.principal);
-                    o.note = Some("out of scope: deactivated in the target".into());
+                    if d.event == Event::UserDeactivated {
+                        self.target.set_active(&t, &user, false)?;
+                        o.note = Some("out of scope: deactivated in the target".into());
+                    } else {
+                        o.note = Some("out of scope: not changed in the target".into());
+                    }
                     Ok(o)
                 }
                 None => Ok(Outcome {
@@ -409,14 +416,14 @@ impl<T: Target> Adapter<T> {
         Ok(n)
     }
 
-    /// Provisions members that joined a scope group, and deactivates members that left
-    /// the last one.
+    /// Provisions members that joined a scope group; returns the members the target holds
+    /// that left the last one (each is deactivated by a job of its own).
     fn scope_change(
         &self,
         d: &Delivery<'_>,
         joined: &[String],
         left: &[String],
-    ) -> Result<(), ConnectorError> {
+    ) -> Result<Vec<String>, ConnectorError> {
         for m in joined {
             let known = d.ctx.mapping(m)?.and_then(|r| r.target_id);
             let Some(doc) = d.ctx.resource(ResourceKind::User, m)? else {
@@ -433,16 +440,52 @@ impl<T: Target> Adapter<T> {
             };
             d.ctx.record(m, &out)?;
         }
+        let mut leaving = Vec::new();
         for m in left {
             let groups = d.ctx.groups_of(m)?;
             if self.in_scope(&groups) {
                 continue;
             }
-            if let Some((t, user)) = self.member_target(d, m).ok().flatten() {
-                self.target.set_active(&t, &user, false)?;
+            if d.ctx.mapping(m)?.is_some_and(|r| r.target_id.is_some()) {
+                leaving.push(m.clone());
             }
         }
-        Ok(())
+        Ok(leaving)
+    }
+
+    /// A user that left the connector's scope groups: deactivated in the target, unless
+    /// it is back in one (or was never provisioned).
+    fn left_scope(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        let groups = d.ctx.groups_of(d.resource_id)?;
+        let target_id = d.mapping.and_then(|m| m.target_id.clone());
+        let Some(t) = target_id else {
+            return Ok(Outcome {
+                state: Some(MappingState::OutOfScope),
+                note: Some("not a member of a scope group: not provisioned".into()),
+                ..Default::default()
+            });
+        };
+        let doc = d.ctx.resource(ResourceKind::User, d.resource_id)?;
+        let mut user = match doc {
+            Some(doc) => self.user(d.resource_id, &doc, &groups)?,
+            None => {
+                return Ok(Outcome {
+                    note: Some("deleted since it left the scope groups".into()),
+                    ..Default::default()
+                })
+            }
+        };
+        if let Some(known) = d.mapping.and_then(|m| m.principal.clone()) {
+            user.principal = known;
+        }
+        let mut out = outcome(&t, &user.principal);
+        if self.in_scope(&groups) {
+            out.note = Some("back in a scope group: left as it is".into());
+        } else {
+            self.target.set_active(&t, &user, false)?;
+            out.note = Some("left the scope groups: deactivated in the target".into());
+        }
+        Ok(out)
     }
 
     fn group(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
@@ -477,15 +520,17 @@ impl<T: Target> Adapter<T> {
                         &role_before.iter().cloned().collect::<Vec<_>>(),
                     )?,
                 };
+                let mut left_scope = vec![];
                 if scoped(&name_now) != scoped(&name_before) {
                     if scoped(&name_now) {
                         self.scope_change(d, &members, &[])?;
                     } else {
-                        self.scope_change(d, &[], &members)?;
+                        left_scope = self.scope_change(d, &[], &members)?;
                     }
                 }
                 return Ok(Outcome {
                     note: Some(format!("roles changed for {n} members")),
+                    left_scope,
                     ..Default::default()
                 });
             }
@@ -506,9 +551,11 @@ impl<T: Target> Adapter<T> {
         } else {
             name_now
         };
-        if scoped(&name) {
-            self.scope_change(d, &added, &removed)?;
-        }
+        let left_scope = if scoped(&name) {
+            self.scope_change(d, &added, &removed)?
+        } else {
+            vec![]
+        };
         let mut n = 0;
         if let Some(role) = role {
             n += self.roles_delta(d, &added, std::slice::from_ref(&role), &[])?;
@@ -516,6 +563,7 @@ impl<T: Target> Adapter<T> {
         }
         Ok(Outcome {
             note: Some(json!({"roleChanges": n}).to_string()),
+            left_scope,
             ..Default::default()
         })
     }
@@ -577,6 +625,7 @@ impl<T: Target> Connector for Adapter<T> {
             | Event::UserDeactivated
             | Event::UserReactivated => self.user_write(d),
             Event::UserDeleted => self.user_delete(d),
+            Event::UserLeftScope => self.left_scope(d),
             Event::UserPasswordSet => self.password(d),
             Event::GroupCreated
             | Event::GroupUpdated

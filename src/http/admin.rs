@@ -327,13 +327,13 @@ pub async fn release(
     Ok(HttpResponse::Ok().json(json!({ "released": n })))
 }
 
-/// POST /admin/v1/connectors/{name}/discard: drop the held jobs and resend each resource
-/// as it stands now.
+/// POST /admin/v1/connectors/{name}/discard: drop the held jobs; the target keeps those
+/// users as they are.
 pub async fn discard(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
     let (name, s) = (name.into_inner(), state.clone());
-    let (dropped, resynced) = blocking(move || s.admin.discard(&name)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "discarded": dropped, "resynced": resynced })))
+    let dropped = blocking(move || s.admin.discard(&name)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "discarded": dropped })))
 }

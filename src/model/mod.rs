@@ -74,6 +74,10 @@ named! {
         UserDeactivated = "user.deactivated",
         UserReactivated = "user.reactivated",
         UserDeleted = "user.deleted",
+        /// The user left the last of the connector's scope groups (removed from one, the
+        /// group deleted or renamed): the target deactivates it. A job of the user's own,
+        /// queued when the group's change is delivered, so the deletion brake counts it.
+        UserLeftScope = "user.left_scope",
         /// A new password, sealed into the job (never in the payload).
         UserPasswordSet = "user.password_set",
         GroupCreated = "group.created",
@@ -96,9 +100,13 @@ impl Event {
         }
     }
 
-    /// A deactivation or deletion of a user: what the deletion brake counts.
+    /// A deactivation or deletion of a user, or its leaving a connector's scope: what the
+    /// deletion brake counts.
     pub fn is_deprovision(self) -> bool {
-        matches!(self, Event::UserDeactivated | Event::UserDeleted)
+        matches!(
+            self,
+            Event::UserDeactivated | Event::UserDeleted | Event::UserLeftScope
+        )
     }
 
     pub fn is_delete(self) -> bool {

@@ -18,7 +18,9 @@ use crate::metrics::{Metrics, Outcome as CallOutcome};
 use crate::model::{changes, Event, Failure, Mapping, NotificationState, ResourceKind};
 use crate::secret::Secret;
 use crate::store::{BrakeStore, DryRunStore, ResourceStore, SqlStore, StoreResult, Verdict};
-use crate::store::{Delivered, Done, JobRow, JobStore, MappingRow, MappingStore, NotificationRow};
+use crate::store::{
+    Delivered, Done, JobRow, JobStore, MappingRow, MappingStore, NewJob, NotificationRow,
+};
 
 /// Most jobs delivered as one when they are consecutive updates of one resource.
 const COALESCE_LIMIT: i64 = 50;
@@ -83,6 +85,28 @@ impl Context for StoreContext<'_> {
                 &self.now,
             )
             .map_err(store_err)
+    }
+}
+
+/// The job that deactivates `user` in the target of `group_job`, which `user` left the
+/// scope of. It carries no version: it states nothing about the user's document.
+fn left_scope_job(group_job: &JobRow, user: &str) -> NewJob {
+    let payload = serde_json::json!({
+        "event": Event::UserLeftScope,
+        "resourceType": ResourceKind::User,
+        "id": user,
+        "group": group_job.resource_id,
+    });
+    NewJob {
+        connector: group_job.connector.clone(),
+        resource_type: ResourceKind::User,
+        resource_id: user.to_string(),
+        event: Event::UserLeftScope,
+        version: 0,
+        payload: payload.to_string(),
+        secret: None,
+        wait_token: None,
+        priority: crate::store::jobs::LIVE,
     }
 }
 
@@ -312,6 +336,7 @@ impl Dispatcher {
                 },
                 coalesced: vec![],
                 notification: None,
+                follow_ups: vec![],
             }));
         }
         if job.event.is_deprovision() {
@@ -454,6 +479,11 @@ impl Dispatcher {
                         created: now.clone(),
                         updated: now.clone(),
                     });
+                let follow_ups = outcome
+                    .left_scope
+                    .iter()
+                    .map(|user| left_scope_job(&job, user))
+                    .collect();
                 Ok(Some(Done {
                     job,
                     delivered: Delivered {
@@ -465,6 +495,7 @@ impl Dispatcher {
                     },
                     coalesced,
                     notification,
+                    follow_ups,
                 }))
             }
             Err(ConnectorError::Conflict(msg)) => {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::db::DbConn;
 use super::error::StoreResult;
-use super::jobs::{enqueue, held as claimed, JobRow, NewJob};
+use super::jobs::{held as claimed, JobRow};
 use super::schema::{brake_log, connectors_seen, mappings, outbox_jobs};
 use super::sql::SqlStore;
 use super::BrakeStore;
@@ -144,12 +144,7 @@ impl BrakeStore for SqlStore {
         })
     }
 
-    fn discard_held(
-        &self,
-        connector: &str,
-        now: &str,
-        replace: &dyn Fn(&JobRow) -> Option<NewJob>,
-    ) -> StoreResult<(usize, usize)> {
+    fn discard_held(&self, connector: &str, now: &str) -> StoreResult<usize> {
         self.write(|conn| {
             lock_connector(conn, connector)?;
             let rows: Vec<JobRow> = outbox_jobs::table
@@ -158,24 +153,20 @@ impl BrakeStore for SqlStore {
                 .order(outbox_jobs::id.asc())
                 .select(JobRow::as_select())
                 .load(conn)?;
-            let mut replaced = Vec::new();
             for r in &rows {
                 diesel::delete(outbox_jobs::table.find(r.id)).execute(conn)?;
                 diesel::update(mappings::table.find((&r.resource_id, connector)))
                     .set((
                         mappings::state.eq(MappingState::Synced.as_str()),
-                        mappings::note.eq("a held deprovision was discarded by an administrator"),
+                        mappings::note.eq(format!(
+                            "an administrator discarded its held {}: the target keeps the user as it was",
+                            r.event
+                        )),
                         mappings::updated.eq(now),
                     ))
                     .execute(conn)?;
-                if let Some(job) = replace(r) {
-                    replaced.push(job);
-                }
             }
-            // One current-state job per resource, behind anything already queued for it.
-            replaced.dedup_by(|a, b| a.resource_id == b.resource_id);
-            enqueue(conn, &replaced, now)?;
-            Ok((rows.len(), replaced.len()))
+            Ok(rows.len())
         })
     }
 }

@@ -125,6 +125,9 @@ pub struct Done {
     /// Later jobs delivered as part of this one.
     pub coalesced: Vec<i64>,
     pub notification: Option<NotificationRow>,
+    /// Jobs the delivery caused, queued with its record (a user's leaving a connector's
+    /// scope, so the deletion brake counts it).
+    pub follow_ups: Vec<NewJob>,
 }
 
 /// A connector's queue, as the admin API shows it.
@@ -408,6 +411,7 @@ impl JobStore for SqlStore {
                     .execute(conn)?;
                 }
                 complete_in(conn, &d.job, &d.delivered, now)?;
+                enqueue(conn, &d.follow_ups, now)?;
                 // After the delivery's own record: a completion that raced ahead of it
                 // (the target called back first) then has the last word on the mapping.
                 if let Some(n) = &d.notification {

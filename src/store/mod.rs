@@ -444,14 +444,9 @@ pub trait BrakeStore: Send + Sync {
     fn brake(&self, job: &JobRow, limit: i64, since: &str, now: &str) -> StoreResult<Verdict>;
     /// Puts a connector's held jobs back in the queue, never to be held again.
     fn release_held(&self, connector: &str, now: &str) -> StoreResult<usize>;
-    /// Drops a connector's held jobs and queues, in the same transaction, what `replace`
-    /// makes of each (the resource's current state); says how many of each.
-    fn discard_held(
-        &self,
-        connector: &str,
-        now: &str,
-        replace: &dyn Fn(&JobRow) -> Option<NewJob>,
-    ) -> StoreResult<(usize, usize)>;
+    /// Drops a connector's held jobs, leaving each mapping `synced` with a note (the target
+    /// holds what it held); says how many.
+    fn discard_held(&self, connector: &str, now: &str) -> StoreResult<usize>;
 }
 
 /// The audit trail.

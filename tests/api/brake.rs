@@ -172,7 +172,7 @@ crate::each_database! {
         assert_eq!(events_of(&hook, "user.deactivated").await.len(), 1);
     }
 
-    async fn discarding_held_deactivations_resends_each_user_as_it_stands(db) {
+    async fn discarding_held_deactivations_drops_them_and_the_reactivations_behind_them_follow(db) {
         let hook = start_hook();
         let app = braked_app(db, &hook, 2).await;
         let app = Arc::new(app);
@@ -188,16 +188,145 @@ crate::each_database! {
         let res = admin(&app, reqwest::Method::POST, "/connectors/hook/discard").send().await.expect("discard");
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.expect("json");
-        assert_eq!((body["discarded"].clone(), body["resynced"].clone()), (json!(3), json!(3)), "{body}");
+        assert_eq!(body, json!({"discarded": 3}));
         until(&app, "the queue is empty", async || {
             let c = connector(&app).await;
             c["queueDepth"] == 0 && c["held"] == 0
         }).await;
-        // Only the two deactivations before the brake ever reached the target.
+        // Only the two deactivations before the brake ever reached the target; every
+        // reactivation did, the three queued behind the held jobs once they were dropped.
         assert_eq!(events_of(&hook, "user.deactivated").await.len(), 2);
-        let updated = events_of(&hook, "user.updated").await;
-        assert!(updated.iter().filter(|e| e["payload"]["resource"]["active"] == true).count() >= 3, "{updated:?}");
+        assert_eq!(events_of(&hook, "user.reactivated").await.len(), 5);
+        assert!(events_of(&hook, "user.updated").await.is_empty(), "nothing is resent besides");
         let unknown = admin(&app, reqwest::Method::POST, "/connectors/nope/release").send().await.expect("release");
         assert_eq!(unknown.status(), 404);
+    }
+}
+
+/// A Pyramid connector provisioning only members of `Scope`, braked at `limit`.
+async fn scoped_pyramid(db: Db, limit: u32) -> crate::vendors::Rig {
+    crate::vendors::rig(
+        db,
+        Arc::new(scim_bridge::emulator::pyramid::PyramidEmulator::new(
+            crate::vendors::creds(),
+        )),
+        "pyramid",
+        "/API2",
+        |c| {
+            c.scope_groups = vec!["Scope".into()];
+            c.deprovision_limit = Some(limit);
+            c.deprovision_window_secs = 3600;
+        },
+    )
+    .await
+}
+
+/// `n` users, provisioned by joining the scope group; their ids and the group's.
+async fn in_scope(r: &crate::vendors::Rig, n: usize) -> (Vec<String>, String) {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            r.create(crate::vendors::full_user(&format!("scoped{i}@example.com")))
+                .await,
+        );
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let group = r.app.create_group("Scope", &refs).await;
+    r.settle().await;
+    r.no_dead_jobs().await;
+    assert_eq!(enabled_in_pyramid(r).await, n, "all provisioned on joining");
+    (ids, group)
+}
+
+async fn enabled_in_pyramid(r: &crate::vendors::Rig) -> usize {
+    let s = r.state().await;
+    s["users"]
+        .as_array()
+        .map_or(0, |u| u.iter().filter(|u| u["enabled"] == true).count())
+}
+
+async fn rig_admin(
+    r: &crate::vendors::Rig,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::Response {
+    r.http
+        .request(
+            method,
+            format!("http://127.0.0.1:{}/admin/v1{path}", r.app.port),
+        )
+        .bearer_auth(crate::vendors::ADMIN)
+        .send()
+        .await
+        .expect("sent")
+}
+
+crate::each_database! {
+    async fn one_patch_emptying_the_scope_group_deprovisions_only_up_to_the_limit_and_discard_keeps_the_rest(db) {
+        let r = scoped_pyramid(db, 3).await;
+        let (ids, group) = in_scope(&r, 10).await;
+        let res = r.app.send(reqwest::Method::PATCH, &format!("/Groups/{group}"), Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "members"}]}))).await;
+        assert_eq!(res.status(), 204);
+        r.settle().await;
+        assert_eq!(enabled_in_pyramid(&r).await, 7, "three deactivated, seven held");
+        assert_eq!(r.admin("/connectors").await["connectors"][0]["held"], 7);
+
+        let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/discard").await;
+        assert_eq!(res.json::<Value>().await.expect("json"), json!({"discarded": 7}));
+        r.settle().await;
+        assert_eq!(enabled_in_pyramid(&r).await, 7, "discarded: the target keeps them");
+        // Nothing later deprovisions them behind the administrator's back: not a change of
+        // their own, not a sync of everything.
+        for id in &ids {
+            let res = r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "title", "value": "Moved"}])).await;
+            assert_eq!(res.status(), 200);
+        }
+        let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/sync?all=true").await;
+        assert!(res.status().is_success());
+        r.settle().await;
+        r.no_dead_jobs().await;
+        assert_eq!(enabled_in_pyramid(&r).await, 7);
+        assert_eq!(r.admin("/connectors").await["connectors"][0]["held"], 0);
+        // A reconcile reports them as drift.
+        let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/reconcile?repair=false").await;
+        assert_eq!(res.status(), 202);
+        let report = r.app.reconciled("pyramid").await["report"].clone();
+        assert_eq!(report["different"], 7, "{report}");
+    }
+
+    async fn deleting_the_scope_group_counts_each_member_against_the_brake_and_release_deactivates_the_rest(db) {
+        let r = scoped_pyramid(db, 2).await;
+        let (ids, group) = in_scope(&r, 5).await;
+        assert_eq!(r.app.delete(&format!("/Groups/{group}")).await.status(), 204);
+        r.settle().await;
+        assert_eq!(enabled_in_pyramid(&r).await, 3);
+        assert_eq!(r.admin("/connectors").await["connectors"][0]["held"], 3);
+        let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/release").await;
+        assert_eq!(res.status(), 200);
+        r.settle().await;
+        r.no_dead_jobs().await;
+        assert_eq!(enabled_in_pyramid(&r).await, 0);
+        let standing = r.admin(&format!("/users/{}", ids[4])).await;
+        assert_eq!(standing["connectors"][0]["note"], "left the scope groups: deactivated in the target", "{standing}");
+    }
+
+    async fn renaming_the_scope_group_out_of_scope_deactivates_its_members_unless_another_scope_group_keeps_them(db) {
+        let r = scoped_pyramid(db, 10).await;
+        let (ids, group) = in_scope(&r, 3).await;
+        // The first member is also in a second group that becomes a scope group's name.
+        let other = r.app.create_group("Other", &[&ids[0]]).await;
+        r.settle().await;
+        let rename = |name: &str| json!([{"op": "replace", "path": "displayName", "value": name}]);
+        assert_eq!(r.patch(&format!("/Groups/{group}"), rename("Former")).await.status(), 204);
+        assert_eq!(r.patch(&format!("/Groups/{other}"), rename("Scope")).await.status(), 204);
+        r.settle().await;
+        r.no_dead_jobs().await;
+        let s = r.state().await;
+        let enabled = |id: &str| s["users"].as_array().and_then(|u| u.iter().find(|u| u["id"] == id)).map(|u| u["enabled"].clone());
+        assert_eq!(enabled(&ids[0]), Some(json!(true)), "back in scope through the other group");
+        assert_eq!(enabled(&ids[1]), Some(json!(false)));
+        assert_eq!(enabled(&ids[2]), Some(json!(false)));
     }
 }

@@ -262,32 +262,4 @@ impl Resources {
             })
             .collect())
     }
-
-    /// What replaces a discarded job: the resource's current state, whole, as
-    /// `user.updated` (a target that still holds the user gets every attribute, its
-    /// `active` included). None when the resource is gone.
-    pub fn current_state_job(&self, job: &JobRow) -> BridgeResult<Option<NewJob>> {
-        let rt = self.rt(job.resource_type.as_str())?;
-        let Some(row) = self.store.get(&rt.name, &job.resource_id)? else {
-            return Ok(None);
-        };
-        let doc: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
-        let event = if rt.schema == USER_SCHEMA {
-            Event::UserUpdated
-        } else {
-            Event::GroupUpdated
-        };
-        let c = self.change(rt, &row.id, event, row.version, None, Some(&doc));
-        Ok(Some(NewJob {
-            connector: job.connector.clone(),
-            resource_type: c.resource_type,
-            resource_id: c.resource_id.clone(),
-            event: c.event,
-            version: c.version,
-            payload: c.payload(),
-            secret: None,
-            wait_token: None,
-            priority: crate::store::jobs::LIVE,
-        }))
-    }
 }
