@@ -193,11 +193,14 @@ enum OutboxAction {
         #[command(flatten)]
         common: Common,
     },
-    /// Drop the jobs a connector's deletion brake holds: the target keeps those users as
-    /// they are.
+    /// Drop the jobs a connector's deletion brake holds (--connector): the target keeps
+    /// those users as they are. Or drop one dead job (--id): the jobs of its resource
+    /// held back behind it go on.
     Discard {
         #[arg(long)]
-        connector: String,
+        connector: Option<String>,
+        #[arg(long)]
+        id: Option<i64>,
         #[command(flatten)]
         common: Common,
     },
@@ -415,11 +418,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Outbox {
-            action: OutboxAction::Discard { connector, common },
+            action:
+                OutboxAction::Discard {
+                    connector,
+                    id,
+                    common,
+                },
         } => {
             let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
-            let dropped = core.admin.discard(&connector)?;
-            println!("{dropped} held jobs of '{connector}' discarded; the target keeps those users as they are");
+            match (id, connector) {
+                (Some(id), None) => {
+                    core.admin.discard_job(id)?;
+                    println!("dead job {id} discarded; the jobs behind it go on");
+                }
+                (None, Some(connector)) => {
+                    let dropped = core.admin.discard(&connector)?;
+                    println!("{dropped} held jobs of '{connector}' discarded; the target keeps those users as they are");
+                }
+                _ => anyhow::bail!(
+                    "say what to discard: --connector NAME (its held jobs) or --id N (one dead job)"
+                ),
+            }
             Ok(())
         }
         Command::Seed {

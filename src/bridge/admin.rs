@@ -229,6 +229,27 @@ impl Admin {
         }
     }
 
+    /// Drops one dead job: the later jobs of its resource, held back behind it, go on in
+    /// order, and the target never gets the discarded change (a reconcile shows it).
+    pub fn discard_job(&self, id: i64) -> BridgeResult<usize> {
+        match self
+            .store
+            .discard_dead(id, &format_time(self.clock.now()))?
+        {
+            None => Err(ScimError::NotFound(format!("no dead job {id}")).into()),
+            Some(job) => {
+                log::warn!(
+                    "an administrator discarded dead job {id} ({} {} to '{}')",
+                    job.event,
+                    job.resource_id,
+                    job.connector
+                );
+                self.resources.wake_outbox();
+                Ok(1)
+            }
+        }
+    }
+
     /// Puts every dead job of a connector back in the queue.
     pub fn retry_connector(&self, name: &str) -> BridgeResult<usize> {
         self.known(name)?;

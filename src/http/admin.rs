@@ -93,6 +93,17 @@ pub async fn retry_job(
     Ok(HttpResponse::Ok().json(json!({ "retried": n })))
 }
 
+/// POST /admin/v1/jobs/{id}/discard: drop one dead job; the jobs behind it go on.
+pub async fn discard_job(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, HttpError> {
+    let id = id.into_inner();
+    let s = state.clone();
+    let n = blocking(move || s.admin.discard_job(id)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "discarded": n })))
+}
+
 pub async fn retry_connector(
     state: web::Data<AppState>,
     name: web::Path<String>,

@@ -218,6 +218,11 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
             ("/jobs", "GET", web::get().to(admin::jobs)),
             ("/audit", "GET", web::get().to(admin::audit)),
             ("/jobs/{id}/retry", "POST", web::post().to(admin::retry_job)),
+            (
+                "/jobs/{id}/discard",
+                "POST",
+                web::post().to(admin::discard_job),
+            ),
             ("/connectors", "GET", web::get().to(admin::connectors)),
             ("/credentials", "GET", web::get().to(admin::credentials)),
             (

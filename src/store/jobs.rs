@@ -148,6 +148,8 @@ pub struct QueueHealth {
 const PENDING: &str = JobState::Pending.as_str();
 const DEAD: &str = JobState::Dead.as_str();
 
+const KEEP_DEAD: &str = "CASE WHEN mappings.state = 'dead' THEN 'dead' ELSE 'pending' END";
+
 /// Writes jobs and marks their mappings pending; runs inside the caller's transaction.
 pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()> {
     for job in jobs {
@@ -179,8 +181,9 @@ pub fn enqueue(conn: &mut DbConn, jobs: &[NewJob], now: &str) -> StoreResult<()>
             mappings::created.eq(now),
             mappings::updated.eq(now),
         );
+        // A mapping with a dead job stays `dead`: the new job waits behind that one.
         let on_conflict = (
-            mappings::state.eq(MappingState::Pending.as_str()),
+            mappings::state.eq(diesel::dsl::sql::<Text>(KEEP_DEAD)),
             mappings::updated.eq(now),
         );
         match conn {
@@ -419,6 +422,45 @@ impl JobStore for SqlStore {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn discard_dead(&self, id: i64, now: &str) -> StoreResult<Option<JobRow>> {
+        self.write(|conn| {
+            let Some(job) = outbox_jobs::table
+                .find(id)
+                .filter(outbox_jobs::state.eq(DEAD))
+                .select(JobRow::as_select())
+                .first(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            diesel::delete(outbox_jobs::table.find(id)).execute(conn)?;
+            let others: Vec<String> = outbox_jobs::table
+                .filter(outbox_jobs::resource_id.eq(&job.resource_id))
+                .filter(outbox_jobs::connector.eq(&job.connector))
+                .select(outbox_jobs::state)
+                .load(conn)?;
+            let state = if others.iter().any(|s| s == DEAD) {
+                MappingState::Dead
+            } else if !others.is_empty() {
+                MappingState::Pending
+            } else {
+                MappingState::Synced
+            };
+            diesel::update(mappings::table.find((&job.resource_id, &job.connector)))
+                .set((
+                    mappings::state.eq(state.as_str()),
+                    mappings::last_error.eq(None::<String>),
+                    mappings::note.eq(format!(
+                        "an administrator discarded dead job {} ({}): the target never got it",
+                        job.id, job.event
+                    )),
+                    mappings::updated.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(Some(job))
         })
     }
 

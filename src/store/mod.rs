@@ -305,6 +305,9 @@ pub trait JobStore: Send + Sync {
     ) -> StoreResult<()>;
     /// A job that will not be tried again unless an administrator asks.
     fn bury_job(&self, job: &JobRow, failure: Failure, error: &str, now: &str) -> StoreResult<()>;
+    /// Drops one dead job for good (the jobs of its resource behind it go on); None when no
+    /// dead job has that id.
+    fn discard_dead(&self, id: i64, now: &str) -> StoreResult<Option<JobRow>>;
     /// Removes a claimed job the target must not receive (it carries an older state of
     /// its resource than the target holds, or a snapshot of a resource deleted since) and
     /// leaves the mapping as the target holds it.

@@ -330,9 +330,9 @@ with_hook! {
         let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", h.app.port)).await.expect("metrics").text().await.expect("text");
         assert!(metrics.contains("scim_bridge_outbox_jobs{connector=\"hook\",state=\"blocked\"} 1"), "{metrics}");
         assert!(metrics.contains("scim_bridge_outbox_jobs{connector=\"hook\",state=\"pending\"} 0"), "{metrics}");
-        // The user's standing: a change waits, and the failure that holds it shows.
+        // The user's standing: dead while the failure holds its later change back.
         let user = h.admin_get(&format!("/users/{id}")).await;
-        assert_eq!(user["connectors"][0]["state"], "pending", "{user}");
+        assert_eq!(user["connectors"][0]["state"], "dead", "{user}");
         assert!(user["connectors"][0]["lastError"].as_str().expect("error").contains("titles are managed elsewhere"));
         // Retried while the target is down, the job waits with a fresh age ...
         h.app.clock.advance(chrono::Duration::milliseconds(20));

@@ -154,6 +154,53 @@ crate::with_hook! {
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
         let _ = Duration::ZERO;
     }
+
+    async fn an_admin_retry_racing_new_changes_of_the_same_user_never_sends_an_older_state_after_a_newer_one(h) {
+        let uid = h.app.create_user("retried@example.com").await;
+        h.wait_events(1).await;
+        h.faults(json!({"fail_next": {"count": 1, "status": 400, "error": "refused once"}})).await;
+        assert_eq!(patch(&h.app, &format!("/Users/{uid}"), json!([{"op": "replace", "path": "title", "value": "t0"}])).await.status(), 200);
+        let dead = h.wait_for("a dead job", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1), "/jobs?state=dead").await;
+        let job = dead["jobs"][0]["id"].as_i64().expect("id");
+        // Changes queued behind the dead job, older than the state its retry will send.
+        for op in [json!({"op": "replace", "path": "active", "value": false}), json!({"op": "replace", "path": "title", "value": "behind"}), json!({"op": "replace", "path": "active", "value": true})] {
+            assert_eq!(patch(&h.app, &format!("/Users/{uid}"), json!([op])).await.status(), 200);
+        }
+        let h = Arc::new(h);
+        // Then more changes, the retry, and deliveries, all at once.
+        let writers: Vec<_> = (1..=4).map(|w| {
+            let (h, uid) = (h.clone(), uid.clone());
+            tokio::spawn(async move {
+                // Titles (coalesced) between deactivations and reactivations (never merged).
+                for i in 0..6 {
+                    let op = match i % 3 {
+                        0 => json!([{"op": "replace", "path": "title", "value": format!("w{w}-{i}")}]),
+                        1 => json!([{"op": "replace", "path": "active", "value": false}]),
+                        _ => json!([{"op": "replace", "path": "active", "value": true}]),
+                    };
+                    let res = patch(&h.app, &format!("/Users/{uid}"), op).await;
+                    assert_eq!(res.status(), 200);
+                    h.app.deliver_due().await;
+                }
+            })
+        }).collect();
+        let retry = {
+            let h = h.clone();
+            tokio::spawn(async move { h.admin_post(&format!("/jobs/{job}/retry")).await.status().as_u16() })
+        };
+        for w in writers {
+            w.await.expect("joined");
+        }
+        assert_eq!(retry.await.expect("joined"), 200);
+        let h = Arc::try_unwrap(h).ok().expect("sole owner");
+        let events: Vec<Value> = settled_events(&h).await.into_iter().filter(|e| e["id"] == uid.as_str()).collect();
+        assert!(h.admin_get("/jobs?state=dead").await["jobs"].as_array().is_some_and(Vec::is_empty));
+        let versions: Vec<i64> = events.iter().map(|e| e["payload"]["version"].as_i64().expect("version")).collect();
+        assert!(versions.windows(2).all(|w| w[0] <= w[1]), "an older state after a newer one: {versions:?}");
+        let now = json(h.app.get(&format!("/Users/{uid}")).await).await;
+        let last = &events.last().expect("events")["payload"]["resource"];
+        assert_eq!((&last["title"], &last["active"]), (&now["title"], &now["active"]), "the target ends as the bridge holds the user");
+    }
 }
 
 crate::each_database! {

@@ -418,6 +418,33 @@ on_both! {
         r.no_dead_jobs().await;
     }
 
+    async fn a_rename_openiam_refused_can_be_discarded_and_the_password_behind_it_reaches_the_login_openiam_has(db) {
+        let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await;
+        let id = r.create(full_user("kept@example.com")).await;
+        r.wait("the user", |s| s["users"].as_array().is_some_and(|u| u.len() == 1)).await;
+        r.faults(json!({"fail_next": {"count": 1, "error": "FAIL_SQL_ERORR"}})).await;
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "userName", "value": "other@example.com"}])).await.status(), 200);
+        let dead = r.wait_admin("the rename died", "/jobs?state=dead", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1)).await;
+        let job = dead["jobs"][0]["id"].as_i64().expect("id");
+        assert_eq!(r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "password", "value": "Kept-Passw0rd-1"}])).await.status(), 200);
+        let standing = r.wait_admin("blocked", &format!("/users/{id}"), |v| v["connectors"][0]["state"] == "dead").await;
+        assert!(standing["connectors"][0]["lastError"].is_string(), "{standing}");
+        let post = |path: String| r.http.post(format!("http://127.0.0.1:{}/admin/v1{path}", r.app.port)).bearer_auth(ADMIN).send();
+        assert_eq!(post("/jobs/999999/discard".into()).await.expect("sent").status(), 404);
+        // Discarded, the rename never reaches OpenIAM; the password behind it goes to the
+        // login OpenIAM has.
+        let res = post(format!("/jobs/{job}/discard")).await.expect("sent");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.json::<Value>().await.expect("json"), json!({"discarded": 1}));
+        let s = r.wait("the password", |s| calls(s, "setPassword") == 1).await;
+        assert_eq!(s["users"][0]["login"], "kept@example.com");
+        assert_eq!(openiam_login(&r, "kept@example.com", "Kept-Passw0rd-1").await["signedIn"], true);
+        r.no_dead_jobs().await;
+        let standing = r.admin(&format!("/users/{id}")).await;
+        assert_eq!(standing["connectors"][0]["state"], "synced", "{standing}");
+        assert_eq!(standing["connectors"][0]["principal"], "kept@example.com", "{standing}");
+    }
+
     async fn openiam_adopts_a_user_whose_principal_exists_instead_of_failing_on_duplicate_principal(db) {
         let r = rig(db, Arc::new(OpenIamEmulator::new(creds())), "openiam", "/ProvisioningService", |_| {}).await;
         // The user already exists in OpenIAM (made there by hand).

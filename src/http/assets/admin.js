@@ -77,7 +77,23 @@ async function loadDeadJobs() {
     b.className = "retry";
     b.addEventListener("click", () => retry(j.id, b));
     td.appendChild(b);
+    const d = document.createElement("button");
+    d.textContent = "Discard";
+    d.className = "discard";
+    d.title = "Drop this change for good: the target never gets it, and the changes behind it go on";
+    d.addEventListener("click", () => discard(j.id, d));
+    td.appendChild(d);
   });
+}
+
+async function discard(id, button) {
+  if (!confirm("Discard job " + id + "? The target never gets this change.")) return;
+  button.disabled = true;
+  try {
+    await api("POST", "/jobs/" + encodeURIComponent(id) + "/discard");
+    say("Job " + id + " is discarded.");
+    await refresh();
+  } catch (e) { say("Discard failed: " + e.message); button.disabled = false; }
 }
 
 async function retry(id, button) {
