@@ -56,7 +56,7 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 }
 
 /// Workloads that need the webhook emulator attached (`--hook`); not in the default set.
-const WITH_HOOK: &[&str] = &["propagation"];
+const WITH_HOOK: &[&str] = &["propagation", "deprovision"];
 
 /// The ceiling's workloads, against `scim-ceiling` (a fixed GET body, an echoed POST);
 /// not in the default set.
@@ -88,6 +88,8 @@ struct Target {
     counter: AtomicU64,
     /// Propagation: when each created user's SCIM answer came, by userName (epoch µs).
     answered: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// Deprovision: when each deactivation's SCIM answer came, by user id (epoch µs).
+    deactivated: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 fn epoch_micros() -> u64 {
@@ -246,6 +248,27 @@ impl Target {
                 }
                 ok
             }
+            "deprovision" => {
+                // Each seeded user at most once, in turn: a deactivation, timed from its
+                // answer to the target's receipt.
+                let id = &self.user_ids[(n as usize) % self.user_ids.len()];
+                let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                  "Operations": [{"op": "replace", "path": "active", "value": false}]});
+                let r = self
+                    .req(Method::PATCH, &format!("/Users/{id}"))
+                    .body(body.to_string())
+                    .send()
+                    .await?;
+                let ok = r.status().is_success();
+                if ok {
+                    self.deactivated
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(id.clone())
+                        .or_insert_with(epoch_micros);
+                }
+                ok
+            }
             other => panic!("unknown workload {other}"),
         })
     }
@@ -293,6 +316,7 @@ async fn prepare(args: &Args, client: &reqwest::Client) -> anyhow::Result<Target
         run,
         counter: AtomicU64::new(0),
         answered: Default::default(),
+        deactivated: Default::default(),
     };
     if args.seeded {
         t.user_ids = (0..args.users)
@@ -363,10 +387,44 @@ async fn prepare(args: &Args, client: &reqwest::Client) -> anyhow::Result<Target
     Ok(t)
 }
 
-/// Waits until every user the propagation workload created has reached the emulator, then
+/// Which change a delivery workload times, and how its events are told apart.
+#[derive(Clone, Copy)]
+enum Timed {
+    /// `propagation`: a create, by userName.
+    Create,
+    /// `deprovision`: a deactivation, by id.
+    Deactivation,
+}
+
+impl Timed {
+    fn event(self) -> &'static str {
+        match self {
+            Timed::Create => "user.created",
+            Timed::Deactivation => "user.deactivated",
+        }
+    }
+
+    fn key(self, payload: &Value) -> Option<&str> {
+        match self {
+            Timed::Create => payload["resource"]["userName"].as_str(),
+            Timed::Deactivation => payload["id"].as_str(),
+        }
+    }
+}
+
+/// Waits until every change a delivery workload made has reached the emulator, then
 /// measures the time from each SCIM answer to the target's receipt.
-async fn propagation(client: &reqwest::Client, hook: &str, t: &Target) -> anyhow::Result<Value> {
-    let answered = t.answered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+async fn propagation(
+    client: &reqwest::Client,
+    hook: &str,
+    t: &Target,
+    timed: Timed,
+) -> anyhow::Result<Value> {
+    let answered = match timed {
+        Timed::Create => &t.answered,
+        Timed::Deactivation => &t.deactivated,
+    };
+    let answered = answered.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let started = Instant::now();
     loop {
         let state: Value = client
@@ -377,11 +435,10 @@ async fn propagation(client: &reqwest::Client, hook: &str, t: &Target) -> anyhow
             .await?;
         let mut received = std::collections::HashMap::new();
         for e in state["events"].as_array().into_iter().flatten() {
-            if e["event"] == "user.created" {
-                if let (Some(name), Some(at)) = (
-                    e["payload"]["resource"]["userName"].as_str(),
-                    e["receivedAtMicros"].as_u64(),
-                ) {
+            if e["event"] == timed.event() {
+                if let (Some(name), Some(at)) =
+                    (timed.key(&e["payload"]), e["receivedAtMicros"].as_u64())
+                {
                     if answered.contains_key(name) {
                         received.insert(name.to_string(), at);
                     }
@@ -575,9 +632,14 @@ async fn main() -> anyhow::Result<()> {
         );
         println!("{w:<20} {rps:>10.1} {p50:>9.2} {p95:>9.2} {p99:>9.2} {errors:>7}");
         let mut entry = json!({"requests": lat.len(), "requests_per_second": rps, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "errors": errors});
-        if w == "propagation" {
+        let timed = match w.as_str() {
+            "propagation" => Some(Timed::Create),
+            "deprovision" => Some(Timed::Deactivation),
+            _ => None,
+        };
+        if let Some(timed) = timed {
             let hook = args.hook.clone().unwrap_or_default();
-            let p = propagation(&client, &hook, &target).await?;
+            let p = propagation(&client, &hook, &target, timed).await?;
             println!(
                 "{:<20} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7}",
                 "  delivered",
