@@ -133,8 +133,9 @@ impl Connector for WholeRecorder {
     }
     fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
         let principal = d
-            .payload
-            .get("resource")
+            .change
+            .resource
+            .as_ref()
             .and_then(|r| r.get("userName").or_else(|| r.get("displayName")))
             .cloned()
             .unwrap_or(Value::Null);

@@ -186,7 +186,9 @@ impl Connector for EntSso {
                 "the password is no longer held (it is erased when its job dies); set it again through SCIM".into(),
             ));
         };
-        let fields = self.map.apply(&d.payload["resource"]);
+        let fields = self
+            .map
+            .apply(d.change.resource.as_ref().unwrap_or(&Value::Null));
         let account = fields
             .get("externalAccount")
             .map(text)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::model::{Event, Mapping, MappingState, ResourceKind};
+use crate::model::{Change, Event, Mapping, MappingState, ResourceKind};
 use crate::secret::Secret;
 pub use attrs::FieldChange;
 pub use spec::{ConnectorConfig, ConnectorKind, Mode};
@@ -78,8 +78,8 @@ pub struct Delivery<'a> {
     pub event: Event,
     pub resource_type: ResourceKind,
     pub resource_id: &'a str,
-    /// event, id, version, changes (added/replaced/removed with old and new), resource.
-    pub payload: &'a Value,
+    /// What changed: read once from the job, as the bridge wrote it.
+    pub change: &'a Change,
     /// Where the resource stood in this target before (its target id, principal).
     pub mapping: Option<&'a Mapping>,
     /// The password of a `user.password_set` job, opened from the outbox.

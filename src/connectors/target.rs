@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use super::attrs::{diff, text, AttrMap, FieldChange, Op};
 use super::read::{compare, Inspection, Standing, Subject, TargetUser};
 use super::{Connector, ConnectorError, Delivery, Outcome};
-use crate::model::changes::previous;
 use crate::model::{Event, MappingState, ResourceKind};
 
 /// A user as a target sees it: the mapped fields, its principal, state and roles.
@@ -143,16 +142,6 @@ fn outcome(target_id: &str, principal: &str) -> Outcome {
     }
 }
 
-fn ids(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 impl<T: Target> Adapter<T> {
     fn roles_for(&self, groups: &[String]) -> Vec<String> {
         let mut out: Vec<String> = groups
@@ -241,8 +230,8 @@ impl<T: Target> Adapter<T> {
     }
 
     fn user_write(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
-        let after = &d.payload["resource"];
-        let before = previous(after, &d.payload["changes"]);
+        let after = d.change.resource.as_ref().unwrap_or(&Value::Null);
+        let before = d.change.changes.previous(after);
         let groups = d.ctx.groups_of(d.resource_id)?;
         let target_id = d.mapping.and_then(|m| m.target_id.clone());
         let user = self.user(d.resource_id, after, &groups)?;
@@ -311,7 +300,7 @@ impl<T: Target> Adapter<T> {
     }
 
     fn user_delete(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
-        let before = previous(&Value::Null, &d.payload["changes"]);
+        let before = d.change.changes.previous(&Value::Null);
         let user = self.user(d.resource_id, &before, &[])?;
         let target_id = match d.mapping.and_then(|m| m.target_id.clone()) {
             Some(t) => Some(t),
@@ -337,7 +326,7 @@ impl<T: Target> Adapter<T> {
         };
         let doc = match d.ctx.resource(ResourceKind::User, d.resource_id)? {
             Some(doc) => doc,
-            None => d.payload["resource"].clone(),
+            None => d.change.resource.clone().unwrap_or(Value::Null),
         };
         let mut user = self.user(d.resource_id, &doc, &[])?;
         // The target knows the user by the principal last delivered to it: a rename still
@@ -489,12 +478,19 @@ impl<T: Target> Adapter<T> {
     }
 
     fn group(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
-        let p = d.payload;
-        let changes = &p["changes"];
-        let name_now = p["resource"]["displayName"].as_str().map(str::to_string);
-        let name_before = changes["replaced"]["displayName"]["old"]
-            .as_str()
-            .or_else(|| changes["removed"]["displayName"].as_str())
+        let c = d.change;
+        let name_now = c
+            .resource
+            .as_ref()
+            .and_then(|r| r["displayName"].as_str())
+            .map(str::to_string);
+        let name_before = c
+            .changes
+            .replaced
+            .get("displayName")
+            .map(|r| &r.old)
+            .or_else(|| c.changes.removed.get("displayName"))
+            .and_then(Value::as_str)
             .map(str::to_string)
             .or_else(|| name_now.clone());
         let role_now = name_now.as_ref().and_then(|n| self.roles.get(n)).cloned();
@@ -504,11 +500,13 @@ impl<T: Target> Adapter<T> {
             .cloned();
         let scoped = |n: &Option<String>| n.as_ref().is_some_and(|n| self.scope.contains(n));
         let (added, removed): (Vec<String>, Vec<String>) = match d.event {
-            Event::GroupMembersAdded => (ids(&p["members"]), vec![]),
+            Event::GroupMembersAdded => (c.members.members().to_vec(), vec![]),
             Event::GroupMembersRemoved | Event::GroupMembersRemovedAll | Event::GroupDeleted => {
-                (vec![], ids(&p["members"]))
+                (vec![], c.members.members().to_vec())
             }
-            Event::GroupMembersReplaced => (ids(&p["added"]), ids(&p["removed"])),
+            Event::GroupMembersReplaced => {
+                (c.members.added().to_vec(), c.members.removed().to_vec())
+            }
             Event::GroupRenamed => {
                 let members = d.ctx.members_of(d.resource_id)?;
                 let n = match (&role_before, &role_now) {

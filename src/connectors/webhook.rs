@@ -55,7 +55,7 @@ impl Connector for Webhook {
     }
 
     fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
-        let body = d.payload.to_string();
+        let body = d.change.payload();
         let mut req = self
             .client
             .get()?

@@ -1,7 +1,10 @@
 //! What changed: the attribute-level change set between two documents, and the events a
 //! write becomes for connectors.
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::Event;
 
@@ -25,31 +28,6 @@ fn flatten(doc: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
-/// `{"added": {path: new}, "replaced": {path: {"old", "new"}}, "removed": {path: old}}`.
-pub fn change_set(old: &Map<String, Value>, new: &Map<String, Value>) -> Value {
-    let (old, new) = (flatten(old), flatten(new));
-    let mut added = Map::new();
-    let mut replaced = Map::new();
-    let mut removed = Map::new();
-    for (k, v) in &new {
-        match old.get(k) {
-            None => {
-                added.insert(k.clone(), v.clone());
-            }
-            Some(o) if o != v => {
-                replaced.insert(k.clone(), json!({"old": o, "new": v}));
-            }
-            _ => {}
-        }
-    }
-    for (k, v) in &old {
-        if !new.contains_key(k) {
-            removed.insert(k.clone(), v.clone());
-        }
-    }
-    json!({"added": added, "replaced": replaced, "removed": removed})
-}
-
 /// Splits a flattened path back into its attribute and sub-attribute (or extension URN
 /// and attribute).
 fn unflatten(path: &str) -> (&str, Option<&str>) {
@@ -66,111 +44,142 @@ fn unflatten(path: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The document before a change, rebuilt from the document after it (`Null` after a
-/// delete) and the change set: added paths taken out, replaced and removed ones restored.
-pub fn previous(after: &Value, changes: &Value) -> Value {
-    let mut doc = after.as_object().cloned().unwrap_or_default();
-    let mut set = |path: &str, value: Option<&Value>| {
-        let (top, sub) = unflatten(path);
-        match (sub, value) {
-            (None, Some(v)) => {
-                doc.insert(top.to_string(), v.clone());
+/// A replaced path's value before and after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub old: Value,
+    pub new: Value,
+}
+
+/// What a change did to a document, path by path: `{"added": {path: new}, "replaced":
+/// {path: {"old", "new"}}, "removed": {path: old}}` on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChangeSet {
+    pub added: BTreeMap<String, Value>,
+    pub replaced: BTreeMap<String, Replaced>,
+    pub removed: BTreeMap<String, Value>,
+}
+
+impl ChangeSet {
+    /// The change from `old` to `new`.
+    pub fn between(old: &Map<String, Value>, new: &Map<String, Value>) -> ChangeSet {
+        let (old, new) = (flatten(old), flatten(new));
+        let mut set = ChangeSet::default();
+        for (k, v) in &new {
+            match old.get(k) {
+                None => {
+                    set.added.insert(k.clone(), v.clone());
+                }
+                Some(o) if o != v => {
+                    set.replaced.insert(
+                        k.clone(),
+                        Replaced {
+                            old: o.clone(),
+                            new: v.clone(),
+                        },
+                    );
+                }
+                _ => {}
             }
-            (None, None) => {
-                doc.remove(top);
+        }
+        for (k, v) in old {
+            if !new.contains_key(&k) {
+                set.removed.insert(k, v);
             }
-            (Some(sub), v) => {
-                let entry = doc
-                    .entry(top.to_string())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Some(o) = entry.as_object_mut() {
-                    match v {
-                        Some(v) => {
-                            o.insert(sub.to_string(), v.clone());
+        }
+        set
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty()
+    }
+
+    /// The document before the change, rebuilt from the document after it (`Null` after a
+    /// delete): added paths taken out, replaced and removed ones restored.
+    pub fn previous(&self, after: &Value) -> Value {
+        let mut doc = after.as_object().cloned().unwrap_or_default();
+        let mut set = |path: &str, value: Option<&Value>| {
+            let (top, sub) = unflatten(path);
+            match (sub, value) {
+                (None, Some(v)) => {
+                    doc.insert(top.to_string(), v.clone());
+                }
+                (None, None) => {
+                    doc.remove(top);
+                }
+                (Some(sub), v) => {
+                    let entry = doc
+                        .entry(top.to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(o) = entry.as_object_mut() {
+                        match v {
+                            Some(v) => {
+                                o.insert(sub.to_string(), v.clone());
+                            }
+                            None => {
+                                o.remove(sub);
+                            }
                         }
-                        None => {
-                            o.remove(sub);
+                        if o.is_empty() {
+                            doc.remove(top);
                         }
-                    }
-                    if o.is_empty() {
-                        doc.remove(top);
                     }
                 }
             }
-        }
-    };
-    if let Some(added) = changes["added"].as_object() {
-        for k in added.keys() {
+        };
+        for k in self.added.keys() {
             set(k, None);
         }
-    }
-    if let Some(replaced) = changes["replaced"].as_object() {
-        for (k, v) in replaced {
-            set(k, v.get("old"));
+        for (k, r) in &self.replaced {
+            set(k, Some(&r.old));
         }
-    }
-    if let Some(removed) = changes["removed"].as_object() {
-        for (k, v) in removed {
+        for (k, v) in &self.removed {
             set(k, Some(v));
         }
+        Value::Object(doc)
     }
-    Value::Object(doc)
-}
 
-/// Two consecutive change sets as one: each path keeps its first old value and its last
-/// new value; a path that ends where it started drops out.
-pub fn compose(first: &Value, second: &Value) -> Value {
-    // path -> (first old, last new); Null means absent.
-    let mut paths: Vec<(String, Value, Value)> = Vec::new();
-    for set in [first, second] {
-        let entries = |k: &str| set[k].as_object().cloned().unwrap_or_default();
-        let mut steps: Vec<(String, Value, Value)> = Vec::new();
-        steps.extend(
-            entries("added")
-                .into_iter()
-                .map(|(k, v)| (k, Value::Null, v)),
-        );
-        steps.extend(
-            entries("replaced")
-                .into_iter()
-                .map(|(k, v)| (k, v["old"].clone(), v["new"].clone())),
-        );
-        steps.extend(
-            entries("removed")
-                .into_iter()
-                .map(|(k, v)| (k, v, Value::Null)),
-        );
-        for (k, old, new) in steps {
-            match paths.iter_mut().find(|(p, _, _)| *p == k) {
-                Some(entry) => entry.2 = new,
-                None => paths.push((k, old, new)),
+    /// This change followed by `next`, as one: each path keeps its first old value and its
+    /// last new value; a path that ends where it started drops out.
+    pub fn then(&self, next: &ChangeSet) -> ChangeSet {
+        // path -> (first old, last new); Null means absent.
+        let mut paths: BTreeMap<String, (Value, Value)> = BTreeMap::new();
+        for set in [self, next] {
+            let steps = set
+                .added
+                .iter()
+                .map(|(k, v)| (k, Value::Null, v.clone()))
+                .chain(
+                    set.replaced
+                        .iter()
+                        .map(|(k, r)| (k, r.old.clone(), r.new.clone())),
+                )
+                .chain(set.removed.iter().map(|(k, v)| (k, v.clone(), Value::Null)));
+            for (k, old, new) in steps {
+                paths
+                    .entry(k.clone())
+                    .and_modify(|e| e.1 = new.clone())
+                    .or_insert((old, new));
             }
         }
-    }
-    let mut added = Map::new();
-    let mut replaced = Map::new();
-    let mut removed = Map::new();
-    for (k, old, new) in paths {
-        match (old.is_null(), new.is_null()) {
-            (true, false) => {
-                added.insert(k, new);
+        let mut out = ChangeSet::default();
+        for (k, (old, new)) in paths {
+            match (old.is_null(), new.is_null()) {
+                (true, false) => {
+                    out.added.insert(k, new);
+                }
+                (false, true) => {
+                    out.removed.insert(k, old);
+                }
+                (false, false) if old != new => {
+                    out.replaced.insert(k, Replaced { old, new });
+                }
+                _ => {}
             }
-            (false, true) => {
-                removed.insert(k, old);
-            }
-            (false, false) if old != new => {
-                replaced.insert(k, json!({"old": old, "new": new}));
-            }
-            _ => {}
         }
+        out
     }
-    json!({"added": added, "replaced": replaced, "removed": removed})
-}
-
-pub fn is_empty(changes: &Value) -> bool {
-    ["added", "replaced", "removed"]
-        .iter()
-        .all(|k| changes[k].as_object().is_none_or(Map::is_empty))
 }
 
 /// The event a user write is: a flip of `active` names it; anything else is an update.
@@ -191,17 +200,24 @@ pub fn user_event(old: Option<&Map<String, Value>>, new: Option<&Map<String, Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_change_set_names_added_replaced_and_removed_paths_with_old_and_new() {
         let old =
             json!({"title": "A", "name": {"givenName": "B", "familyName": "C"}, "nickName": "n"});
         let new = json!({"title": "Z", "name": {"givenName": "B"}, "urn:x:User": {"employeeNumber": "7"}});
-        let c = change_set(old.as_object().expect("o"), new.as_object().expect("o"));
+        let c = ChangeSet::between(old.as_object().expect("o"), new.as_object().expect("o"));
+        let c = serde_json::to_value(&c).expect("serialises");
         assert_eq!(c["replaced"]["title"], json!({"old": "A", "new": "Z"}));
         assert_eq!(c["removed"]["name.familyName"], "C");
         assert_eq!(c["removed"]["nickName"], "n");
         assert_eq!(c["added"]["urn:x:User:employeeNumber"], "7");
+        let back: ChangeSet = serde_json::from_value(c).expect("reads back");
+        assert_eq!(
+            back,
+            ChangeSet::between(old.as_object().expect("o"), new.as_object().expect("o"))
+        );
     }
 
     #[test]
@@ -210,13 +226,10 @@ mod tests {
                          "emails": [{"value": "a@x"}]});
         let new = json!({"title": "Z", "name": {"givenName": "B"}, "emails": [{"value": "b@x"}],
                          "urn:x:User": {"employeeNumber": "7"}});
-        let c = change_set(old.as_object().expect("o"), new.as_object().expect("o"));
-        assert_eq!(previous(&new, &c), old);
+        let c = ChangeSet::between(old.as_object().expect("o"), new.as_object().expect("o"));
+        assert_eq!(c.previous(&new), old);
         assert_eq!(
-            previous(
-                &Value::Null,
-                &change_set(old.as_object().expect("o"), &Map::new())
-            ),
+            ChangeSet::between(old.as_object().expect("o"), &Map::new()).previous(&Value::Null),
             old
         );
     }
@@ -226,10 +239,10 @@ mod tests {
         let a = json!({"title": "A", "nickName": "n"});
         let b = json!({"title": "B", "displayName": "d"});
         let c = json!({"title": "A", "displayName": "e", "nickName": "m"});
-        let ab = change_set(a.as_object().expect("o"), b.as_object().expect("o"));
-        let bc = change_set(b.as_object().expect("o"), c.as_object().expect("o"));
-        let ac = change_set(a.as_object().expect("o"), c.as_object().expect("o"));
-        assert_eq!(compose(&ab, &bc), ac);
+        let ab = ChangeSet::between(a.as_object().expect("o"), b.as_object().expect("o"));
+        let bc = ChangeSet::between(b.as_object().expect("o"), c.as_object().expect("o"));
+        let ac = ChangeSet::between(a.as_object().expect("o"), c.as_object().expect("o"));
+        assert_eq!(ab.then(&bc), ac);
     }
 
     #[test]

@@ -7,8 +7,10 @@ pub mod changes;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use changes::ChangeSet;
 
 /// A name that is not one of an enum's.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -53,6 +55,13 @@ macro_rules! named {
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                name.parse().map_err(serde::de::Error::custom)
             }
         }
     };
@@ -223,45 +232,104 @@ pub struct Mapping {
     pub last_version: Option<i64>,
 }
 
-/// One change as connectors receive it.
-#[derive(Debug, Clone)]
+/// The members a group change is about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Members {
+    /// Those added or removed; after a replace (and in a group's delete), the whole list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
+    /// After a replace: who joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<Vec<String>>,
+    /// After a replace: who left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Vec<String>>,
+}
+
+impl Members {
+    pub fn members(&self) -> &[String] {
+        self.members.as_deref().unwrap_or_default()
+    }
+    pub fn added(&self) -> &[String] {
+        self.added.as_deref().unwrap_or_default()
+    }
+    pub fn removed(&self) -> &[String] {
+        self.removed.as_deref().unwrap_or_default()
+    }
+}
+
+/// One change as a job carries it from the bridge to a connector: written once (its
+/// payload, which is also the webhook's body) when the change is made, read once when the
+/// job is delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Change {
-    pub resource_type: ResourceKind,
-    pub resource_id: String,
     pub event: Event,
-    pub version: i64,
-    pub changes: Value,
+    pub resource_type: ResourceKind,
+    #[serde(rename = "id")]
+    pub resource_id: String,
+    /// The resource's version after the change; None for a change that states nothing
+    /// about the document (a user leaving a connector's scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub changes: ChangeSet,
     /// The resource after the change (absent after a delete).
+    #[serde(default)]
     pub resource: Option<Value>,
-    /// Event-specific data: member ids added or removed.
-    pub extra: Map<String, Value>,
+    /// The members of a group change.
+    #[serde(flatten)]
+    pub members: Members,
+    /// A password sent with the user's create.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_create: bool,
+    /// `user.left_scope`: the group whose change took the user out of scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// The password of a `user.password_set` change: sealed into the job, never in the
     /// payload.
+    #[serde(skip)]
     pub password: Option<String>,
 }
 
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 impl Change {
-    pub fn payload(&self) -> String {
-        let mut p = json!({
-            "event": self.event,
-            "resourceType": self.resource_type,
-            "id": self.resource_id,
-            "version": self.version,
-            "changes": self.changes,
-            "resource": self.resource,
-        });
-        if let Some(o) = p.as_object_mut() {
-            for (k, v) in &self.extra {
-                o.insert(k.clone(), v.clone());
-            }
+    /// A change of `kind` `id` with nothing in it yet.
+    pub fn new(event: Event, kind: ResourceKind, id: &str, version: Option<i64>) -> Change {
+        Change {
+            event,
+            resource_type: kind,
+            resource_id: id.to_string(),
+            version,
+            changes: ChangeSet::default(),
+            resource: None,
+            members: Members::default(),
+            on_create: false,
+            group: None,
+            password: None,
         }
-        p.to_string()
+    }
+
+    /// What the job stores and the webhook sends.
+    pub fn payload(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a job's payload.
+    pub fn from_payload(payload: &str) -> Result<Change, serde_json::Error> {
+        serde_json::from_str(payload)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn every_name_reads_back_as_its_variant() {
@@ -274,5 +342,31 @@ mod tests {
         assert!("user.exploded".parse::<Event>().is_err());
         assert_eq!(Event::GroupRenamed.kind(), ResourceKind::Group);
         assert_eq!(json!(Event::UserPasswordSet), json!("user.password_set"));
+        assert_eq!(
+            serde_json::from_value::<Event>(json!("group.renamed")).ok(),
+            Some(Event::GroupRenamed)
+        );
+    }
+
+    #[test]
+    fn a_change_reads_back_from_its_payload_and_old_payloads_still_read() {
+        let mut c = Change::new(
+            Event::GroupMembersReplaced,
+            ResourceKind::Group,
+            "g1",
+            Some(4),
+        );
+        c.resource = Some(json!({"displayName": "G"}));
+        c.members.members = Some(vec!["a".into(), "b".into()]);
+        c.members.added = Some(vec!["b".into()]);
+        c.members.removed = Some(vec![]);
+        let p: Value = serde_json::from_str(&c.payload()).expect("json");
+        assert_eq!(p["members"], json!(["a", "b"]));
+        assert_eq!(p["id"], "g1");
+        assert_eq!(p["resourceType"], "Group");
+        assert_eq!(Change::from_payload(&c.payload()).expect("reads"), c);
+        let old = r#"{"event":"user.deleted","resourceType":"User","id":"u","version":3,"changes":null,"resource":null}"#;
+        let read = Change::from_payload(old).expect("an old payload reads");
+        assert!(read.changes.is_empty() && read.resource.is_none());
     }
 }

@@ -7,8 +7,6 @@ pub mod worker;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::model::Change;
 use crate::store::NewJob;
 use seal::{aad, Sealer};
@@ -95,7 +93,7 @@ impl Fanout {
         let mut jobs = Vec::with_capacity(changes.len() * self.routes.len());
         for c in changes {
             let payload = c.payload();
-            let on_create = c.extra.get("onCreate") == Some(&Value::Bool(true));
+            let on_create = c.on_create;
             for route in &self.routes {
                 if Some(route.name.as_str()) == except {
                     continue;
@@ -112,7 +110,7 @@ impl Fanout {
                     resource_type: c.resource_type,
                     resource_id: c.resource_id.clone(),
                     event: c.event,
-                    version: c.version,
+                    version: c.version.unwrap_or_default(),
                     payload: payload.clone(),
                     secret,
                     wait_token: if route.sync {

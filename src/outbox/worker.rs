@@ -15,7 +15,7 @@ use super::Wakeup;
 use crate::clock::{format_time, Clock};
 use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
 use crate::metrics::{Metrics, Outcome as CallOutcome};
-use crate::model::{changes, Event, Failure, Mapping, NotificationState, ResourceKind};
+use crate::model::{Change, Event, Failure, Mapping, NotificationState, ResourceKind};
 use crate::secret::Secret;
 use crate::store::{BrakeStore, DryRunStore, ResourceStore, SqlStore, StoreResult, Verdict};
 use crate::store::{
@@ -91,19 +91,15 @@ impl Context for StoreContext<'_> {
 /// The job that deactivates `user` in the target of `group_job`, which `user` left the
 /// scope of. It carries no version: it states nothing about the user's document.
 fn left_scope_job(group_job: &JobRow, user: &str) -> NewJob {
-    let payload = serde_json::json!({
-        "event": Event::UserLeftScope,
-        "resourceType": ResourceKind::User,
-        "id": user,
-        "group": group_job.resource_id,
-    });
+    let mut change = Change::new(Event::UserLeftScope, ResourceKind::User, user, None);
+    change.group = Some(group_job.resource_id.clone());
     NewJob {
         connector: group_job.connector.clone(),
         resource_type: ResourceKind::User,
         resource_id: user.to_string(),
         event: Event::UserLeftScope,
         version: 0,
-        payload: payload.to_string(),
+        payload: change.payload(),
         secret: None,
         wait_token: None,
         priority: crate::store::jobs::LIVE,
@@ -302,13 +298,20 @@ impl Dispatcher {
             )?;
             return Ok(None);
         };
-        let mut payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
+        let mut change = match Change::from_payload(&job.payload) {
+            Ok(c) => c,
+            Err(e) => {
+                let why = format!("the job's payload cannot be read: {e}");
+                self.store.bury_job(&job, Failure::Bridge, &why, &now)?;
+                return Ok(None);
+            }
+        };
         let mapping = self
             .store
             .mapping(&job.resource_id, &job.connector)?
             .as_ref()
             .map(MappingRow::to_model);
-        if let Some(why) = self.superseded(&job, &payload, mapping.as_ref())? {
+        if let Some(why) = self.superseded(&job, &change, mapping.as_ref())? {
             log::info!("job {} ({} {}): {why}", job.id, job.event, job.resource_id);
             self.store.drop_superseded(&job, &why, &now)?;
             return Ok(None);
@@ -326,11 +329,10 @@ impl Dispatcher {
                 CallOutcome::Skipped,
                 Duration::ZERO,
             );
-            let version = payload.get("version").and_then(Value::as_i64);
             return Ok(Some(Done {
                 job,
                 delivered: Delivered {
-                    version,
+                    version: change.version,
                     note: Some(skipped),
                     ..Default::default()
                 },
@@ -382,16 +384,16 @@ impl Dispatcher {
                 if next.event != Event::UserUpdated || next.secret.is_some() {
                     break;
                 }
-                let Ok(p) = serde_json::from_str::<Value>(&next.payload) else {
+                let Ok(later) = Change::from_payload(&next.payload) else {
                     break;
                 };
-                payload["changes"] = changes::compose(&payload["changes"], &p["changes"]);
-                payload["resource"] = p["resource"].clone();
-                payload["version"] = p["version"].clone();
+                change.changes = change.changes.then(&later.changes);
+                change.resource = later.resource;
+                change.version = later.version;
                 coalesced.push(next.id);
             }
         }
-        let version = payload.get("version").and_then(Value::as_i64);
+        let version = change.version;
         let password = match &job.secret {
             Some(sealed) => match self
                 .sealer
@@ -418,7 +420,7 @@ impl Dispatcher {
             event: job.event,
             resource_type: job.resource_type,
             resource_id: &job.resource_id,
-            payload: &payload,
+            change: &change,
             mapping: mapping.as_ref(),
             password: password.as_ref(),
             ctx: &ctx,
@@ -551,10 +553,10 @@ impl Dispatcher {
     fn superseded(
         &self,
         job: &JobRow,
-        payload: &Value,
+        change: &Change,
         mapping: Option<&Mapping>,
     ) -> StoreResult<Option<String>> {
-        let version = payload.get("version").and_then(Value::as_i64);
+        let version = change.version;
         let delivered = mapping.and_then(|m| m.last_version);
         if job.event.carries_whole_state() || job.is_snapshot() {
             if let (Some(v), Some(d)) = (version, delivered) {

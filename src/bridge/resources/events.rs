@@ -3,6 +3,8 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use crate::model::changes::ChangeSet;
+use crate::model::Members;
 
 /// One write as the outbox sees it: the document before and after, membership events,
 /// a password set by it, and the group's members before (for events that remove them all).
@@ -10,7 +12,7 @@ use super::*;
 pub(super) struct Write<'a> {
     pub(super) old: Option<&'a Map<String, Value>>,
     pub(super) new: Option<&'a Map<String, Value>>,
-    pub(super) members: Vec<(Event, Value)>,
+    pub(super) members: Vec<(Event, Members)>,
     pub(super) password: Option<&'a str>,
     pub(super) old_members: Vec<String>,
 }
@@ -22,37 +24,53 @@ pub(super) fn ids_of(members: &[NewMember]) -> Vec<String> {
 /// The `group.members_replaced` event of a membership going from `before` to `now`: the
 /// new list, and who joined and who left (by set, so a 100,000-member group costs a pass
 /// over each list, not their product).
-pub(super) fn members_replaced(before: &[String], now: Vec<String>) -> (Event, Value) {
+pub(super) fn members_replaced(before: &[String], now: Vec<String>) -> (Event, Members) {
     let was: std::collections::HashSet<&str> = before.iter().map(String::as_str).collect();
     let is: std::collections::HashSet<&str> = now.iter().map(String::as_str).collect();
-    let added: Vec<&str> = now
+    let added: Vec<String> = now
         .iter()
-        .map(String::as_str)
-        .filter(|x| !was.contains(x))
+        .filter(|x| !was.contains(x.as_str()))
+        .cloned()
         .collect();
-    let removed: Vec<&str> = before
+    let removed: Vec<String> = before
         .iter()
-        .map(String::as_str)
-        .filter(|x| !is.contains(x))
+        .filter(|x| !is.contains(x.as_str()))
+        .cloned()
         .collect();
-    let event = json!({"members": now, "added": added, "removed": removed});
+    let event = Members {
+        members: Some(now),
+        added: Some(added),
+        removed: Some(removed),
+    };
     (Event::GroupMembersReplaced, event)
+}
+
+/// The members an event names.
+pub(super) fn named(members: &[String]) -> Members {
+    Members {
+        members: Some(members.to_vec()),
+        ..Members::default()
+    }
 }
 
 /// The event of a member change as the store applied it: only members that really joined
 /// or left.
-pub(super) fn member_event(a: &Applied) -> (Event, Value) {
+pub(super) fn member_event(a: &Applied) -> (Event, Members) {
     match a {
-        Applied::Added(m) => (Event::GroupMembersAdded, json!({ "members": m })),
-        Applied::Removed(m) => (Event::GroupMembersRemoved, json!({ "members": m })),
-        Applied::RemovedAll(m) => (Event::GroupMembersRemovedAll, json!({ "members": m })),
+        Applied::Added(m) => (Event::GroupMembersAdded, named(m)),
+        Applied::Removed(m) => (Event::GroupMembersRemoved, named(m)),
+        Applied::RemovedAll(m) => (Event::GroupMembersRemovedAll, named(m)),
         Applied::Replaced {
             members,
             added,
             removed,
         } => (
             Event::GroupMembersReplaced,
-            json!({"members": members, "added": added, "removed": removed}),
+            Members {
+                members: Some(members.clone()),
+                added: Some(added.clone()),
+                removed: Some(removed.clone()),
+            },
         ),
     }
 }
@@ -68,22 +86,16 @@ impl Resources {
         new: Option<&Map<String, Value>>,
     ) -> Change {
         let empty = Map::new();
-        Change {
-            resource_type: kind_of(rt),
-            resource_id: id.to_string(),
-            event,
-            version,
-            changes: changes::change_set(old.unwrap_or(&empty), new.unwrap_or(&empty)),
-            resource: new.map(|d| {
-                let mut doc = Map::new();
-                doc.insert("schemas".into(), json!([rt.schema]));
-                doc.insert("id".into(), Value::String(id.to_string()));
-                doc.extend(d.clone());
-                Value::Object(doc)
-            }),
-            extra: Map::new(),
-            password: None,
-        }
+        let mut c = Change::new(event, kind_of(rt), id, Some(version));
+        c.changes = ChangeSet::between(old.unwrap_or(&empty), new.unwrap_or(&empty));
+        c.resource = new.map(|d| {
+            let mut doc = Map::new();
+            doc.insert("schemas".into(), json!([rt.schema]));
+            doc.insert("id".into(), Value::String(id.to_string()));
+            doc.extend(d.clone());
+            Value::Object(doc)
+        });
+        c
     }
 
     /// The jobs for a write of `rt` from `old` to `new` (either absent for create/delete),
@@ -114,22 +126,20 @@ impl Resources {
         };
         let mut c = self.change(rt, id, event, version, old, new);
         if event == Event::GroupDeleted {
-            c.extra.insert("members".into(), json!(w.old_members));
+            c.members = named(&w.old_members);
         }
-        if old.is_none() || new.is_none() || !changes::is_empty(&c.changes) {
+        if old.is_none() || new.is_none() || !c.changes.is_empty() {
             list.push(c);
         }
-        for (event, extra) in &w.members {
+        for (event, members) in &w.members {
             let mut c = self.change(rt, id, *event, version, new, new);
-            if let Some(o) = extra.as_object() {
-                c.extra.extend(o.clone());
-            }
+            c.members = members.clone();
             list.push(c);
         }
         if let (Some(password), true) = (w.password, is_user && new.is_some()) {
             let mut c = self.change(rt, id, Event::UserPasswordSet, version, new, new);
             if old.is_none() {
-                c.extra.insert("onCreate".into(), Value::Bool(true));
+                c.on_create = true;
             }
             c.password = Some(password.to_string());
             list.push(c);
@@ -148,7 +158,7 @@ impl Resources {
             return Ok(None);
         }
         let rt = self.rt(job.resource_type.as_str())?;
-        let old: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
+        let old = Change::from_payload(&job.payload).ok();
         let current = self.store.get(&rt.name, &job.resource_id)?;
         let is_user = rt.schema == USER_SCHEMA;
         let change = match (current, is_user) {
@@ -165,23 +175,22 @@ impl Resources {
                 let doc: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
                 let mut c =
                     self.change(rt, &row.id, job.event, row.version, Some(&doc), Some(&doc));
-                c.changes = old.get("changes").cloned().unwrap_or(Value::Null);
-                for key in ["members", "added", "removed"] {
-                    if let Some(v) = old.get(key) {
-                        c.extra.insert(key.into(), v.clone());
-                    }
+                if let Some(old) = old {
+                    c.changes = old.changes;
+                    c.members = old.members;
                 }
                 c
             }
             (None, true) => {
                 let mut last = old
-                    .get("resource")
+                    .as_ref()
+                    .and_then(|o| o.resource.as_ref())
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
                 last.remove("id");
                 last.remove("schemas");
-                let version = old.get("version").and_then(Value::as_i64).unwrap_or(0) + 1;
+                let version = old.and_then(|o| o.version).unwrap_or(0) + 1;
                 self.change(
                     rt,
                     &job.resource_id,
@@ -239,11 +248,9 @@ impl Resources {
                 .map(|m| m.id)
                 .collect();
             if !members.is_empty() {
-                let (event, extra) = members_replaced(&[], members);
+                let (event, members) = members_replaced(&[], members);
                 let mut c = self.change(rt, &row.id, event, row.version, Some(&doc), Some(&doc));
-                if let Some(o) = extra.as_object() {
-                    c.extra.extend(o.clone());
-                }
+                c.members = members;
                 changes.push(c);
             }
         }
@@ -254,7 +261,7 @@ impl Resources {
                 resource_type: c.resource_type,
                 resource_id: c.resource_id.clone(),
                 event: c.event,
-                version: c.version,
+                version: c.version.unwrap_or_default(),
                 payload: c.payload(),
                 secret: None,
                 wait_token: None,

@@ -163,7 +163,7 @@ impl Resources {
             new: Some(&data),
             members: match &members {
                 Some(m) if !m.is_empty() => {
-                    vec![(Event::GroupMembersAdded, json!({"members": ids_of(m)}))]
+                    vec![(Event::GroupMembersAdded, events::named(&ids_of(m)))]
                 }
                 _ => vec![],
             },

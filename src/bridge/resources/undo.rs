@@ -93,7 +93,7 @@ impl Resources {
                     members: if old_members.is_empty() {
                         vec![]
                     } else {
-                        vec![(Event::GroupMembersAdded, json!({"members": old_members}))]
+                        vec![(Event::GroupMembersAdded, super::events::named(old_members))]
                     },
                     ..Write::default()
                 };
