@@ -32,6 +32,10 @@ struct Args {
     /// Seconds per workload.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Requests per second of all connections together, each connection starting its
+    /// requests on a fixed schedule; 0: each as soon as the last one is answered.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// Comma-separated workloads; all by default.
     #[arg(long)]
     workloads: Option<String>,
@@ -596,14 +600,25 @@ async fn main() -> anyhow::Result<()> {
             continue;
         }
         let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+        let every =
+            (args.rate > 0.0).then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
         let mut tasks = Vec::new();
-        for _ in 0..args.concurrency {
+        for i in 0..args.concurrency {
             let t = target.clone();
             let w = w.clone();
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut errors = 0u64;
+                // Paced connections start spread over one interval.
+                let mut next = tokio::time::Instant::now()
+                    + every.map_or(Duration::ZERO, |e| {
+                        e.mul_f64(i as f64 / args.concurrency as f64)
+                    });
                 while Instant::now() < deadline {
+                    if let Some(e) = every {
+                        tokio::time::sleep_until(next).await;
+                        next += e;
+                    }
                     let started = Instant::now();
                     let ok = t.once(&w).await.unwrap_or(false);
                     lat.push(started.elapsed().as_micros() as u64);

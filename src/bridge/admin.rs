@@ -396,7 +396,7 @@ fn job_view(j: JobRow) -> Value {
     let mut v = json!({"id": j.id, "connector": j.connector, "resourceType": j.resource_type,
            "resourceId": j.resource_id, "event": j.event, "state": j.state,
            "attempts": j.attempts, "nextAttemptAt": j.next_attempt_at,
-           "retryingSince": retrying_since,
+           "retryingSince": retrying_since, "failure": j.failure,
            "lastError": j.last_error, "created": j.created, "updated": j.updated});
     if let Some(calls) = j.dry_run_calls.as_deref() {
         v["calls"] = serde_json::from_str(calls).unwrap_or(Value::Null);

@@ -162,6 +162,9 @@ impl Connector for DryRun {
     fn supports(&self, event: Event) -> bool {
         self.inner.supports(event)
     }
+    fn reads(&self, event: Event) -> bool {
+        self.inner.reads(event)
+    }
     fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
         CALLS.with(|c| c.borrow_mut().clear());
         let result = self.inner.deliver(d);

@@ -14,6 +14,7 @@ pub mod target;
 pub mod webhook;
 pub mod xml;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -53,15 +54,27 @@ impl ConnectorError {
     }
 }
 
-/// What a connector may ask of the bridge while it delivers: where other resources stand
-/// in its target, and the groups a user is in.
+/// What the bridge holds now about the resources a job touches, read with the job (for a
+/// connector that [`Connector::reads`] it), so a delivery never calls back into the store
+/// for them halfway through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Known {
+    /// The job's resource as stored now (None once deleted).
+    pub resource: Option<Value>,
+    /// A user job: the displayNames of the user's groups.
+    pub groups: Vec<String>,
+    /// A group job: the members it concerns (those it names; after a rename, all of them).
+    pub members: Vec<String>,
+    /// Those members' mappings in this connector.
+    pub member_mappings: HashMap<String, Mapping>,
+    /// Those members' groups (displayNames).
+    pub member_groups: HashMap<String, Vec<String>>,
+}
+
+/// What a connector may still ask of the bridge while it delivers: the documents of
+/// members joining a scope group, read one by one as each is provisioned (a group of
+/// 100,000 joining is never held in memory at once), and where each then stands.
 pub trait Context {
-    /// The mapping of another resource (a group member) in this connector.
-    fn mapping(&self, resource_id: &str) -> Result<Option<Mapping>, ConnectorError>;
-    /// The displayNames of the groups `user_id` belongs to.
-    fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ConnectorError>;
-    /// The member ids of a group.
-    fn members_of(&self, group_id: &str) -> Result<Vec<String>, ConnectorError>;
     /// A resource as stored now (None once deleted).
     fn resource(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, ConnectorError>;
     /// Records where another resource now stands in this target (a user provisioned
@@ -80,6 +93,9 @@ pub struct Delivery<'a> {
     pub resource_id: &'a str,
     /// What changed: read once from the job, as the bridge wrote it.
     pub change: &'a Change,
+    /// What the bridge holds now about the resources the job touches (empty for a
+    /// connector that does not read it).
+    pub known: &'a Known,
     /// Where the resource stood in this target before (its target id, principal).
     pub mapping: Option<&'a Mapping>,
     /// The password of a `user.password_set` job, opened from the outbox.
@@ -110,6 +126,11 @@ pub trait Connector: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Whether the connector acts on this event; others are skipped and recorded.
     fn supports(&self, event: Event) -> bool;
+    /// Whether a job of this event needs [`Known`] read with it (a vendor connector maps
+    /// groups to roles and scope; a webhook sends the change as it is).
+    fn reads(&self, _event: Event) -> bool {
+        false
+    }
     fn deliver(&self, delivery: &Delivery<'_>) -> Result<Outcome, ConnectorError>;
     /// Why reconcile cannot read this target back, or None where it can.
     fn unreadable(&self) -> Option<String> {

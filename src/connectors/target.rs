@@ -232,10 +232,10 @@ impl<T: Target> Adapter<T> {
     fn user_write(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
         let after = d.change.resource.as_ref().unwrap_or(&Value::Null);
         let before = d.change.changes.previous(after);
-        let groups = d.ctx.groups_of(d.resource_id)?;
+        let groups = &d.known.groups;
         let target_id = d.mapping.and_then(|m| m.target_id.clone());
-        let user = self.user(d.resource_id, after, &groups)?;
-        if !self.in_scope(&groups) {
+        let user = self.user(d.resource_id, after, groups)?;
+        if !self.in_scope(groups) {
             // The user left the scope groups: its own `user.left_scope` job deactivated it,
             // or an administrator discarded that job at the deletion brake and the target
             // keeps the user as it was. Only a deactivation of the user itself goes on.
@@ -324,8 +324,8 @@ impl<T: Target> Adapter<T> {
                 "the password is no longer held (it is erased when its job dies); set it again through SCIM".into(),
             ));
         };
-        let doc = match d.ctx.resource(ResourceKind::User, d.resource_id)? {
-            Some(doc) => doc,
+        let doc = match &d.known.resource {
+            Some(doc) => doc.clone(),
             None => d.change.resource.clone().unwrap_or(Value::Null),
         };
         let mut user = self.user(d.resource_id, &doc, &[])?;
@@ -336,7 +336,7 @@ impl<T: Target> Adapter<T> {
             user.principal = known;
         }
         let unmapped = d.mapping.and_then(|m| m.target_id.as_ref()).is_none();
-        if unmapped && !self.in_scope(&d.ctx.groups_of(d.resource_id)?) {
+        if unmapped && !self.in_scope(&d.known.groups) {
             return Ok(Outcome {
                 state: Some(MappingState::OutOfScope),
                 note: Some("not provisioned (out of scope): the password is not sent".into()),
@@ -362,7 +362,7 @@ impl<T: Target> Adapter<T> {
         d: &Delivery<'_>,
         member: &str,
     ) -> Result<Option<(String, User<'static>)>, ConnectorError> {
-        let Some(m) = d.ctx.mapping(member)? else {
+        let Some(m) = d.known.member_mappings.get(member) else {
             return Ok(None);
         };
         match (&m.target_id, m.state) {
@@ -414,12 +414,17 @@ impl<T: Target> Adapter<T> {
         left: &[String],
     ) -> Result<Vec<String>, ConnectorError> {
         for m in joined {
-            let known = d.ctx.mapping(m)?.and_then(|r| r.target_id);
+            let known = d
+                .known
+                .member_mappings
+                .get(m)
+                .and_then(|r| r.target_id.clone());
             let Some(doc) = d.ctx.resource(ResourceKind::User, m)? else {
                 continue;
             };
-            let groups = d.ctx.groups_of(m)?;
-            let user = self.user(m, &doc, &groups)?;
+            let no_groups = Vec::new();
+            let groups = d.known.member_groups.get(m).unwrap_or(&no_groups);
+            let user = self.user(m, &doc, groups)?;
             let out = match known {
                 Some(t) => {
                     self.target.set_active(&t, &user, user.active)?;
@@ -431,11 +436,18 @@ impl<T: Target> Adapter<T> {
         }
         let mut leaving = Vec::new();
         for m in left {
-            let groups = d.ctx.groups_of(m)?;
-            if self.in_scope(&groups) {
+            if d.known
+                .member_groups
+                .get(m)
+                .is_some_and(|g| self.in_scope(g))
+            {
                 continue;
             }
-            if d.ctx.mapping(m)?.is_some_and(|r| r.target_id.is_some()) {
+            if d.known
+                .member_mappings
+                .get(m)
+                .is_some_and(|r| r.target_id.is_some())
+            {
                 leaving.push(m.clone());
             }
         }
@@ -445,7 +457,7 @@ impl<T: Target> Adapter<T> {
     /// A user that left the connector's scope groups: deactivated in the target, unless
     /// it is back in one (or was never provisioned).
     fn left_scope(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
-        let groups = d.ctx.groups_of(d.resource_id)?;
+        let groups = &d.known.groups;
         let target_id = d.mapping.and_then(|m| m.target_id.clone());
         let Some(t) = target_id else {
             return Ok(Outcome {
@@ -454,9 +466,8 @@ impl<T: Target> Adapter<T> {
                 ..Default::default()
             });
         };
-        let doc = d.ctx.resource(ResourceKind::User, d.resource_id)?;
-        let mut user = match doc {
-            Some(doc) => self.user(d.resource_id, &doc, &groups)?,
+        let mut user = match &d.known.resource {
+            Some(doc) => self.user(d.resource_id, doc, groups)?,
             None => {
                 return Ok(Outcome {
                     note: Some("deleted since it left the scope groups".into()),
@@ -468,7 +479,7 @@ impl<T: Target> Adapter<T> {
             user.principal = known;
         }
         let mut out = outcome(&t, &user.principal);
-        if self.in_scope(&groups) {
+        if self.in_scope(groups) {
             out.note = Some("back in a scope group: left as it is".into());
         } else {
             self.target.set_active(&t, &user, false)?;
@@ -508,12 +519,12 @@ impl<T: Target> Adapter<T> {
                 (c.members.added().to_vec(), c.members.removed().to_vec())
             }
             Event::GroupRenamed => {
-                let members = d.ctx.members_of(d.resource_id)?;
+                let members = &d.known.members;
                 let n = match (&role_before, &role_now) {
                     (a, b) if a == b => 0,
                     _ => self.roles_delta(
                         d,
-                        &members,
+                        members,
                         &role_now.iter().cloned().collect::<Vec<_>>(),
                         &role_before.iter().cloned().collect::<Vec<_>>(),
                     )?,
@@ -521,9 +532,9 @@ impl<T: Target> Adapter<T> {
                 let mut left_scope = vec![];
                 if scoped(&name_now) != scoped(&name_before) {
                     if scoped(&name_now) {
-                        self.scope_change(d, &members, &[])?;
+                        self.scope_change(d, members, &[])?;
                     } else {
-                        left_scope = self.scope_change(d, &[], &members)?;
+                        left_scope = self.scope_change(d, &[], members)?;
                     }
                 }
                 return Ok(Outcome {
@@ -604,6 +615,10 @@ impl<T: Target> Connector for Adapter<T> {
 
     fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
         self.target.principals()
+    }
+
+    fn reads(&self, _event: Event) -> bool {
+        true
     }
 
     fn supports(&self, event: Event) -> bool {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::seal::{aad, Sealer};
 use super::Wakeup;
 use crate::clock::{format_time, Clock};
-use crate::connectors::{Connector, ConnectorError, Context, Delivery, Outcome};
+use crate::connectors::{Connector, ConnectorError, Context, Delivery, Known, Outcome};
 use crate::metrics::{Metrics, Outcome as CallOutcome};
 use crate::model::{Change, Event, Failure, Mapping, NotificationState, ResourceKind};
 use crate::secret::Secret;
@@ -24,6 +24,18 @@ use crate::store::{
 
 /// Most jobs delivered as one when they are consecutive updates of one resource.
 const COALESCE_LIMIT: i64 = 50;
+
+/// The document of `id` as stored now, with its id (None once deleted).
+fn stored(store: &SqlStore, kind: ResourceKind, id: &str) -> StoreResult<Option<Value>> {
+    let Some(row) = store.get(kind.as_str(), id)? else {
+        return Ok(None);
+    };
+    let mut doc: Value = serde_json::from_str(&row.data).unwrap_or(Value::Null);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("id".into(), Value::String(row.id));
+    }
+    Ok(Some(doc))
+}
 
 /// What a connector may ask of the store while it delivers, on behalf of one connector.
 struct StoreContext<'a> {
@@ -37,41 +49,8 @@ fn store_err(e: crate::store::StoreError) -> ConnectorError {
 }
 
 impl Context for StoreContext<'_> {
-    fn mapping(&self, resource_id: &str) -> Result<Option<Mapping>, ConnectorError> {
-        let row = self
-            .store
-            .mapping(resource_id, self.connector)
-            .map_err(store_err)?;
-        Ok(row.as_ref().map(MappingRow::to_model))
-    }
-
-    fn groups_of(&self, user_id: &str) -> Result<Vec<String>, ConnectorError> {
-        let refs = self
-            .store
-            .groups_of(&[user_id.to_string()])
-            .map_err(store_err)?;
-        Ok(refs.into_iter().filter_map(|g| g.display).collect())
-    }
-
-    fn members_of(&self, group_id: &str) -> Result<Vec<String>, ConnectorError> {
-        Ok(self
-            .store
-            .members(group_id)
-            .map_err(store_err)?
-            .into_iter()
-            .map(|m| m.id)
-            .collect())
-    }
-
     fn resource(&self, kind: ResourceKind, id: &str) -> Result<Option<Value>, ConnectorError> {
-        let Some(row) = self.store.get(kind.as_str(), id).map_err(store_err)? else {
-            return Ok(None);
-        };
-        let mut doc: Value = serde_json::from_str(&row.data).unwrap_or(Value::Null);
-        if let Some(o) = doc.as_object_mut() {
-            o.insert("id".into(), Value::String(row.id));
-        }
-        Ok(Some(doc))
+        stored(self.store, kind, id).map_err(store_err)
     }
 
     fn record(&self, resource_id: &str, outcome: &Outcome) -> Result<(), ConnectorError> {
@@ -408,6 +387,11 @@ impl Dispatcher {
             },
             None => None,
         };
+        let known = if connector.reads(job.event) {
+            self.known(&job, &change)?
+        } else {
+            Known::default()
+        };
         let ctx = StoreContext {
             store: &self.store,
             connector: &job.connector,
@@ -421,6 +405,7 @@ impl Dispatcher {
             resource_type: job.resource_type,
             resource_id: &job.resource_id,
             change: &change,
+            known: &known,
             mapping: mapping.as_ref(),
             password: password.as_ref(),
             ctx: &ctx,
@@ -544,6 +529,55 @@ impl Dispatcher {
                     .map(|()| None)
             }
         }
+    }
+
+    /// What the bridge holds now about the resources `job` touches: a user's document and
+    /// groups; a group's members (those the change names, or all after a rename) with
+    /// their mappings in the job's connector and their groups.
+    fn known(&self, job: &JobRow, change: &Change) -> StoreResult<Known> {
+        let mut known = Known {
+            resource: stored(&self.store, job.resource_type, &job.resource_id)?,
+            ..Known::default()
+        };
+        let groups_by_member = |ids: &[String]| -> StoreResult<HashMap<String, Vec<String>>> {
+            let mut out: HashMap<String, Vec<String>> = HashMap::new();
+            for g in self.store.groups_of(ids)? {
+                if let Some(name) = g.display {
+                    out.entry(g.member_id).or_default().push(name);
+                }
+            }
+            Ok(out)
+        };
+        match job.resource_type {
+            ResourceKind::User => {
+                known.groups = groups_by_member(std::slice::from_ref(&job.resource_id))?
+                    .remove(&job.resource_id)
+                    .unwrap_or_default();
+            }
+            ResourceKind::Group => {
+                let mut members: Vec<String> = if job.event == Event::GroupRenamed {
+                    self.store
+                        .members(&job.resource_id)?
+                        .into_iter()
+                        .map(|m| m.id)
+                        .collect()
+                } else {
+                    let m = &change.members;
+                    [m.members(), m.added(), m.removed()].concat()
+                };
+                members.sort_unstable();
+                members.dedup();
+                known.member_mappings = self
+                    .store
+                    .mappings_in(&members, &job.connector)?
+                    .into_iter()
+                    .map(|r| (r.resource_id.clone(), r.to_model()))
+                    .collect();
+                known.member_groups = groups_by_member(&members)?;
+                known.members = members;
+            }
+        }
+        Ok(known)
     }
 
     /// Why a job must not reach its target, if it must not: it carries the resource whole

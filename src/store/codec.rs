@@ -5,7 +5,7 @@ use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, Queryable};
 use diesel::sql_types::Text;
 
-use crate::model::{Event, JobState, MappingState, NotificationState, ResourceKind};
+use crate::model::{Event, Failure, JobState, MappingState, NotificationState, ResourceKind};
 
 macro_rules! text_column {
     ($($ty:ty),+) => {$(
@@ -35,6 +35,7 @@ macro_rules! text_column {
 
 text_column!(
     Event,
+    Failure,
     JobState,
     MappingState,
     NotificationState,

@@ -45,6 +45,8 @@ pub struct JobRow {
     /// [`LIVE`] for a change; [`SNAPSHOT`] for a backfill, sync or repair.
     #[serde(skip)]
     pub priority: i32,
+    /// Why a dead job died.
+    pub failure: Option<Failure>,
 }
 
 /// The priority of a live change's job.

@@ -75,6 +75,25 @@ impl MappingStore for SqlStore {
             .load(&mut *conn)?)
     }
 
+    fn mappings_in(
+        &self,
+        resource_ids: &[String],
+        connector: &str,
+    ) -> StoreResult<Vec<MappingRow>> {
+        let mut conn = self.conn()?;
+        let mut out = Vec::new();
+        for chunk in resource_ids.chunks(1000) {
+            out.extend(
+                mappings::table
+                    .filter(mappings::connector.eq(connector))
+                    .filter(mappings::resource_id.eq_any(chunk))
+                    .select(MappingRow::as_select())
+                    .load(&mut *conn)?,
+            );
+        }
+        Ok(out)
+    }
+
     fn mapping(&self, resource_id: &str, connector: &str) -> StoreResult<Option<MappingRow>> {
         let mut conn = self.conn()?;
         Ok(mappings::table

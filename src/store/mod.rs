@@ -349,6 +349,10 @@ pub trait MappingStore: Send + Sync {
     fn prune_deleted(&self, before: &str) -> StoreResult<usize>;
     fn mappings_of(&self, resource_id: &str) -> StoreResult<Vec<MappingRow>>;
     fn mapping(&self, resource_id: &str, connector: &str) -> StoreResult<Option<MappingRow>>;
+    /// The mappings in `connector` of many resources at once (a group job's members), read
+    /// in chunks.
+    fn mappings_in(&self, resource_ids: &[String], connector: &str)
+        -> StoreResult<Vec<MappingRow>>;
     /// Records where a resource stands in a target outside its own jobs (a user provisioned
     /// because it joined a scope group).
     fn record_mapping(

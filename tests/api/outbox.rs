@@ -467,3 +467,32 @@ crate::each_database! {
         assert_eq!(admin("/jobs").await["jobs"], json!([]));
     }
 }
+
+with_hook! {
+    async fn a_job_whose_payload_cannot_be_read_dies_as_the_bridges_failure_and_sends_nothing(h) {
+        use scim_bridge::store::BackfillStore;
+        let id = h.app.create_user("readable@example.com").await;
+        h.wait_events(1).await;
+        let now = scim_bridge::clock::format_time(chrono::Utc::now());
+        let store = &h.app.core.store;
+        let run = store.start_run("hook", false, &now).expect("run");
+        let broken = scim_bridge::store::NewJob {
+            connector: "hook".into(),
+            resource_type: scim_bridge::model::ResourceKind::User,
+            resource_id: id.clone(),
+            event: scim_bridge::model::Event::UserUpdated,
+            version: 1,
+            payload: "{\"event\": \"user.updated\", \"changes\": 7".into(),
+            secret: None,
+            wait_token: None,
+            priority: 0,
+        };
+        store.queue_backfill(run, &[broken], &now).expect("queued");
+        h.app.drain().await;
+        assert_eq!(h.events().await.len(), 1, "nothing more reached the target");
+        let dead: Value = h.admin_get("/jobs?state=dead").await;
+        let job = &dead["jobs"][0];
+        assert!(job["lastError"].as_str().is_some_and(|e| e.contains("payload cannot be read")), "{dead}");
+        assert_eq!(job["failure"], "bridge", "{dead}");
+    }
+}
