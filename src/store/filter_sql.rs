@@ -30,6 +30,34 @@ enum Target<'a> {
         sub: Option<&'a AttrDef>,
         leaf: &'a AttrDef,
     },
+    /// A group's `members` or a user's `groups`: kept in the group_members table, not in
+    /// the document; each element reads as `{"value", "type"[, "display"]}`.
+    Membership {
+        side: Side,
+        sub: Option<&'a AttrDef>,
+        leaf: &'a AttrDef,
+    },
+}
+
+/// Which end of a membership a filter reads.
+#[derive(Clone, Copy)]
+enum Side {
+    /// A group's members.
+    Members,
+    /// A user's groups.
+    Groups,
+}
+
+/// A group's `members` or a user's `groups` (core schema), which live in group_members.
+fn membership(rt: &ResourceType, r: &crate::scim::path::Resolved<'_>) -> Option<Side> {
+    if r.extension.is_some() {
+        return None;
+    }
+    match r.attr.name.as_str() {
+        "members" if rt.schema == crate::scim::schema::GROUP_SCHEMA => Some(Side::Members),
+        "groups" if rt.schema == crate::scim::schema::USER_SCHEMA => Some(Side::Groups),
+        _ => None,
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> ScimError {
@@ -96,6 +124,9 @@ fn target<'a>(
             _ => None,
         };
         let leaf = sub.unwrap_or(attr);
+        if let Some(side) = membership(rt, &r) {
+            return Ok(Target::Membership { side, sub, leaf });
+        }
         return Ok(Target::Multi { keys, sub, leaf });
     }
     match (r.sub, attr.kind) {
@@ -169,24 +200,94 @@ impl Sql {
         }
     }
 
-    /// `EXISTS (one element of the array at keys satisfies cond)`.
-    fn exists(&self, keys: &[String], cond: Frag) -> Frag {
-        let mut f = match self.backend {
+    /// The elements of the array at `keys`, as a FROM item aliased `e`.
+    fn elements(&self, keys: &[String]) -> Frag {
+        match self.backend {
             Backend::Sqlite => {
-                let mut f = Frag::sql("EXISTS (SELECT 1 FROM json_each(resources.data, ");
-                f.text(sqlite_path(keys)).push_sql(") AS e WHERE ");
+                let mut f = Frag::sql("json_each(resources.data, ");
+                f.text(sqlite_path(keys)).push_sql(") AS e");
                 f
             }
             Backend::Postgres => {
-                let mut f = Frag::sql("EXISTS (SELECT 1 FROM jsonb_array_elements(COALESCE(jsonb_extract_path(resources.data::jsonb");
+                let mut f = Frag::sql(
+                    "jsonb_array_elements(COALESCE(jsonb_extract_path(resources.data::jsonb",
+                );
                 for k in keys {
                     f.push_sql(", ").text(k.clone());
                 }
-                f.push_sql("), '[]'::jsonb)) AS e(v) WHERE ");
+                f.push_sql("), '[]'::jsonb)) AS e(v)");
                 f
             }
+        }
+    }
+
+    /// `EXISTS (one element of the array at keys satisfies cond)`.
+    fn exists(&self, keys: &[String], cond: Frag) -> Frag {
+        let mut f = Frag::sql("EXISTS (SELECT 1 FROM ");
+        f.append(self.elements(keys))
+            .push_sql(" WHERE ")
+            .append(cond)
+            .push_sql(")");
+        f
+    }
+
+    /// The `sub` of the array's element marked `primary` (RFC 7643 2.4), or NULL.
+    fn primary(&self, keys: &[String], sub: &AttrDef) -> Frag {
+        let mut f = Frag::sql("(SELECT ");
+        f.append(self.element(Some(sub)))
+            .push_sql(" FROM ")
+            .append(self.elements(keys))
+            .push_sql(match self.backend {
+                Backend::Sqlite => " WHERE json_extract(e.value, '$.primary') = 1 LIMIT 1)",
+                Backend::Postgres => {
+                    " WHERE jsonb_extract_path_text(e.v, 'primary') = 'true' LIMIT 1)"
+                }
+            });
+        f
+    }
+
+    /// `EXISTS (one membership element satisfies cond)`: the elements built from
+    /// group_members as the documents would hold them, so `element` reads them alike.
+    fn exists_membership(&self, side: Side, cond: Frag) -> Frag {
+        let rows = match (self.backend, side) {
+            (Backend::Sqlite, Side::Members) => {
+                "SELECT json_object('value', gm.member_id, 'type', gm.member_type) AS value \
+                 FROM group_members gm WHERE gm.group_id = resources.id"
+            }
+            (Backend::Sqlite, Side::Groups) => {
+                "SELECT json_object('value', gm.group_id, 'display', g.display_name, 'type', 'direct') AS value \
+                 FROM group_members gm JOIN resources g ON g.id = gm.group_id WHERE gm.member_id = resources.id"
+            }
+            (Backend::Postgres, Side::Members) => {
+                "SELECT jsonb_build_object('value', gm.member_id, 'type', gm.member_type) AS v \
+                 FROM group_members gm WHERE gm.group_id = resources.id"
+            }
+            (Backend::Postgres, Side::Groups) => {
+                "SELECT jsonb_build_object('value', gm.group_id, 'display', g.display_name, 'type', 'direct') AS v \
+                 FROM group_members gm JOIN resources g ON g.id = gm.group_id WHERE gm.member_id = resources.id"
+            }
         };
-        f.append(cond).push_sql(")");
+        let mut f = Frag::sql("EXISTS (SELECT 1 FROM (");
+        f.push_sql(rows)
+            .push_sql(") AS e WHERE ")
+            .append(cond)
+            .push_sql(")");
+        f
+    }
+
+    /// `EXISTS (a membership whose other end is `id`)`, on the table's keys: how a
+    /// `members[value eq "u"]` or `groups.value eq "g"` is answered without building
+    /// every element.
+    fn has_member(&self, side: Side, id: &str) -> Frag {
+        let mut f = Frag::sql(match side {
+            Side::Members => {
+                "EXISTS (SELECT 1 FROM group_members gm WHERE gm.group_id = resources.id AND gm.member_id = "
+            }
+            Side::Groups => {
+                "EXISTS (SELECT 1 FROM group_members gm WHERE gm.member_id = resources.id AND gm.group_id = "
+            }
+        });
+        f.text(id.to_string()).push_sql(")");
         f
     }
 
@@ -396,6 +497,9 @@ fn translate_in(
             }),
             Target::Scalar { keys, .. } => Ok(sql.present(sql.scalar(&keys))),
             Target::Multi { keys, sub, .. } => Ok(sql.exists(&keys, sql.present(sql.element(sub)))),
+            Target::Membership { side, sub, .. } => {
+                Ok(sql.exists_membership(side, sql.present(sql.element(sub))))
+            }
         },
         Filter::Compare { path, op, value } => {
             if let CompValue::Null = value {
@@ -404,6 +508,9 @@ fn translate_in(
                     Target::Scalar { keys, .. } => sql.not_null(sql.scalar(&keys)),
                     Target::Multi { keys, sub, .. } => {
                         sql.exists(&keys, sql.not_null(sql.element(sub)))
+                    }
+                    Target::Membership { side, sub, .. } => {
+                        sql.exists_membership(side, sql.not_null(sql.element(sub)))
                     }
                 };
                 return match op {
@@ -449,6 +556,22 @@ fn translate_in(
                     )?;
                     Ok(sql.exists(&keys, cond))
                 }
+                Target::Membership { side, sub, leaf } => {
+                    if let (Some("value"), CompareOp::Eq, CompValue::String(id)) =
+                        (sub.map(|s| s.name.as_str()), op, value)
+                    {
+                        return Ok(sql.has_member(side, id));
+                    }
+                    let cond = sql.compare(
+                        sql.element(sub),
+                        leaf.kind,
+                        leaf.case_exact,
+                        false,
+                        *op,
+                        value,
+                    )?;
+                    Ok(sql.exists_membership(side, cond))
+                }
             }
         }
         Filter::ValuePath { path, filter } => {
@@ -456,6 +579,23 @@ fn translate_in(
                 .ok_or_else(|| invalid(format!("'{path}' is not an attribute of {}", rt.name)))?;
             if !r.attr.multi_valued || r.sub.is_some() {
                 return Err(invalid(format!("'{path}' is not a multi-valued attribute")));
+            }
+            if let Some(side) = membership(rt, &r) {
+                if let Filter::Compare {
+                    path: inner,
+                    op: CompareOp::Eq,
+                    value: CompValue::String(id),
+                } = filter.as_ref()
+                {
+                    if inner.urn.is_none()
+                        && inner.sub.is_none()
+                        && inner.attr.eq_ignore_ascii_case("value")
+                    {
+                        return Ok(sql.has_member(side, id));
+                    }
+                }
+                let cond = element_filter(reg, rt, sql, path, filter)?;
+                return Ok(sql.exists_membership(side, cond));
             }
             let mut keys: Vec<String> = r.extension.iter().cloned().collect();
             keys.push(r.attr.name.clone());
@@ -543,18 +683,24 @@ pub fn sort_key(
             lowered,
         } => (Frag::sql(col), kind, !case_exact && !lowered),
         Target::Scalar { keys, def } => (sql.scalar(&keys), def.kind, !def.case_exact),
-        Target::Multi {
-            mut keys,
-            sub,
-            leaf,
-        } => {
-            // The first value (RFC 7644 3.4.2.3 suggests the primary one; the first is what
-            // both databases can index and page through cheaply).
-            keys.push("0".into());
+        Target::Multi { keys, sub, leaf } => {
+            // The primary value, else the first (RFC 7644 3.4.2.3).
+            let mut first = keys.clone();
+            first.push("0".into());
             if let Some(s) = sub {
-                keys.push(s.name.clone());
+                first.push(s.name.clone());
             }
-            (sql.scalar(&keys), leaf.kind, !leaf.case_exact)
+            let mut x = Frag::sql("COALESCE(");
+            if let Some(s) = sub {
+                x.append(sql.primary(&keys, s)).push_sql(", ");
+            }
+            x.append(sql.scalar(&first)).push_sql(")");
+            (x, leaf.kind, !leaf.case_exact)
+        }
+        Target::Membership { .. } => {
+            return Err(bad(invalid(
+                "members and groups have no order of their own",
+            )))
         }
     };
     Ok(match kind {

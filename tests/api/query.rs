@@ -206,4 +206,48 @@ both_databases! {
         assert!(body.get("meta").is_none());
         assert_eq!(body["userName"], "proj@example.com");
     }
+
+    async fn multi_valued_sort_uses_the_primary_value_before_the_first(app) {
+        for (name, emails) in [
+            ("first-a@example.com", json!([{"value": "a@x.example", "primary": false}, {"value": "z@x.example", "primary": true}])),
+            ("primary-m@example.com", json!([{"value": "m@x.example", "primary": true}])),
+            ("none-b@example.com", json!([{"value": "b@x.example"}])),
+        ] {
+            let res = app.post("/Users", json!({"schemas": [USER], "userName": name, "emails": emails})).await;
+            assert_eq!(res.status(), 201);
+        }
+        assert_eq!(ids(&app, "sortBy=emails").await, vec!["none-b@example.com", "primary-m@example.com", "first-a@example.com"]);
+        assert_eq!(ids(&app, "sortBy=emails.value&sortOrder=descending").await, vec!["first-a@example.com", "primary-m@example.com", "none-b@example.com"]);
+        assert_scim_error(app.get("/Groups?sortBy=members").await, 400, Some("invalidValue")).await;
+    }
+
+    async fn membership_filters_find_groups_by_member_and_users_by_group(app) {
+        let ann = app.create_user("member-ann@example.com").await;
+        let bob = app.create_user("member-bob@example.com").await;
+        let staff = app.create_group("Staff", &[&ann, &bob]).await;
+        let admins = app.create_group("Admins", &[&ann]).await;
+        let groups = |q: String| {
+            let app = &app;
+            async move {
+                let res = app.get(&format!("/Groups?{q}")).await;
+                assert_eq!(res.status(), 200, "{q}");
+                let mut names: Vec<String> = body_json(res).await["Resources"].as_array().expect("Resources")
+                    .iter().map(|g| g["displayName"].as_str().expect("name").to_string()).collect();
+                names.sort();
+                names
+            }
+        };
+        // Entra's membership check, and its variants (RFC 7644 3.4.2.2).
+        assert_eq!(groups(format!("filter={}", enc(&format!("id eq \"{admins}\" and members[value eq \"{ann}\"]")))).await, vec!["Admins"]);
+        assert_eq!(groups(format!("filter={}", enc(&format!("id eq \"{admins}\" and members[value eq \"{bob}\"]")))).await, Vec::<String>::new());
+        assert_eq!(groups(format!("filter={}", enc(&format!("members.value eq \"{ann}\"")))).await, vec!["Admins", "Staff"]);
+        assert_eq!(groups(format!("filter={}", enc(&format!("members eq \"{bob}\"")))).await, vec!["Staff"]);
+        assert_eq!(groups(format!("filter={}", enc("members[type eq \"User\" and value sw \"zzz\"]"))).await, Vec::<String>::new());
+        assert_eq!(groups(format!("filter={}", enc("members pr"))).await, vec!["Admins", "Staff"]);
+        assert_eq!(groups(format!("filter={}", enc(&format!("not (members.value eq \"{ann}\")")))).await, Vec::<String>::new());
+        // A user's groups, by id or by name.
+        assert_eq!(ids(&app, &format!("filter={}", enc(&format!("groups.value eq \"{admins}\"")))).await, vec!["member-ann@example.com"]);
+        assert_eq!(ids(&app, &format!("filter={}&sortBy=userName", enc("groups[display eq \"staff\"]"))).await, vec!["member-ann@example.com", "member-bob@example.com"]);
+        assert_eq!(ids(&app, &format!("filter={}", enc(&format!("groups.value eq \"{staff}\" and not (groups.value eq \"{admins}\")")))).await, vec!["member-bob@example.com"]);
+    }
 }
