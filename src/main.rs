@@ -677,7 +677,8 @@ fn demo(listen: String, database_url: Option<String>) -> anyhow::Result<()> {
         println!("  database      : {}", scim_bridge::config::redacted_url(&settings_url));
         println!("  SCIM base URL : http://127.0.0.1:{port}/scim/v2");
         println!("  SCIM token    : {token}");
-        println!("  admin URL     : http://127.0.0.1:{port}/admin/v1");
+        println!("  admin page    : http://127.0.0.1:{port}/admin   (sign in with the admin token)");
+        println!("  admin API     : http://127.0.0.1:{port}/admin/v1");
         println!("  admin token   : {admin}");
         for (kind, eport) in &urls {
             println!("  {kind:<8} emulator (connector demo-{kind}): http://127.0.0.1:{eport}/_emulator/state");

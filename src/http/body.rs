@@ -84,9 +84,5 @@ pub async fn read_json(
             "the body is empty".into(),
         )));
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        HttpError(ScimError::InvalidSyntax(format!(
-            "the body is not valid JSON: {e}"
-        )))
-    })
+    crate::scim::json::parse(&body).map_err(HttpError)
 }

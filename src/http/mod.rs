@@ -165,6 +165,9 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
                     web::resource(rt.endpoint.clone())
                         .app_data(name.clone())
                         .route(web::get().to(resources::list))
+                        // HEAD answers GET's status and headers without the body (RFC 9110
+                        // 9.3.2); actix sends no body for a HEAD request.
+                        .route(web::head().to(resources::list))
                         .route(web::post().to(resources::create))
                         .default_service(web::to(error::method_not_allowed)),
                 )
@@ -172,6 +175,7 @@ pub fn configure(reg: &Registry, with_metrics: bool) -> impl FnOnce(&mut web::Se
                     web::resource(format!("{}/{{id}}", rt.endpoint))
                         .app_data(name)
                         .route(web::get().to(resources::get))
+                        .route(web::head().to(resources::get))
                         .route(web::put().to(resources::replace))
                         .route(web::delete().to(resources::delete))
                         .route(web::patch().to(resources::patch))

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod filter;
 pub mod fold;
+pub mod json;
 pub mod list;
 pub mod patch;
 pub mod path;

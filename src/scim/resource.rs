@@ -138,8 +138,27 @@ fn check_required(
                 def.name
             )));
         }
+        if let (true, Some(Value::String(s))) = (def.required, data.get(&def.name)) {
+            if !s.chars().any(visible) {
+                return Err(ScimError::InvalidValue(format!(
+                    "the attribute '{}' is required and has no visible character",
+                    def.name
+                )));
+            }
+        }
     }
     Ok(())
+}
+
+/// A character that shows: not white space, and not an invisible format character (zero
+/// width spaces and joiners, direction marks and overrides, the byte order mark, a soft
+/// hyphen).
+fn visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !c.is_control()
+        && !matches!(c,
+            '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
 }
 
 /// Checks one attribute's value against its definition and returns it in canonical form;
@@ -160,6 +179,11 @@ pub fn check_attr(def: &AttrDef, value: Value, path: &str) -> ScimResult<Option<
                 out.push(v);
             }
         }
+        if out.iter().filter(|v| is_primary(v)).count() > 1 {
+            return Err(ScimError::InvalidValue(format!(
+                "'{path}' has more than one primary value; at most one may be (RFC 7643 2.4)"
+            )));
+        }
         return Ok(if out.is_empty() {
             None
         } else {
@@ -167,6 +191,58 @@ pub fn check_attr(def: &AttrDef, value: Value, path: &str) -> ScimResult<Option<
         });
     }
     check_single(def, value, path)
+}
+
+fn is_primary(v: &Value) -> bool {
+    v.get("primary") == Some(&Value::Bool(true))
+}
+
+/// After a PATCH: a value it made primary is the only primary one of its attribute (RFC
+/// 7644 3.5.2: the others are set to `false`). `before` is the document the PATCH started
+/// from; values primary there and still primary lose it to the new one (the last one the
+/// PATCH made primary, when it made several).
+pub fn settle_primary(before: &Map<String, Value>, after: &mut Map<String, Value>) {
+    fn settle(before: Option<&Value>, after: &mut Value) {
+        let Value::Array(items) = after else { return };
+        if items.iter().filter(|v| is_primary(v)).count() < 2 {
+            return;
+        }
+        let was_primary = |v: &Value| {
+            before.and_then(Value::as_array).is_some_and(|old| {
+                old.iter()
+                    .any(|o| is_primary(o) && without_primary(o) == without_primary(v))
+            })
+        };
+        let newest = items.iter().rposition(|v| is_primary(v) && !was_primary(v));
+        if let Some(keep) = newest {
+            for (i, v) in items.iter_mut().enumerate() {
+                if i != keep && is_primary(v) {
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("primary".into(), Value::Bool(false));
+                    }
+                }
+            }
+        }
+    }
+    fn without_primary(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("primary");
+        }
+        v
+    }
+    for (key, value) in after.iter_mut() {
+        match value {
+            Value::Array(_) => settle(before.get(key), value),
+            Value::Object(inner) if key.contains(':') => {
+                let old = before.get(key).and_then(Value::as_object);
+                for (k, v) in inner.iter_mut() {
+                    settle(old.and_then(|o| o.get(k)), v);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Checks one value of an attribute (one element of a multi-valued one).

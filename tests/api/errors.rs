@@ -81,3 +81,47 @@ both_databases! {
         assert_scim_error(app.get("/Users?count=many").await, 400, Some("invalidValue")).await;
     }
 }
+
+both_databases! {
+    async fn head_answers_a_get_s_status_and_headers_without_a_body(app) {
+        let id = app.create_user("head@example.com").await;
+        let res = app.request(Method::HEAD, &format!("/Users/{id}")).send().await.expect("sent");
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("etag").is_some(), "the ETag a GET would carry");
+        assert_eq!(res.bytes().await.expect("body").len(), 0);
+        let missing = app.request(Method::HEAD, "/Users/nobody").send().await.expect("sent");
+        assert_eq!(missing.status(), 404);
+        assert_eq!(app.request(Method::HEAD, "/Users").send().await.expect("sent").status(), 200);
+        let unauthenticated = app.client.head(format!("http://127.0.0.1:{}/scim/v2/Users/{id}", app.port)).send().await.expect("sent");
+        assert_eq!(unauthenticated.status(), 401);
+    }
+
+    async fn a_required_name_with_nothing_visible_is_refused(app) {
+        for blank in ["\u{200B}", " \u{200D}\u{FEFF} ", "\u{202E}", "\t"] {
+            let res = app.post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": blank})).await;
+            assert_scim_error(res, 400, Some("invalidValue")).await;
+            let res = app.post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": blank})).await;
+            assert_scim_error(res, 400, Some("invalidValue")).await;
+        }
+        let id = app.create_user("visible@example.com").await;
+        let res = app.send(Method::PATCH, &format!("/Users/{id}"), Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "userName", "value": "\u{200B}\u{200C}"}]}))).await;
+        assert_scim_error(res, 400, Some("invalidValue")).await;
+        // A name with a visible character among invisible ones is a name.
+        assert_eq!(app.post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "\u{200B}x"})).await.status(), 201);
+    }
+
+    async fn a_body_naming_a_key_twice_is_refused_not_read_as_its_last_value(app) {
+        for body in [
+            r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@example.com", "userName": "b@example.com"}"#,
+            r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@example.com", "USERNAME": "b@example.com"}"#,
+            r#"{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@example.com", "name": {"givenName": "A", "givenName": "B"}}"#,
+        ] {
+            let res = app.request(Method::POST, "/Users").header("content-type", "application/scim+json").body(body).send().await.expect("sent");
+            let err = assert_scim_error(res, 400, Some("invalidSyntax")).await;
+            assert!(err["detail"].as_str().is_some_and(|d| d.contains("appears twice")), "{err}");
+        }
+        let found = crate::helpers::json(app.get("/Users?filter=userName%20eq%20%22a%40example.com%22").await).await;
+        assert_eq!(found["totalResults"], 0, "nothing was created");
+    }
+}

@@ -267,3 +267,33 @@ crate::both_databases! {
         assert_eq!(user["emails"].as_array().expect("emails").len(), 20_000, "the first email plus 20,000, less e7");
     }
 }
+
+crate::both_databases! {
+    async fn one_primary_value_at_most_and_a_patch_making_one_primary_clears_the_others(app) {
+        let user = crate::helpers::USER;
+        let two = json!({"schemas": [user], "userName": "two-primaries@example.com",
+            "emails": [{"value": "a@x.example", "primary": true}, {"value": "b@x.example", "primary": true}]});
+        crate::helpers::assert_scim_error(app.post("/Users", two).await, 400, Some("invalidValue")).await;
+        let res = app.post("/Users", json!({"schemas": [user], "userName": "primary@example.com",
+            "emails": [{"value": "a@x.example", "type": "work", "primary": true}, {"value": "b@x.example", "type": "home"}]})).await;
+        assert_eq!(res.status(), 201);
+        let id = body_json(res).await["id"].as_str().expect("id").to_string();
+        let primaries = |doc: &Value| -> Vec<String> {
+            doc["emails"].as_array().expect("emails").iter()
+                .filter(|e| e["primary"] == true).map(|e| e["value"].as_str().expect("value").to_string()).collect()
+        };
+        // An added value marked primary takes it from the one that had it.
+        let doc = patch_ok(&app, &format!("/Users/{id}"), json!([{"op": "add", "path": "emails", "value": [{"value": "c@x.example", "type": "other", "primary": true}]}])).await;
+        assert_eq!(primaries(&doc), vec!["c@x.example"], "{doc}");
+        // So does a value whose primary sub-attribute is set.
+        let doc = patch_ok(&app, &format!("/Users/{id}"), json!([{"op": "replace", "path": "emails[value eq \"b@x.example\"].primary", "value": true}])).await;
+        assert_eq!(primaries(&doc), vec!["b@x.example"], "{doc}");
+        // A change that names no primary leaves the one there is.
+        let doc = patch_ok(&app, &format!("/Users/{id}"), json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w@x.example"}])).await;
+        assert_eq!(primaries(&doc), vec!["b@x.example"], "{doc}");
+        // A PUT with two is refused like a POST.
+        let put = json!({"schemas": [user], "userName": "primary@example.com",
+            "emails": [{"value": "a@x.example", "primary": true}, {"value": "b@x.example", "primary": "true"}]});
+        crate::helpers::assert_scim_error(app.put(&format!("/Users/{id}"), put).await, 400, Some("invalidValue")).await;
+    }
+}

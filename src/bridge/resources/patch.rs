@@ -82,7 +82,8 @@ impl Resources {
             let data: Map<String, Value> = serde_json::from_str(&current.data).map_err(|e| {
                 BridgeError::Store(StoreError::Corrupt(format!("{}: {e}", current.id)))
             })?;
-            let patched = patcher.apply(&data, &ops)?;
+            let mut patched = patcher.apply(&data, &ops)?;
+            crate::scim::resource::settle_primary(&data, &mut patched.data);
             // The result is checked as a whole, as a PUT body would be: types, required
             // attributes; so a PATCH can never store what a POST could not.
             let norm = normalize(&self.reg, rt, Value::Object(patched.data))?;
