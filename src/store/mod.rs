@@ -114,6 +114,23 @@ pub struct ListSpec<'a> {
     /// Whether to count every match (totalResults); a deep cursor page skips it, so that
     /// its cost does not grow with the collection.
     pub count_total: bool,
+    /// At most this many bytes of documents (each counted with [`PAGE_ROW_OVERHEAD`]) are
+    /// read for the page, whatever its limit: the rows' sizes are read first, and only
+    /// the documents that fit (always the first) are loaded.
+    pub max_bytes: usize,
+}
+
+/// What one row costs a page besides its document (its columns, and what rendering adds).
+pub const PAGE_ROW_OVERHEAD: usize = 256;
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// Every match, when counted.
+    pub total: u64,
+    pub rows: Vec<ResourceRow>,
+    /// Rows within the limit were left out to keep the page within its bytes.
+    pub cut: bool,
 }
 
 /// Which slice of the list.
@@ -170,11 +187,8 @@ pub trait ResourceStore: Send + Sync {
         jobs: &[NewJob],
     ) -> StoreResult<()>;
     /// One page of resources and the exact total, in a stable order.
-    fn list(
-        &self,
-        spec: &ListSpec<'_>,
-        reg: &crate::scim::schema::Registry,
-    ) -> StoreResult<(u64, Vec<ResourceRow>)>;
+    fn list(&self, spec: &ListSpec<'_>, reg: &crate::scim::schema::Registry)
+        -> StoreResult<Listed>;
     fn members(&self, group_id: &str) -> StoreResult<Vec<Member>>;
     fn groups_of(&self, member_ids: &[String]) -> StoreResult<Vec<GroupRef>>;
     /// A resource and (with `with_groups`) its groups, read at once on this thread: None

@@ -14,7 +14,7 @@ use super::raw::Frag;
 use super::schema::{group_members, resources};
 use super::sql::SqlStore;
 use super::{
-    Applied, GroupRef, JobStore, JobsFor, ListSpec, Member, MemberDelta, NewMember, Page,
+    Applied, GroupRef, JobStore, JobsFor, ListSpec, Listed, Member, MemberDelta, NewMember, Page,
     ResourceRow, ResourceStore, WaitState,
 };
 use crate::scim::schema::Registry;
@@ -438,7 +438,7 @@ impl ResourceStore for SqlStore {
         })
     }
 
-    fn list(&self, spec: &ListSpec<'_>, reg: &Registry) -> StoreResult<(u64, Vec<ResourceRow>)> {
+    fn list(&self, spec: &ListSpec<'_>, reg: &Registry) -> StoreResult<Listed> {
         let rt = reg.resource_type(spec.resource_type).ok_or_else(|| {
             StoreError::Corrupt(format!("unknown resource type {}", spec.resource_type))
         })?;
@@ -529,7 +529,11 @@ impl ResourceStore for SqlStore {
             Ok(n)
         };
         if limit == 0 {
-            return Ok((count(&mut conn)?.max(0) as u64, vec![]));
+            return Ok(Listed {
+                total: count(&mut conn)?.max(0) as u64,
+                rows: vec![],
+                cut: false,
+            });
         }
         if let Some((path, descending)) = spec.sort {
             let key =
@@ -553,43 +557,45 @@ impl ResourceStore for SqlStore {
                     .remember_boundary(&list_key, next, generation, created, id);
             }
         };
-        if matches!(page, Page::After { .. }) {
-            // A keyset page is one range of the index with nothing to skip: its documents
-            // come with it, in one query.
-            let rows: Vec<ResourceRow> = q
-                .then_order_by((resources::created.asc(), resources::id.asc()))
-                .limit(limit.min(i64::MAX as u64) as i64)
-                .select(ResourceRow::as_select())
-                .load(&mut *conn)?;
-            remember(
-                rows.len(),
-                rows.last().map(|r| (r.id.as_str(), r.created.as_str())),
-            );
-            let total = if first_page && (rows.len() as u64) < limit {
-                rows.len() as i64
-            } else {
-                count(&mut conn)?
-            };
-            return Ok((total.max(0) as u64, rows));
-        }
-        // The page's ids first, read from the index alone (a deep offset skips index
-        // entries, not documents); then the documents of those ids.
-        let keys: Vec<(String, String)> = q
+        // The page's keys and document sizes first, read without the documents (a deep
+        // offset skips index entries, not documents); then the documents of the rows that
+        // fit the page's bytes, so a page never holds more than its budget in memory.
+        let size = Frag::sql(match self.backend() {
+            Backend::Sqlite => "length(CAST(resources.data AS BLOB))",
+            Backend::Postgres => "octet_length(resources.data)::bigint",
+        });
+        let keys: Vec<(String, String, i64)> = q
             .then_order_by((resources::created.asc(), resources::id.asc()))
             .limit(limit.min(i64::MAX as u64) as i64)
-            .select((resources::id, resources::created))
+            .select((
+                resources::id,
+                resources::created,
+                size.into_expr::<diesel::sql_types::BigInt>(),
+            ))
             .load(&mut *conn)?;
-        remember(
-            keys.len(),
-            keys.last()
-                .map(|(id, created)| (id.as_str(), created.as_str())),
-        );
-        let ids: Vec<String> = keys.into_iter().map(|(id, _)| id).collect();
-        let total = if first_page && (ids.len() as u64) < limit {
-            ids.len() as i64
+        let total = if first_page && (keys.len() as u64) < limit {
+            keys.len() as i64
         } else {
             count(&mut conn)?
         };
+        let mut used = 0usize;
+        let fit = keys
+            .iter()
+            .position(|(_, _, bytes)| {
+                used = used
+                    .saturating_add(usize::try_from(*bytes).unwrap_or(usize::MAX))
+                    .saturating_add(super::PAGE_ROW_OVERHEAD);
+                used > spec.max_bytes
+            })
+            .map_or(keys.len(), |i| i.max(1));
+        let cut = fit < keys.len();
+        let keys = &keys[..fit];
+        remember(
+            keys.len(),
+            keys.last()
+                .map(|(id, created, _)| (id.as_str(), created.as_str())),
+        );
+        let ids: Vec<String> = keys.iter().map(|(id, _, _)| id.clone()).collect();
         let mut rows: Vec<ResourceRow> = Vec::with_capacity(ids.len());
         if let [one] = ids.as_slice() {
             // `=` rather than `IN (...)`: the statement stays in diesel's cache.
@@ -614,7 +620,11 @@ impl ResourceStore for SqlStore {
             .map(|(i, id)| (id.as_str(), i))
             .collect();
         rows.sort_by_key(|r| position.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
-        Ok((total.max(0) as u64, rows))
+        Ok(Listed {
+            total: total.max(0) as u64,
+            rows,
+            cut,
+        })
     }
 
     fn members(&self, group_id: &str) -> StoreResult<Vec<Member>> {

@@ -59,7 +59,7 @@ impl ResourceStore for Counting {
     ) -> StoreResult<()> {
         self.inner.delete(rt, id, base, now, jobs)
     }
-    fn list(&self, spec: &ListSpec<'_>, reg: &Registry) -> StoreResult<(u64, Vec<ResourceRow>)> {
+    fn list(&self, spec: &ListSpec<'_>, reg: &Registry) -> StoreResult<scim_bridge::store::Listed> {
         self.inner.list(spec, reg)
     }
     fn members(&self, group_id: &str) -> StoreResult<Vec<Member>> {

@@ -251,3 +251,28 @@ both_databases! {
         assert_eq!(ids(&app, &format!("filter={}", enc(&format!("groups.value eq \"{staff}\" and not (groups.value eq \"{admins}\")")))).await, vec!["member-bob@example.com"]);
     }
 }
+
+crate::each_database! {
+    async fn a_list_page_reads_only_the_documents_that_fit_its_bytes(db) {
+        use scim_bridge::store::{ListSpec, Page, ResourceStore, PAGE_ROW_OVERHEAD};
+        let app = crate::helpers::spawn_app(db).await;
+        for i in 0..12 {
+            let emails: Vec<Value> = (0..150).map(|k| json!({"value": format!("big{i}.{k}@example.com"), "type": "other"})).collect();
+            let res = app.post("/Users", json!({"schemas": [USER], "userName": format!("big{i}@example.com"), "emails": emails})).await;
+            assert_eq!(res.status(), 201);
+        }
+        let budget = 20_000;
+        for page in [Page::Offset { offset: 0, limit: 1000 }, Page::After { after: None, limit: 1000 }] {
+            let spec = ListSpec { resource_type: "User", filter: None, sort: None, page: page.clone(), count_total: true, max_bytes: budget };
+            let listed = app.core.store.list(&spec, app.core.resources.registry()).expect("listed");
+            let bytes: usize = listed.rows.iter().map(|r| r.data.len() + PAGE_ROW_OVERHEAD).sum();
+            assert!(listed.cut, "{page:?}");
+            assert!(!listed.rows.is_empty() && listed.rows.len() < 12, "{page:?}: {} rows", listed.rows.len());
+            assert!(bytes <= budget, "{page:?}: {bytes} bytes read for a budget of {budget}");
+            assert_eq!(listed.total, 12);
+        }
+        // A budget smaller than one document still reads that one.
+        let spec = ListSpec { resource_type: "User", filter: None, sort: None, page: Page::Offset { offset: 0, limit: 5 }, count_total: true, max_bytes: 10 };
+        assert_eq!(app.core.store.list(&spec, app.core.resources.registry()).expect("listed").rows.len(), 1);
+    }
+}

@@ -73,11 +73,15 @@ impl Resources {
                     limit: query.count.saturating_add(1),
                 },
                 count_total: cursor.is_empty(),
+                max_bytes: self.page_bytes,
             };
-            let (total, mut rows) = self.store.list(&spec, &self.reg)?;
-            let mut more = rows.len() as u64 > query.count;
+            let Listed {
+                total,
+                mut rows,
+                cut,
+            } = self.store.list(&spec, &self.reg)?;
+            let more = cut || rows.len() as u64 > query.count;
             rows.truncate(query.count as usize);
-            more |= fit_page(&mut rows, self.page_bytes);
             let next = match (more, rows.last()) {
                 (true, Some(last)) => Some(encode_cursor(&last.created, &last.id)),
                 _ => None,
@@ -95,9 +99,9 @@ impl Resources {
                 limit: query.count,
             },
             count_total: true,
+            max_bytes: self.page_bytes,
         };
-        let (total, mut rows) = self.store.list(&spec, &self.reg)?;
-        fit_page(&mut rows, self.page_bytes);
+        let Listed { total, rows, .. } = self.store.list(&spec, &self.reg)?;
         let bodies = self.render_many(rt, rows, base, &query.projection)?;
         Ok(list_response(total, query.start_index, bodies))
     }
@@ -133,11 +137,15 @@ impl Resources {
                     limit: room,
                 },
                 count_total: true,
+                max_bytes: bytes,
             };
-            let (n, mut rows) = self.store.list(&spec, &self.reg)?;
+            let Listed {
+                total: n,
+                rows,
+                cut: full,
+            } = self.store.list(&spec, &self.reg)?;
             total += n;
             skip = skip.saturating_sub(n);
-            let full = fit_page(&mut rows, bytes);
             bytes = bytes.saturating_sub(rows.iter().map(stored_bytes).sum());
             room -= rows.len() as u64;
             if full || bytes == 0 {
@@ -282,22 +290,5 @@ impl Resources {
 
 /// What a stored resource costs a page: its document and what rendering adds to it.
 fn stored_bytes(row: &ResourceRow) -> usize {
-    row.data.len() + 256
-}
-
-/// Keeps the first rows whose documents fit in `budget` bytes (always the first), so a
-/// page's memory is bounded whatever `count` asked for; the client pages on from
-/// `itemsPerPage` (RFC 7644 section 3.4.2.4) or the next cursor. Whether it cut any.
-pub(super) fn fit_page(rows: &mut Vec<ResourceRow>, budget: usize) -> bool {
-    let mut used = 0usize;
-    let keep = rows
-        .iter()
-        .position(|r| {
-            used += stored_bytes(r);
-            used > budget
-        })
-        .map_or(rows.len(), |i| i.max(1));
-    let cut = keep < rows.len();
-    rows.truncate(keep);
-    cut
+    row.data.len() + crate::store::PAGE_ROW_OVERHEAD
 }

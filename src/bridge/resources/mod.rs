@@ -30,7 +30,8 @@ use crate::scim::resource::{normalize, Projection};
 use crate::scim::schema::{Registry, ResourceType, GROUP_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
 use crate::store::{
-    Applied, ListSpec, MemberDelta, NewJob, NewMember, Page, ResourceRow, ResourceStore, StoreError,
+    Applied, ListSpec, Listed, MemberDelta, NewJob, NewMember, Page, ResourceRow, ResourceStore,
+    StoreError,
 };
 use crate::store::{JobRow, WaitState};
 
@@ -72,7 +73,7 @@ pub struct Resources {
     fanout: Arc<Fanout>,
     /// How long a write waits for connectors in sync mode.
     sync_timeout: std::time::Duration,
-    /// The most stored bytes one list page renders (see [`list::fit_page`]).
+    /// The most stored bytes one list page reads and renders (`ListSpec::max_bytes`).
     page_bytes: usize,
 }
 
