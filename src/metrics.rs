@@ -149,6 +149,7 @@ pub struct Metrics {
     oldest_pending: Family<ConnectorLabels, Gauge<f64, AtomicU64>>,
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    write_conflicts: Counter,
 }
 
 impl Default for Metrics {
@@ -171,6 +172,7 @@ impl Metrics {
             oldest_pending: Family::default(),
             pool: Family::default(),
             pool_max: Gauge::default(),
+            write_conflicts: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -223,7 +225,17 @@ impl Metrics {
             "Largest size of the database pool",
             m.pool_max.clone(),
         );
+        registry.register(
+            "write_conflicts",
+            "Writes without If-Match tried again because another write changed the resource under them",
+            m.write_conflicts.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// A write without If-Match found the resource changed under it and tries again.
+    pub fn write_conflict(&self) {
+        self.write_conflicts.inc();
     }
 
     /// One answered request; `route` is the matched pattern, never the raw path (ids would

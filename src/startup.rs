@@ -162,8 +162,10 @@ impl Core {
         let sealer = sealer(settings)?;
         let wakeup = Arc::new(Wakeup::default());
         let fanout = Arc::new(Fanout::new(routes, wakeup.clone(), sealer.clone()));
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let resources = Arc::new(
             Resources::new(registry, store.clone(), clock.clone())
+                .with_metrics(metrics.clone())
                 .with_fanout(fanout)
                 .with_sync_timeout(sync_timeout)
                 .with_page_bytes(settings.max_page_bytes),
@@ -177,7 +179,6 @@ impl Core {
             lease: Duration::from_secs(settings.outbox_lease_secs.max(1)),
             deleted_retention: Duration::from_secs(settings.deleted_retention_days * 24 * 3600),
         };
-        let metrics = Arc::new(crate::metrics::Metrics::new());
         let dispatcher = Arc::new(
             Dispatcher::new(
                 store.clone(),

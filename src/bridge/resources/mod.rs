@@ -42,7 +42,8 @@ const WRITE_RETRIES: usize = 64;
 /// What a write without If-Match does on a version conflict: wait a moment and try again,
 /// or, past the retries, say the resource is too busy (503), never 412: the client set no
 /// precondition.
-fn conflict_retry(attempt: usize) -> BridgeResult<()> {
+fn conflict_retry(attempt: usize, metrics: &crate::metrics::Metrics) -> BridgeResult<()> {
+    metrics.write_conflict();
     if attempt >= WRITE_RETRIES {
         return Err(ScimError::Unavailable(
             "the resource is being changed by many requests at once; try again".into(),
@@ -75,7 +76,17 @@ pub struct Resources {
     sync_timeout: std::time::Duration,
     /// The most stored bytes one list page reads and renders (`ListSpec::max_bytes`).
     page_bytes: usize,
+    /// Writes of one resource in this process take turns (a stripe of locks by id), so a
+    /// write without If-Match waits for the one before it instead of losing optimistic
+    /// retries to a stream of others (a rename among member changes). Across processes
+    /// the version check and its retries still decide.
+    turns: Arc<Vec<std::sync::Mutex<()>>>,
+    /// Counts version conflicts (`/metrics`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
+
+/// How many locks the writes of resources share, by a hash of the id.
+const TURN_STRIPES: usize = 256;
 
 /// The default of `max_page_bytes`, the same as the largest body accepted: a page of 100
 /// typical users (as Okta and Entra ask for) is a small part of it.
@@ -94,7 +105,30 @@ impl Resources {
             fanout: Arc::new(Fanout::default()),
             sync_timeout: std::time::Duration::from_secs(10),
             page_bytes: DEFAULT_PAGE_BYTES,
+            turns: Arc::new(
+                (0..TURN_STRIPES)
+                    .map(|_| std::sync::Mutex::new(()))
+                    .collect(),
+            ),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }
+    }
+
+    /// Counts in `metrics` (the application's) rather than a set of its own.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Resources {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Waits for this process's other writes of `id` to finish; the turn lasts as long as
+    /// the guard (a sync-mode write keeps it while its connectors answer, so that an undo
+    /// never lands on a later write).
+    fn turn(&self, id: &str) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        let i = (h.finish() as usize) % self.turns.len();
+        self.turns[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The most stored bytes one list page renders; a page that would hold more holds
@@ -244,6 +278,7 @@ impl Resources {
         projection: &Projection,
     ) -> BridgeResult<Rendered> {
         let rt = self.rt(rt_name)?;
+        let _turn = self.turn(id);
         let norm = normalize(&self.reg, rt, body)?;
         for attempt in 0.. {
             let current = self.load(rt, id)?;
@@ -300,7 +335,7 @@ impl Resources {
                     return self.render(rt, row, base, projection);
                 }
                 Err(StoreError::VersionMismatch(_)) if pre.is_none() => {
-                    conflict_retry(attempt)?;
+                    conflict_retry(attempt, &self.metrics)?;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -312,6 +347,7 @@ impl Resources {
     /// DELETE.
     pub fn delete(&self, rt_name: &str, id: &str, pre: &Precondition) -> BridgeResult<()> {
         let rt = self.rt(rt_name)?;
+        let _turn = self.turn(id);
         let now = format_time(self.clock.now());
         let current = self.load(rt, id)?;
         pre.check(current.version)?;

@@ -69,6 +69,7 @@ impl Resources {
     ) -> BridgeResult<(String, Option<Rendered>)> {
         let rt = self.rt(rt_name)?;
         let ops = parse_request(body)?;
+        let _turn = self.turn(id);
         let is_group = rt.schema == GROUP_SCHEMA;
         let external: &[&str] = if is_group { &["members"] } else { &[] };
         let patcher = Patcher {
@@ -161,7 +162,7 @@ impl Resources {
                     return Ok((tag, rendered));
                 }
                 Err(StoreError::VersionMismatch(_)) if pre.is_none() => {
-                    conflict_retry(attempt)?;
+                    conflict_retry(attempt, &self.metrics)?;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
