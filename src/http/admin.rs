@@ -142,6 +142,21 @@ pub struct NewCredential {
     token_lifetime_mins: Option<f64>,
 }
 
+/// Reads a credential request: at most 16 KiB, within the body timeout like every other
+/// body (a body that never finishes holds no connection for longer), keys once each.
+async fn new_credential(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<NewCredential, HttpError> {
+    let body = super::body::read_json(req, payload, 16 * 1024, state.body_timeout()).await?;
+    serde_json::from_value(body).map_err(|e| {
+        HttpError(ScimError::InvalidValue(format!(
+            "the credential request cannot be read: {e}"
+        )))
+    })
+}
+
 fn scopes_of(scope: Option<&str>) -> Result<crate::bridge::Scopes, HttpError> {
     match scope {
         None => Ok(crate::bridge::Scopes::FULL),
@@ -162,9 +177,11 @@ fn named(body: &NewCredential) -> Result<String, HttpError> {
 
 /// `POST /admin/v1/credentials/tokens {name, scope, admin}`: the token, shown this once.
 pub async fn create_token(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<NewCredential>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
+    let body = new_credential(&req, &state, payload).await?;
     if body.token_lifetime_mins.is_some() {
         return Err(HttpError(ScimError::InvalidValue(
             "tokenLifetimeMins belongs to clients; a token lives until it is revoked".into(),
@@ -187,9 +204,11 @@ pub async fn create_token(
 /// `POST /admin/v1/credentials/clients {name, scope, tokenLifetimeMins}`: the client id and
 /// secret, the secret shown this once.
 pub async fn create_client(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<NewCredential>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
+    let body = new_credential(&req, &state, payload).await?;
     if body.admin.is_some() {
         return Err(HttpError(ScimError::InvalidValue(
             "admin belongs to tokens; a client is for the SCIM API".into(),

@@ -147,7 +147,12 @@ mod slow_and_forged {
     }
 
     async fn stalled_body_is_cut_off_with_408_then(db: Db) {
-        let app = spawn_tweaked(db, |s| s.body_timeout_secs = 1).await;
+        const ADMIN_TOKEN: &str = "stalling-admin-token-0123456789";
+        let app = spawn_tweaked(db, |s| {
+            s.body_timeout_secs = 1;
+            s.admin_token = Some(scim_bridge::config::Secret::new(ADMIN_TOKEN));
+        })
+        .await;
         let port = app.port;
         let (answer, took) = tokio::task::spawn_blocking(move || stall(port))
             .await
@@ -163,10 +168,13 @@ mod slow_and_forged {
             200,
             "the server still answers"
         );
-        // The endpoints anyone may call before any credential is checked are cut off too.
+        // The endpoints anyone may call before any credential is checked are cut off too,
+        // and so are the admin API's bodies.
+        let admin = format!("POST /admin/v1/credentials/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"name\":");
         for head in [
             "POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type=",
             "POST /callbacks/entsso/none HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"trackingId\":",
+            admin.as_str(),
         ] {
             let head = head.to_string();
             let (answer, took) = tokio::task::spawn_blocking(move || stall_at(port, &head))
