@@ -283,6 +283,30 @@ fn settings_with(common: &Common, adjust: impl FnOnce(&mut Settings)) -> anyhow:
     Ok(s)
 }
 
+/// The settings of a command that works on the database `serve` uses: a SQLite file that
+/// does not exist is an error naming it, never a new empty database (a command run from
+/// another directory would otherwise make one, and a token made there would never work).
+fn existing(common: &Common) -> anyhow::Result<Settings> {
+    let s = settings(common)?;
+    let url = scim_bridge::store::DbUrl::parse(&s.database_url)?;
+    if url.backend == scim_bridge::store::Backend::Sqlite
+        && url.target != ":memory:"
+        && !std::path::Path::new(&url.target).exists()
+    {
+        let here = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        anyhow::bail!(
+            "no database at {} (from {}, in {here}): run this where `serve` runs, or say which \
+             database with --database-url, SCIM_BRIDGE_DATABASE_URL or --config; \
+             `scim-bridge migrate` creates one",
+            url.target,
+            s.database_url
+        );
+    }
+    Ok(s)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, common } => {
@@ -346,13 +370,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             all,
             no_wait,
             common,
-        } => sync(&settings(&common)?, &connector, all, no_wait),
+        } => sync(&existing(&common)?, &connector, all, no_wait),
         Command::Reconcile {
             connector,
             repair,
             json,
             common,
-        } => reconcile(&settings(&common)?, &connector, repair, json),
+        } => reconcile(&existing(&common)?, &connector, repair, json),
         Command::Outbox {
             action:
                 OutboxAction::List {
@@ -361,7 +385,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     common,
                 },
         } => {
-            let s = settings(&common)?;
+            let s = existing(&common)?;
             let core = Core::build(&s, Arc::new(SystemClock))?;
             let text = |v: &serde_json::Value| match v {
                 serde_json::Value::String(s) => s.clone(),
@@ -399,7 +423,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if id.is_none() && connector.is_none() {
                 anyhow::bail!("say which dead jobs to retry: --id N or --connector NAME");
             }
-            let s = settings(&common)?;
+            let s = existing(&common)?;
             let core = Core::build(&s, Arc::new(SystemClock))?;
             let n = match (id, connector) {
                 (Some(id), _) => core.admin.retry_job(id)?,
@@ -412,7 +436,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Outbox {
             action: OutboxAction::Release { connector, common },
         } => {
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             let n = core.admin.release(&connector)?;
             println!("{n} held jobs of '{connector}' released: they will be delivered");
             Ok(())
@@ -425,7 +449,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     common,
                 },
         } => {
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             match (id, connector) {
                 (Some(id), None) => {
                     core.admin.discard_job(id)?;
@@ -468,7 +492,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let scopes = scopes(&scope)?;
-            let s = settings(&common)?;
+            let s = existing(&common)?;
             let core = Core::build(&s, Arc::new(SystemClock))?;
             let kind = if admin {
                 TokenKind::Admin
@@ -482,14 +506,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token {
             action: TokenAction::List { common },
         } => {
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             print_credentials(&core.tokens.list()?, &["token", "adminToken"]);
             Ok(())
         }
         Command::Token {
             action: TokenAction::Revoke { name, common },
         } => {
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             match core.tokens.revoke(&name)? {
                 0 => anyhow::bail!("no live token is named '{name}'"),
                 n => println!("{n} token(s) named '{name}' revoked"),
@@ -506,7 +530,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let scopes = scopes(&scope)?;
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             let made = core
                 .tokens
                 .create_client(&name, scopes, token_lifetime_mins)?;
@@ -516,14 +540,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client {
             action: ClientAction::List { common },
         } => {
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             print_credentials(&core.tokens.list()?, &["client"]);
             Ok(())
         }
         Command::Client {
             action: ClientAction::Revoke { name, common },
         } => {
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             match core.tokens.revoke_client(&name)? {
                 0 => anyhow::bail!("no live client is named '{name}'"),
                 _ => println!("client '{name}' revoked; its access tokens no longer work"),
@@ -533,7 +557,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client {
             action: ClientAction::RotateKey { common },
         } => {
-            let core = Core::build(&settings(&common)?, Arc::new(SystemClock))?;
+            let core = Core::build(&existing(&common)?, Arc::new(SystemClock))?;
             let kid = core.tokens.rotate_key()?;
             println!("access tokens are now signed with key {kid}");
             Ok(())

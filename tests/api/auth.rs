@@ -36,3 +36,27 @@ both_databases! {
         }
     }
 }
+
+crate::tests! {
+    fn a_command_run_away_from_the_database_says_so_instead_of_making_an_empty_one() {
+        let elsewhere = tempfile::tempdir().expect("dir");
+        for args in [&["token", "create", "--name", "okta"][..], &["client", "list"], &["outbox", "list"]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+                .args(args)
+                .current_dir(elsewhere.path())
+                .env_remove("SCIM_BRIDGE_DATABASE_URL")
+                .env_remove("SCIM_BRIDGE_TOKEN")
+                .output().expect("runs");
+            assert!(!out.status.success(), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("no database at scim-bridge.db"), "{args:?}: {err}");
+            assert!(!elsewhere.path().join("scim-bridge.db").exists(), "{args:?} made a database");
+        }
+        // migrate is asked to make one, and does.
+        let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .arg("migrate").current_dir(elsewhere.path()).env_remove("SCIM_BRIDGE_DATABASE_URL")
+            .output().expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(elsewhere.path().join("scim-bridge.db").exists());
+    }
+}

@@ -210,6 +210,12 @@ crate::tests! {
         )
         .expect("config");
         let db = format!("sqlite://{}", dir.path().join("s.db").display());
+        // The database serve would have made; sync never makes one.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["migrate", "--database-url", &db])
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
             .args([
                 "sync",
