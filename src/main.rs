@@ -280,7 +280,22 @@ fn settings_with(common: &Common, adjust: impl FnOnce(&mut Settings)) -> anyhow:
         adjust(s)
     })?;
     init_logging(s.log_format);
+    for line in unknown_variable_lines() {
+        log::warn!("{line}");
+    }
     Ok(s)
+}
+
+/// A line for each `SCIM_BRIDGE_` variable that no setting reads.
+fn unknown_variable_lines() -> Vec<String> {
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    scim_bridge::config::unknown_variables(names)
+        .into_iter()
+        .map(|(name, near)| match near {
+            Some(near) => format!("{name} is not a setting and is ignored: did you mean {near}?"),
+            None => format!("{name} is not a setting and is ignored"),
+        })
+        .collect()
 }
 
 /// The settings of a command that works on the database `serve` uses: a SQLite file that
@@ -353,6 +368,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let problems = scim_bridge::config::check(&text, &env);
             for p in &problems {
                 println!("{}: {p}", file.display());
+            }
+            for line in unknown_variable_lines() {
+                println!("warning: {line}");
             }
             if problems.is_empty() {
                 println!("{}: no problems", file.display());

@@ -56,6 +56,50 @@ pub fn env_name(key: &str) -> String {
     format!("SCIM_BRIDGE_{}", key.to_ascii_uppercase())
 }
 
+/// Variables of the project's own scripts (CI, benchmarks), not settings.
+const TOOLING: &[&str] = &["SCIM_BRIDGE_BIN", "SCIM_BRIDGE_CI_CACHE"];
+
+/// The variables among `names` that look like settings (`SCIM_BRIDGE_...`) but that no
+/// setting reads: a misspelling or a plural, which would otherwise be ignored in silence.
+/// Each comes with the variable it most likely meant, when one is close.
+pub fn unknown_variables(names: impl IntoIterator<Item = String>) -> Vec<(String, Option<String>)> {
+    let known: Vec<String> = KEYS.iter().map(|k| env_name(k)).collect();
+    let mut out: Vec<(String, Option<String>)> = names
+        .into_iter()
+        .filter(|n| n.starts_with("SCIM_BRIDGE_"))
+        .filter(|n| !known.contains(n) && !TOOLING.contains(&n.as_str()))
+        .map(|n| {
+            let near = known
+                .iter()
+                .map(|k| (distance(k, &n), k))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, k)| k.clone());
+            (n, near)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Levenshtein distance, by characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
 /// One step of a path into the settings: a key, or a position in a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
@@ -541,6 +585,33 @@ pub fn in_words(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_or_plural_setting_variable_is_named_with_the_one_it_likely_meant() {
+        let names = [
+            "SCIM_BRIDGE_CONNECTORS",
+            "SCIM_BRIDGE_POOLSIZE",
+            "SCIM_BRIDGE_LISTEN",
+            "SCIM_BRIDGE_BIN",
+            "SCIM_BRIDGE_SOMETHING_ELSE_ENTIRELY",
+            "PATH",
+        ]
+        .map(String::from);
+        assert_eq!(
+            unknown_variables(names),
+            vec![
+                (
+                    "SCIM_BRIDGE_CONNECTORS".into(),
+                    Some("SCIM_BRIDGE_CONNECTOR".into())
+                ),
+                (
+                    "SCIM_BRIDGE_POOLSIZE".into(),
+                    Some("SCIM_BRIDGE_POOL_SIZE".into())
+                ),
+                ("SCIM_BRIDGE_SOMETHING_ELSE_ENTIRELY".into(), None),
+            ]
+        );
+    }
 
     #[test]
     fn every_key_serde_knows_is_in_the_list_of_keys() {

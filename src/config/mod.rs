@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use load::{env_name, in_words, KeyPath, Place, Problem, Problems, Seg, KEYS};
+pub use load::{
+    env_name, in_words, unknown_variables, KeyPath, Place, Problem, Problems, Seg, KEYS,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

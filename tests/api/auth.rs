@@ -59,4 +59,17 @@ crate::tests! {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(elsewhere.path().join("scim-bridge.db").exists());
     }
+
+    fn a_misspelt_setting_variable_is_reported_not_ignored_in_silence() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = dir.path().join("bridge.toml");
+        std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").expect("config");
+        let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .arg("check-config").arg(&config)
+            .env("SCIM_BRIDGE_CONNECTORS", "[]")
+            .output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("warning: SCIM_BRIDGE_CONNECTORS is not a setting and is ignored: did you mean SCIM_BRIDGE_CONNECTOR?"), "{text}");
+        assert!(out.status.success(), "a warning, not a problem: {text}");
+    }
 }
