@@ -176,3 +176,17 @@ both_databases! {
         assert!(body_json(app.get(&path).await).await.get("members").is_none());
     }
 }
+
+both_databases! {
+    async fn an_okta_custom_namespace_attribute_is_refused_until_its_schema_is_loaded_as_the_okta_guide_says(app) {
+        let custom = "urn:ietf:params:scim:schemas:extension:CustomExtension:2.0:User";
+        let body = json!({"schemas": [USER, custom], "userName": "custom@example.com",
+                          "name": {"givenName": "C", "familyName": "U"}, custom: {"costCenter": "42"}});
+        let err = assert_scim_error(app.post("/Users", body).await, 400, Some("invalidSyntax")).await;
+        assert!(err["detail"].as_str().is_some_and(|d| d.contains(custom)), "{err}");
+        // A core attribute no schema defines is dropped, not refused.
+        let body = json!({"schemas": [USER], "userName": "dropped@example.com", "favouriteColour": "teal"});
+        let made = body_json(app.post("/Users", body).await).await;
+        assert!(made.get("favouriteColour").is_none(), "{made}");
+    }
+}
