@@ -351,6 +351,35 @@ pub fn load(
             }),
         }
     }
+    // A connector that cannot be read takes the whole list out of the checks below; what
+    // can be told of each from its raw table (its URL, a name used twice) is told now, so
+    // one pass reports it all.
+    let connectors_failed = problems.iter().any(|p| match &p.place {
+        Place::File { key, .. } | Place::Setting { key } => key.top() == Some("connector"),
+        Place::Env { var } => *var == env_name("connector"),
+    });
+    if connectors_failed {
+        if let Some(toml::Value::Array(list)) = table.get("connector") {
+            let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+            for (i, c) in list.iter().enumerate() {
+                let at = KeyPath::key("connector").index(i);
+                if let Some(url) = c.get("url").and_then(toml::Value::as_str) {
+                    if !matches!(url::Url::parse(url), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+                    {
+                        problems.push(source.problem(&at.at("url"), "an http(s) URL".to_string()));
+                    }
+                }
+                if let Some(name) = c.get("name").and_then(toml::Value::as_str) {
+                    if let Some(first) = seen.insert(name, i) {
+                        problems.push(source.problem(
+                            &at.at("name"),
+                            format!("the name '{name}' is already used by connector[{first}]"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
     // The keys that failed are left out, so the rest can still be checked in this pass.
     for p in &problems {
         let key = match &p.place {

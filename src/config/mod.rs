@@ -299,10 +299,13 @@ mod tests {
         let text = "listen = \"127.0.0.1:8080\"\n\n[[connector]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret = \"env:SCIM_BRIDGE_SURELY_UNSET_VAR\"\n\n[[connector]]\nname = \"a\"\nkind = \"ldap\"\nurl = \"not a url\"\n";
         let problems = check_file(text);
         let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line()).collect();
-        assert_eq!(lines, vec![Some(11)], "{problems:?}");
-        assert!(problems[0]
+        // The kind no connector has, and in the same pass the name used twice and the URL.
+        assert_eq!(lines, vec![Some(10), Some(11), Some(12)], "{problems:?}");
+        assert!(problems[1]
             .message
             .contains("'ldap' is not one of the choices"));
+        assert!(problems[0].message.contains("already used by connector[0]"));
+        assert!(problems[2].message.contains("an http(s) URL"));
         let text = text.replace("ldap", "webhook");
         let problems = check_file(&text);
         let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line()).collect();

@@ -116,9 +116,8 @@ pub fn validate(s: &Settings, source: &Source) -> Vec<Problem> {
             out.push(source.problem(
                 &at.at("name"),
                 format!(
-                    "the name '{}' is already used by connector {}",
-                    c.name,
-                    first + 1
+                    "the name '{}' is already used by connector[{first}]",
+                    c.name
                 ),
             ));
         }
