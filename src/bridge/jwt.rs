@@ -34,7 +34,11 @@ struct Issuer {
     leeway: u64,
     scopes: Scopes,
     floor: Duration,
-    cache: tokio::sync::Mutex<KeyCache>,
+    /// The keys, read without waiting: a token whose key is known never waits for a fetch.
+    cache: std::sync::RwLock<KeyCache>,
+    /// Held while the keys are fetched: one fetch at a time, and only tokens with a key not
+    /// in the cache wait for it.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 /// The configured outside issuers.
@@ -65,11 +69,13 @@ impl Issuers {
                 leeway: c.leeway_secs,
                 scopes: Scopes::parse(&c.scope)?,
                 floor: Duration::from_secs(c.jwks_min_refresh_secs),
-                cache: tokio::sync::Mutex::new(KeyCache::default()),
+                cache: std::sync::RwLock::new(KeyCache::default()),
+                fetching: tokio::sync::Mutex::new(()),
             });
         }
+        // Short: a token with an unknown key waits for this fetch.
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(Issuers { list, http })
@@ -126,32 +132,47 @@ impl Issuers {
     }
 
     async fn key(&self, issuer: &Issuer, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
-        let mut cache = issuer.cache.lock().await;
         let pick = |c: &KeyCache| match kid {
             Some(k) => c.keys.get(k).cloned(),
             // No kid: only a set of one key says which.
             None if c.keys.len() == 1 => c.keys.values().next().cloned(),
             None => None,
         };
-        if let Some(k) = pick(&cache) {
+        let read = |f: &dyn Fn(&KeyCache) -> Option<DecodingKey>| {
+            f(&issuer.cache.read().unwrap_or_else(|p| p.into_inner()))
+        };
+        if let Some(k) = read(&pick) {
             return Ok(k);
         }
-        let may_fetch = cache.fetched.is_none_or(|t| t.elapsed() >= issuer.floor);
+        // One fetch at a time; a token that waited for another's fetch looks again first.
+        let fetched_before = issuer
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .fetched;
+        let _fetching = issuer.fetching.lock().await;
+        let (found, fetched) = {
+            let c = issuer.cache.read().unwrap_or_else(|p| p.into_inner());
+            (pick(&c), c.fetched)
+        };
+        if let Some(k) = found {
+            return Ok(k);
+        }
+        let someone_fetched = fetched != fetched_before;
+        let may_fetch = !someone_fetched && fetched.is_none_or(|t| t.elapsed() >= issuer.floor);
         if !may_fetch {
             return Err(AuthError::Invalid(
                 "unknown signing key (the issuer's keys were fetched moments ago)".into(),
             ));
         }
-        match self.fetch(issuer).await {
-            Ok(keys) => {
-                cache.keys = keys;
-                cache.fetched = Some(Instant::now());
-            }
-            Err(why) => {
-                log::warn!("jwt issuer {}: cannot read its keys: {why}", issuer.iss);
-                cache.fetched = Some(Instant::now());
-            }
+        // The fetch runs with no lock on the keys: tokens with known keys go on meanwhile.
+        let fetched = self.fetch(issuer).await;
+        let mut cache = issuer.cache.write().unwrap_or_else(|p| p.into_inner());
+        match fetched {
+            Ok(keys) => cache.keys = keys,
+            Err(why) => log::warn!("jwt issuer {}: cannot read its keys: {why}", issuer.iss),
         }
+        cache.fetched = Some(Instant::now());
         pick(&cache).ok_or_else(|| AuthError::Invalid("unknown signing key".into()))
     }
 

@@ -394,29 +394,43 @@ struct Jwks {
     url: String,
     keys: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<Mutex<u32>>,
+    /// While set, each fetch says it started and then waits for a permit of `release`.
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    started: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Semaphore>,
 }
 
 fn serve_jwks(initial: Vec<Value>) -> Jwks {
     let keys = Arc::new(Mutex::new(initial));
     let fetches = Arc::new(Mutex::new(0u32));
+    let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
     let (k, f) = (keys.clone(), fetches.clone());
+    let (h, s, r) = (hold.clone(), started.clone(), release.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let server = HttpServer::new(move || {
         let (k, f) = (k.clone(), f.clone());
+        let (h, s, r) = (h.clone(), s.clone(), r.clone());
         App::new().route(
             "/keys",
             web::get().to(move || {
                 let (k, f) = (k.clone(), f.clone());
+                let (h, s, r) = (h.clone(), s.clone(), r.clone());
                 async move {
                     *f.lock().expect("lock") += 1;
+                    if h.load(std::sync::atomic::Ordering::SeqCst) {
+                        s.notify_one();
+                        r.acquire().await.expect("open").forget();
+                    }
                     let keys = k.lock().expect("lock").clone();
                     HttpResponse::Ok().json(json!({"keys": keys}))
                 }
             }),
         )
     })
-    .workers(1)
+    .workers(2)
     .disable_signals()
     .listen(listener)
     .expect("listen")
@@ -426,6 +440,9 @@ fn serve_jwks(initial: Vec<Value>) -> Jwks {
         url: format!("http://127.0.0.1:{port}/keys"),
         keys,
         fetches,
+        hold,
+        started,
+        release,
     }
 }
 
@@ -501,6 +518,29 @@ on_both! {
             assert_invalid_token(get_users(&app, &token).await, what).await;
         }
         assert_eq!(json(app.get("/Users").await).await["totalResults"], 1);
+    }
+
+    async fn a_slow_key_fetch_for_an_unknown_kid_never_holds_up_tokens_whose_key_is_known(db) {
+        let jwks = serve_jwks(vec![jwk("a")]);
+        let url = jwks.url.clone();
+        let app = app_with(db, |s| s.jwt_issuers = vec![issuer(&url, "scim:read")]).await;
+        let known = mint("a", "test-key-a", json!({}));
+        assert_eq!(get_users(&app, &known).await.status(), 200);
+        // A token naming a key the issuer never published makes the bridge fetch again,
+        // and the issuer is slow to answer: the fetch is held until the test lets it go.
+        jwks.hold.store(true, std::sync::atomic::Ordering::SeqCst);
+        let unknown = mint("b", "never-published", json!({}));
+        let stranger = {
+            let (client, base) = (app.client.clone(), app.base.clone());
+            tokio::spawn(async move { client.get(format!("{base}/Users")).bearer_auth(unknown).send().await.expect("sent").status() })
+        };
+        jwks.started.notified().await;
+        // Meanwhile a token whose key is cached is answered at once, not after the fetch.
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(4), get_users(&app, &known)).await;
+        assert_eq!(answered.expect("answered while the fetch is held").status(), 200);
+        jwks.release.add_permits(1);
+        assert_eq!(stranger.await.expect("joined"), 401);
+        assert_eq!(*jwks.fetches.lock().expect("lock"), 2, "one fetch for the unknown key");
     }
 
     async fn an_issuer_that_rotates_its_key_is_followed_with_one_fetch_and_its_scope_applies(db) {
