@@ -151,14 +151,23 @@ fn view(r: AuditRow) -> Value {
     })
 }
 
-/// The attribute paths a SCIM write names: a PATCH's operation paths (or, for an operation
-/// without one, the attributes its value sets); a POST's or PUT's top-level attributes.
+/// At most this many paths are kept from one request, each at most [`MAX_PATH`] bytes: a
+/// record's size does not grow with what a body carries.
+pub const MAX_PATHS: usize = 64;
+pub const MAX_PATH: usize = 128;
+
+/// The attribute paths a write names: a PATCH's operation paths (or, for an operation
+/// without one, its value's keys), a POST's or PUT's keys. Never a value: a value filter
+/// keeps its attribute and loses what it compared with (`emails[value eq "a@b"].type` is
+/// `emails[value eq …].type`), and a key that is not an attribute name (a JSON key may be
+/// any text) is left out.
 pub fn paths_named(body: &Value, is_patch: bool) -> Vec<String> {
     let keys = |v: &Value| -> Vec<String> {
         v.as_object()
             .map(|o| {
                 o.keys()
                     .filter(|k| !matches!(k.as_str(), "schemas" | "meta" | "id"))
+                    .filter(|k| is_name(k))
                     .cloned()
                     .collect()
             })
@@ -170,7 +179,7 @@ pub fn paths_named(body: &Value, is_patch: bool) -> Vec<String> {
             .map(|ops| {
                 ops.iter()
                     .flat_map(|op| match op.get("path").and_then(Value::as_str) {
-                        Some(p) => vec![p.to_string()],
+                        Some(p) => vec![without_values(p)],
                         None => op.get("value").map(keys).unwrap_or_default(),
                     })
                     .collect()
@@ -179,15 +188,136 @@ pub fn paths_named(body: &Value, is_patch: bool) -> Vec<String> {
     } else {
         keys(body)
     };
+    for p in &mut out {
+        if p.len() > MAX_PATH {
+            let mut end = MAX_PATH;
+            while !p.is_char_boundary(end) {
+                end -= 1;
+            }
+            p.truncate(end);
+            p.push('…');
+        }
+    }
     out.sort();
     out.dedup();
-    out.truncate(200);
+    out.truncate(MAX_PATHS);
+    out
+}
+
+/// Whether a key looks like an attribute name or a schema URN.
+fn is_name(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= MAX_PATH
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$' | ':' | '.'))
+}
+
+/// A PATCH path with the values its filters compare with taken out: each token after a
+/// comparison operator inside `[...]` becomes `…`.
+fn without_values(path: &str) -> String {
+    fn is_operator(t: &str) -> bool {
+        matches!(
+            t.to_ascii_lowercase().as_str(),
+            "eq" | "ne" | "co" | "sw" | "ew" | "gt" | "ge" | "lt" | "le"
+        )
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        if c != '[' {
+            out.push(c);
+            continue;
+        }
+        let mut tokens: Vec<String> = Vec::new();
+        let mut word = String::new();
+        let mut closed = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    let mut quoted = String::from('"');
+                    let mut escaped = false;
+                    for q in chars.by_ref() {
+                        quoted.push(q);
+                        match (escaped, q) {
+                            (true, _) => escaped = false,
+                            (false, '\\') => escaped = true,
+                            (false, '"') => break,
+                            _ => {}
+                        }
+                    }
+                    tokens.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
+                    tokens.push(quoted);
+                }
+                ']' => {
+                    closed = true;
+                    break;
+                }
+                '(' | ')' => {
+                    tokens.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
+                    tokens.push(c.to_string());
+                }
+                c if c.is_whitespace() => {
+                    tokens.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
+                }
+                c => word.push(c),
+            }
+        }
+        tokens.extend((!word.is_empty()).then_some(word));
+        let mut after_operator = false;
+        let shown: Vec<String> = tokens
+            .into_iter()
+            .map(|t| {
+                let shown = if after_operator {
+                    "…".to_string()
+                } else {
+                    t.clone()
+                };
+                after_operator = is_operator(&t);
+                shown
+            })
+            .collect();
+        out.push('[');
+        out.push_str(&shown.join(" "));
+        if closed {
+            out.push(']');
+        }
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_keeps_its_attributes_and_loses_its_values_and_a_record_stays_small() {
+        let patch = json!({"Operations": [
+            {"op": "replace", "path": "emails[value eq \"ann@example.com\" and type ne \"work\"].primary", "value": true},
+            {"op": "remove", "path": "members[value eq \"u1\"]"},
+            {"op": "remove", "path": "x509Certificates[primary eq true]"},
+        ]});
+        let paths = paths_named(&patch, true);
+        assert_eq!(
+            paths,
+            vec![
+                "emails[value eq … and type ne …].primary",
+                "members[value eq …]",
+                "x509Certificates[primary eq …]",
+            ]
+        );
+        assert!(!paths.concat().contains("ann@"));
+        let mut huge = serde_json::Map::new();
+        for i in 0..10_000 {
+            huge.insert(format!("key{i}"), json!(1));
+        }
+        huge.insert("x".repeat(5000), json!(1));
+        huge.insert("has a space".into(), json!(1));
+        let paths = paths_named(&Value::Object(huge), false);
+        assert_eq!(paths.len(), MAX_PATHS);
+        assert!(paths
+            .iter()
+            .all(|p| p.len() <= MAX_PATH && !p.contains(' ')));
+    }
 
     #[test]
     fn the_paths_of_a_write_are_named_never_their_values() {

@@ -135,7 +135,30 @@ pub async fn bulk(
     let base = state.base_url(&req);
     let max_ops = state.settings.bulk_max_operations;
     let resources = state.resources.clone();
+    let scim_base = base.clone();
     let body = blocking(move || resources.bulk(body, &base, max_ops)).await?;
+    // The audit names each resource an operation touched, those it created included, so a
+    // lookup of the trail by resource finds the Bulk request.
+    let done: Vec<String> = body["Operations"]
+        .as_array()
+        .map(|ops| {
+            ops.iter()
+                .filter_map(|op| {
+                    let method = op["method"].as_str()?;
+                    let location = op["location"].as_str()?;
+                    let path = location
+                        .strip_prefix(scim_base.as_str())
+                        .unwrap_or(location);
+                    Some(format!("{method} {path}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !done.is_empty() {
+        let mut done = done;
+        done.truncate(crate::bridge::audit::MAX_PATHS);
+        note(&req, "Bulk", None, done);
+    }
     Ok(scim_json(StatusCode::OK, &body))
 }
 

@@ -65,7 +65,19 @@ impl AuditStore for SqlStore {
         let mut conn = self.conn()?;
         let mut query = audit::table.into_boxed();
         if let Some(r) = &q.resource_id {
-            query = query.filter(audit::resource_id.eq(r.clone()));
+            // A Bulk request names the resources it touched in its paths.
+            let escaped: String = r
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            query = query.filter(
+                audit::resource_id
+                    .eq(r.clone())
+                    .or(audit::paths.like(format!("%/{escaped}\"%")).escape('\\')),
+            );
         }
         if let Some(c) = &q.credential {
             query = query.filter(audit::credential.eq(c.clone()));

@@ -326,3 +326,47 @@ crate::tests! {
         }
     }
 }
+
+crate::each_database! {
+    async fn the_audit_holds_paths_not_values_stays_small_and_finds_what_a_bulk_request_created(db) {
+        let first = spawn_app(db).await;
+        let mut settings = first.settings.clone();
+        let dbh = first.stop().await;
+        settings.admin_token = Some(Secret::new(ADMIN));
+        let app = spawn_with(dbh, settings).await;
+        let audit = |q: String| {
+            let port = app.port;
+            async move {
+                reqwest::Client::new().get(format!("http://127.0.0.1:{port}/admin/v1/audit?{q}"))
+                    .bearer_auth(ADMIN).send().await.expect("audit").json::<Value>().await.expect("json")
+            }
+        };
+        let id = app.create_user("audited@example.com").await;
+        // A PATCH whose filter compares with an address: the path is kept, the address not.
+        let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "emails[value eq \"audited@example.com\"].type", "value": "home"}]});
+        assert_eq!(app.send(reqwest::Method::PATCH, &format!("/Users/{id}"), Some(patch)).await.status(), 200);
+        let page = audit(format!("resource={id}")).await;
+        assert_eq!(page["entries"][0]["paths"], json!(["emails[value eq …].type"]), "{page}");
+        assert!(!page.to_string().contains("audited@example.com\\\""), "{page}");
+        // A body of ten thousand made-up keys makes a record of at most 64 short paths.
+        let mut body = json!({"schemas": [USER], "userName": "wide@example.com"});
+        for i in 0..10_000 {
+            body[format!("made-up-key-{i}")] = json!(i);
+        }
+        assert_eq!(app.post("/Users", body).await.status(), 201);
+        let all = audit("count=1".into()).await;
+        let paths = all["entries"][0]["paths"].as_array().expect("paths");
+        assert!(paths.len() <= 64 && all.to_string().len() < 16 * 1024, "{} bytes", all.to_string().len());
+        // A user made through /Bulk is found by the lookup by resource.
+        let bulk = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "b1", "data": user("bulk-audited@example.com")}]});
+        let res = json(app.post("/Bulk", bulk).await).await;
+        let made = res["Operations"][0]["location"].as_str().and_then(|l| l.rsplit('/').next()).expect("location").to_string();
+        let page = audit(format!("resource={made}")).await;
+        let entries = page["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), 1, "{page}");
+        assert_eq!(entries[0]["route"], "/scim/v2/Bulk", "{page}");
+        assert_eq!(entries[0]["paths"], json!([format!("POST /Users/{made}")]), "{page}");
+    }
+}
