@@ -743,6 +743,55 @@ fn demo(listen: String, database_url: Option<String>) -> anyhow::Result<()> {
     })
 }
 
+/// A first SCIM token, made only when no way to reach the SCIM API exists (no SCIM token,
+/// stored or set, no OAuth client, no JWT issuer). Shown on a terminal; otherwise (a
+/// service, whose output goes to a journal) written to `initial-token` in the state
+/// directory (systemd's STATE_DIRECTORY, the SQLite file's folder, or the working one),
+/// readable by its owner only, and the log says where, never the token.
+fn first_token(core: &Core, sqlite_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let tokens = &core.tokens;
+    if tokens.any(TokenKind::Scim)? || tokens.any_client()? || !core.issuers.is_empty() {
+        return Ok(());
+    }
+    if std::io::stdout().is_terminal() {
+        let token = tokens.create("initial", TokenKind::Scim)?;
+        println!("No SCIM token existed, so one was made. It is shown this once; keep it:");
+        println!("{token}");
+        return Ok(());
+    }
+    let dir = std::env::var_os("STATE_DIRECTORY")
+        .and_then(|d| std::env::split_paths(&d).next())
+        .or(sqlite_dir.filter(|d| !d.as_os_str().is_empty()))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let path = dir.join("initial-token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            log::warn!(
+                "no way to reach the SCIM API is configured, and {} exists already: no token was made; read that one, or remove the file and start again",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(e) => anyhow::bail!(
+            "cannot write the first SCIM token to {}: {e}",
+            path.display()
+        ),
+    };
+    let token = tokens.create("initial", TokenKind::Scim)?;
+    std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes())?;
+    log::warn!(
+        "no way to reach the SCIM API was configured, so a SCIM token named 'initial' was made and written to {} (readable by its owner only): read it, then delete the file",
+        path.display()
+    );
+    Ok(())
+}
+
 fn serve(s: Settings) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -760,12 +809,16 @@ fn serve(s: Settings) -> anyhow::Result<()> {
             .iter()
             .map(|c| format!("{} ({}, {:?})", c.name, c.kind, c.mode).to_lowercase())
             .collect();
+        let sqlite_dir = scim_bridge::store::DbUrl::parse(&s.database_url)
+            .ok()
+            .filter(|u| u.backend == scim_bridge::store::Backend::Sqlite)
+            .and_then(|u| {
+                std::path::Path::new(&u.target)
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+            });
         let app = Application::build(s, Arc::new(SystemClock))?;
-        if !app.core.tokens.any(TokenKind::Scim)? {
-            let token = app.core.tokens.create("initial", TokenKind::Scim)?;
-            println!("No SCIM token existed, so one was made. It is shown this once; keep it:");
-            println!("{token}");
-        }
+        first_token(&app.core, sqlite_dir)?;
         log::info!(
             "scim-bridge {} on {:?}: {database}",
             env!("CARGO_PKG_VERSION"),

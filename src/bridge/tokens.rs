@@ -357,6 +357,15 @@ impl Tokens {
 
     /// Whether any credential of `kind` exists, stored or fixed (an OAuth client or an
     /// outside issuer counts for SCIM at the caller's side).
+    /// Whether an OAuth client that is not revoked exists.
+    pub fn any_client(&self) -> BridgeResult<bool> {
+        Ok(self
+            .store
+            .list_clients()?
+            .iter()
+            .any(|c| c.revoked.is_none()))
+    }
+
     pub fn any(&self, kind: TokenKind) -> BridgeResult<bool> {
         Ok(self.fixed.iter().any(|(k, _)| *k == kind)
             || self.store.count_tokens(kind.as_str())? > 0)

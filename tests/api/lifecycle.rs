@@ -107,32 +107,39 @@ crate::tests! {
 }
 
 crate::tests! {
-    fn serve_makes_a_first_token_once_and_stops_cleanly_on_sigterm() {
+    fn serve_makes_a_first_token_once_into_an_owner_only_file_and_stops_cleanly_on_sigterm() {
         let dir = tempfile::tempdir().expect("dir");
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
         let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
             .env_remove("SCIM_BRIDGE_TOKEN")
+            .env_remove("STATE_DIRECTORY")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawns");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut lines = stdout.lines();
-        let first = lines.next().expect("a line").expect("utf8");
-        assert!(first.contains("shown this once"), "{first}");
-        let token = lines.next().expect("a token").expect("utf8");
-        assert!(token.starts_with("scb_"));
+        // Its output is not a terminal (a service's goes to the journal): the token goes to
+        // a file beside the database that only its owner can read, and only its path is said.
         let stderr = BufReader::new(child.stderr.take().expect("stderr"));
         let mut port = None;
+        let mut said_where = false;
+        let mut log = Vec::new();
         for line in stderr.lines() {
             let line = line.expect("utf8");
-            assert!(!line.contains(&token), "the token is never logged");
+            said_where |= line.contains("initial-token");
+            log.push(line.clone());
             if let Some(rest) = line.split("(port ").nth(1) {
                 port = rest.trim_end_matches(')').parse::<u16>().ok();
                 break;
             }
         }
+        assert!(said_where, "{log:?}");
+        let file = dir.path().join("initial-token");
+        let token = std::fs::read_to_string(&file).expect("the token file").trim().to_string();
+        assert!(token.starts_with("scb_"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert!(log.iter().all(|l| !l.contains(&token)), "the token is never logged");
         let port = port.expect("the server says its port");
         let res = reqwest::blocking::Client::new()
             .get(format!("http://127.0.0.1:{port}/scim/v2/Users"))
@@ -151,6 +158,9 @@ crate::tests! {
             .expect("wait")
             .expect("the server stops");
         assert!(status.success(), "exit status {status:?}");
+        let mut printed = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut printed).expect("read");
+        assert!(!printed.contains(&token), "not on standard output either: {printed}");
         // A second start finds the token and makes no new one.
         let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
             .args([
@@ -164,5 +174,34 @@ crate::tests! {
             .output()
             .expect("runs");
         assert!(out.status.success());
+    }
+
+    fn serve_makes_no_token_when_an_oauth_client_can_already_reach_the_api() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let run = |args: &[&str]| {
+            let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge")).args(args).args(["--database-url", &url])
+                .env_remove("SCIM_BRIDGE_TOKEN").output().expect("runs");
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&["migrate"]);
+        run(&["client", "create", "--name", "entra"]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+            .env_remove("SCIM_BRIDGE_TOKEN")
+            .env_remove("STATE_DIRECTORY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        for line in stderr.lines() {
+            if line.expect("utf8").contains("(port ") {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!dir.path().join("initial-token").exists(), "no token was made");
     }
 }
