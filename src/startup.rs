@@ -76,6 +76,14 @@ fn build_connector(c: &ConnectorConfig) -> Result<Arc<dyn Connector>, StartupErr
 }
 
 /// The outbox key from the settings, or one made for this process.
+/// The configured outbox key's sealer, if one is configured.
+fn configured_sealer(settings: &Settings) -> Result<Option<Sealer>, StartupError> {
+    match &settings.outbox_key {
+        Some(_) => sealer(settings).map(Some),
+        None => Ok(None),
+    }
+}
+
 fn sealer(settings: &Settings) -> Result<Sealer, StartupError> {
     let err = |why: String| StartupError::Connector {
         name: "outbox_key".into(),
@@ -228,6 +236,29 @@ impl Core {
                 tokens.allow_fixed(kind, t.expose());
             }
         }
+        // The access-token signing keys are sealed with the outbox key when there is one;
+        // without it they stay as they are (a key made per process would lose them at a
+        // restart, and other instances could not read them).
+        let tokens = match configured_sealer(settings)? {
+            Some(s) => {
+                let (t, sealed) = tokens.with_sealer(s).map_err(|e| StartupError::Setting {
+                    name: "outbox_key",
+                    why: e.to_string(),
+                })?;
+                if sealed > 0 {
+                    log::info!("sealed {sealed} access-token signing keys with the outbox key");
+                }
+                t
+            }
+            None => {
+                if tokens.any_client().unwrap_or(false) {
+                    log::warn!(
+                        "no outbox_key (SCIM_BRIDGE_OUTBOX_KEY) is set: the access-token signing keys are stored in the clear"
+                    );
+                }
+                tokens
+            }
+        };
         let issuers = crate::bridge::jwt::Issuers::new(&settings.jwt_issuers)
             .map_err(StartupError::JwtIssuer)?;
         let admin = Arc::new(crate::bridge::Admin::new(

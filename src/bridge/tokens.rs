@@ -306,6 +306,16 @@ pub struct Tokens {
     fixed: Vec<(TokenKind, [u8; 32])>,
     /// Signing keys by kid, as read from the store (a key never changes once made).
     keys: RwLock<HashMap<String, Vec<u8>>>,
+    /// Seals the signing keys at rest (the outbox key), when one is configured.
+    sealer: Option<crate::outbox::seal::Sealer>,
+}
+
+/// How a sealed signing key's stored text begins; one without it is from before sealing.
+const SEALED: &str = "sealed:";
+
+/// What binds a sealed signing key to its row.
+fn key_aad(kid: &str) -> String {
+    format!("signing-key:{kid}")
 }
 
 impl Tokens {
@@ -315,7 +325,26 @@ impl Tokens {
             clock,
             fixed: Vec::new(),
             keys: RwLock::new(HashMap::new()),
+            sealer: None,
         }
+    }
+
+    /// Seals the signing keys it makes with `sealer`, opens sealed ones with it, and seals
+    /// the keys stored before in the clear. Returns how many it sealed.
+    pub fn with_sealer(
+        mut self,
+        sealer: crate::outbox::seal::Sealer,
+    ) -> Result<(Tokens, usize), StoreError> {
+        let mut sealed = 0;
+        for row in self.store.signing_keys()? {
+            if !row.secret.starts_with(SEALED) {
+                let secret = format!("{SEALED}{}", sealer.seal(&row.secret, &key_aad(&row.kid)));
+                self.store.reseal_signing_key(&row.kid, &secret)?;
+                sealed += 1;
+            }
+        }
+        self.sealer = Some(sealer);
+        Ok((self, sealed))
     }
 
     /// Accepts `token` for `kind` without storing it (a token from the environment).
@@ -594,19 +623,45 @@ impl Tokens {
             Some(k) => k,
             None => self.add_key()?,
         };
-        let key = decode_key(&row)?;
+        let key = self.decode_key(&row)?;
         Ok((row.kid, key))
     }
 
     fn add_key(&self) -> Result<SigningKeyRow, StoreError> {
+        let kid = uuid::Uuid::new_v4().simple().to_string();
+        let clear = random_b64(32);
+        let secret = match &self.sealer {
+            Some(s) => format!("{SEALED}{}", s.seal(&clear, &key_aad(&kid))),
+            None => clear,
+        };
         let row = SigningKeyRow {
-            kid: uuid::Uuid::new_v4().simple().to_string(),
-            secret: random_b64(32),
+            kid,
+            secret,
             created: format_time(self.now()),
             retired: None,
         };
         self.store.add_signing_key(&row)?;
         Ok(row)
+    }
+
+    /// A signing key's bytes: opened with the sealer when sealed.
+    fn decode_key(&self, row: &SigningKeyRow) -> Result<Vec<u8>, StoreError> {
+        let clear = match (row.secret.strip_prefix(SEALED), &self.sealer) {
+            (Some(sealed), Some(s)) => s.open(sealed, &key_aad(&row.kid)).map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "signing key {} cannot be opened with this outbox key (was it changed?)",
+                    row.kid
+                ))
+            })?,
+            (Some(_), None) => {
+                return Err(StoreError::Corrupt(format!(
+                    "signing key {} is sealed, and no outbox_key is set to open it",
+                    row.kid
+                )))
+            }
+            (None, _) => row.secret.clone(),
+        };
+        decode_key(&clear, &row.kid)
     }
 
     /// Starts signing with a new key. Tokens signed with the old ones stay valid until
@@ -628,7 +683,7 @@ impl Tokens {
         let rows = self.store.signing_keys()?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         for r in &rows {
-            keys.insert(r.kid.clone(), decode_key(r)?);
+            keys.insert(r.kid.clone(), self.decode_key(r)?);
         }
         Ok(keys.get(kid).cloned())
     }
@@ -686,10 +741,10 @@ impl Tokens {
     }
 }
 
-fn decode_key(row: &SigningKeyRow) -> Result<Vec<u8>, StoreError> {
+fn decode_key(text: &str, kid: &str) -> Result<Vec<u8>, StoreError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&row.secret)
-        .map_err(|_| StoreError::Corrupt(format!("signing key {} is not base64", row.kid)))
+        .decode(text)
+        .map_err(|_| StoreError::Corrupt(format!("signing key {kid} is not base64")))
 }
 
 /// Which check a JWT failed, in words (never the token).

@@ -156,6 +156,15 @@ impl TokenStore for SqlStore {
         })
     }
 
+    fn reseal_signing_key(&self, kid: &str, secret: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::update(signing_keys::table.find(kid))
+                .set(signing_keys::secret.eq(secret))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
     fn retire_signing_keys(&self, keep: &str, now: &str) -> StoreResult<()> {
         self.write(|conn| {
             diesel::update(

@@ -278,6 +278,8 @@ pub trait TokenStore: Send + Sync {
     fn touch_client(&self, client_id: &str, now: &str) -> StoreResult<()>;
     fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
     fn add_signing_key(&self, row: &SigningKeyRow) -> StoreResult<()>;
+    /// Replaces a signing key's stored text (the same key, sealed).
+    fn reseal_signing_key(&self, kid: &str, secret: &str) -> StoreResult<()>;
     /// Retires every key but `keep`.
     fn retire_signing_keys(&self, keep: &str, now: &str) -> StoreResult<()>;
     /// Removes keys retired before `before` (their tokens have expired).

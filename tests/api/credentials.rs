@@ -278,6 +278,34 @@ on_both! {
         assert_invalid_token(get_users(&app, &parts.join(".")).await, "tampered").await;
     }
 
+    async fn signing_keys_are_sealed_with_the_outbox_key_and_old_clear_ones_are_sealed_at_start(db) {
+        // Without an outbox key the signing key is kept as it was.
+        let app = app_with(db, |_| {}).await;
+        let (id, secret) = new_client(&app, "sealed", "scim:read").await;
+        let before = access_token(&app, &id, &secret).await;
+        let clear = signing_key_texts(&app.db.url());
+        assert!(clear.iter().all(|k| !k.starts_with("sealed:")), "{clear:?}");
+        // Started with one, the bridge seals that key; tokens it signed stay valid, and keys
+        // it makes are sealed too.
+        let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let mut settings = app.settings.clone();
+        let dbh = app.stop().await;
+        settings.outbox_key = Some(Secret::new(&key));
+        let app = spawn_with(dbh, settings.clone()).await;
+        assert_eq!(get_users(&app, &before).await.status(), 200);
+        assert_eq!(admin(&app, Method::POST, "/credentials/signing-key", None).await.status(), 200);
+        let after = access_token(&app, &id, &secret).await;
+        assert_eq!(get_users(&app, &after).await.status(), 200);
+        let stored = signing_key_texts(&app.db.url());
+        assert_eq!(stored.len(), 2);
+        assert!(stored.iter().all(|k| k.starts_with("sealed:")), "{stored:?}");
+        assert!(stored.iter().all(|k| !clear.iter().any(|c| k.contains(c.as_str()))), "the clear key is gone");
+        // A restart with the same key reads them.
+        let dbh = app.stop().await;
+        let app = spawn_with(dbh, settings).await;
+        assert_eq!(get_users(&app, &after).await.status(), 200);
+    }
+
     async fn parallel_token_requests_and_client_creates_on_a_fresh_database_all_hold(db) {
         let app = app_with(db, |_| {}).await;
         let app = Arc::new(app);
@@ -606,4 +634,23 @@ crate::tests! {
         assert!(problems[0].message.contains("'HS256' is not accepted"));
         assert!(problems[1].message.contains("audience is required"));
     }
+}
+
+/// The signing keys' stored texts, as the database holds them.
+fn signing_key_texts(url: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        secret: String,
+    }
+    let q = "SELECT secret FROM signing_keys ORDER BY created";
+    let rows: Vec<Row> = if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut c = diesel::SqliteConnection::establish(path).expect("sqlite");
+        diesel::sql_query(q).load(&mut c).expect("rows")
+    } else {
+        let mut c = diesel::PgConnection::establish(url).expect("pg");
+        diesel::sql_query(q).load(&mut c).expect("rows")
+    };
+    rows.into_iter().map(|r| r.secret).collect()
 }
