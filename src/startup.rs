@@ -382,6 +382,11 @@ impl Application {
                 settings.rate_limit_burst,
             )
             .map(Arc::new),
+            failures: crate::http::budget::Failures::new(
+                settings.auth_failures_per_sec,
+                settings.auth_failures_burst,
+            )
+            .map(Arc::new),
             metrics: core.metrics.clone(),
             metrics_token,
             audit: core.audit.clone(),

@@ -49,6 +49,8 @@ pub const KEYS: &[&str] = &[
     "jwt_issuer",
     "rate_limit_per_sec",
     "rate_limit_burst",
+    "auth_failures_per_sec",
+    "auth_failures_burst",
 ];
 
 /// The variable a key is read from.

@@ -120,6 +120,13 @@ pub struct Settings {
     /// How many requests a credential may make at once beyond its rate
     /// (SCIM_BRIDGE_RATE_LIMIT_BURST).
     pub rate_limit_burst: u32,
+    /// Failed authentications (a wrong or missing token, a wrong client secret) a client
+    /// address may make a second, past its burst; 0 turns the budget off
+    /// (SCIM_BRIDGE_AUTH_FAILURES_PER_SEC).
+    pub auth_failures_per_sec: f64,
+    /// How many failed authentications an address may make at once
+    /// (SCIM_BRIDGE_AUTH_FAILURES_BURST).
+    pub auth_failures_burst: u32,
 }
 
 /// Every setting, with secrets redacted (the database URL's password too).
@@ -159,6 +166,8 @@ impl fmt::Debug for Settings {
             .field("jwt_issuers", &self.jwt_issuers)
             .field("rate_limit_per_sec", &self.rate_limit_per_sec)
             .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("auth_failures_per_sec", &self.auth_failures_per_sec)
+            .field("auth_failures_burst", &self.auth_failures_burst)
             .field("log_format", &self.log_format)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
@@ -205,6 +214,8 @@ impl Default for Settings {
             jwt_issuers: Vec::new(),
             rate_limit_per_sec: 0.0,
             rate_limit_burst: 20,
+            auth_failures_per_sec: 1.0,
+            auth_failures_burst: 30,
             log_format: LogFormat::Text,
             tls_cert: None,
             tls_key: None,

@@ -34,6 +34,8 @@ pub enum Refusal {
     InsufficientScope(Scope),
     #[error("this credential is over its request budget")]
     OverBudget(std::time::Duration),
+    #[error("too many failed authentications from this address; try again later")]
+    TooManyFailures(std::time::Duration),
     #[error("{}", .0 .0)]
     Other(HttpError),
 }
@@ -49,7 +51,7 @@ impl ResponseError for Refusal {
         match self {
             Refusal::Missing | Refusal::Invalid(_) => StatusCode::UNAUTHORIZED,
             Refusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Refusal::OverBudget(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::OverBudget(_) | Refusal::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Other(e) => e.status_code(),
         }
     }
@@ -59,7 +61,9 @@ impl ResponseError for Refusal {
             Refusal::Other(e) => return e.error_response(),
             Refusal::Missing | Refusal::Invalid(_) => ScimError::Unauthorized(self.to_string()),
             Refusal::InsufficientScope(_) => ScimError::Forbidden(self.to_string()),
-            Refusal::OverBudget(_) => ScimError::TooManyRequests(self.to_string()),
+            Refusal::OverBudget(_) | Refusal::TooManyFailures(_) => {
+                ScimError::TooManyRequests(self.to_string())
+            }
         };
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, SCIM_JSON));
@@ -83,7 +87,7 @@ impl ResponseError for Refusal {
                     ),
                 ));
             }
-            Refusal::OverBudget(wait) => {
+            Refusal::OverBudget(wait) | Refusal::TooManyFailures(wait) => {
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 res.insert_header((header::RETRY_AFTER, secs.max(1).to_string()));
             }
@@ -175,7 +179,39 @@ pub async fn require_scim_token<B: MessageBody>(
     }
 }
 
+/// Runs `check` under the client address's budget of failed authentications: an address
+/// past it is answered 429 before its credential is checked; a failure counts, and the
+/// one that empties the budget is answered 429 too.
+async fn within_failures(
+    req: &ServiceRequest,
+    check: impl std::future::Future<Output = Result<(), Refusal>>,
+) -> Result<(), Refusal> {
+    let state = state_of(req)?;
+    let Some(failures) = state.failures.clone() else {
+        return check.await;
+    };
+    let addr = state.client_addr(req.request());
+    if let Some(wait) = failures.refused(&addr) {
+        return Err(Refusal::TooManyFailures(wait));
+    }
+    let result = check.await;
+    if let Err(Refusal::Missing | Refusal::Invalid(_)) = &result {
+        if let Some(wait) = failures.failed(&addr) {
+            log::warn!(
+                "{addr}: too many failed authentications; refused for {}s",
+                wait.as_secs() + 1
+            );
+            return Err(Refusal::TooManyFailures(wait));
+        }
+    }
+    result
+}
+
 async fn admit_scim(req: &ServiceRequest) -> Result<(), Refusal> {
+    within_failures(req, admit_scim_checked(req)).await
+}
+
+async fn admit_scim_checked(req: &ServiceRequest) -> Result<(), Refusal> {
     let state = state_of(req)?;
     let token = bearer(req).ok_or(Refusal::Missing)?;
     let caller = scim_caller(&state, token).await?;
@@ -211,6 +247,10 @@ pub async fn require_admin_token<B: MessageBody>(
 }
 
 async fn admit_admin(req: &ServiceRequest) -> Result<(), Refusal> {
+    within_failures(req, admit_admin_checked(req)).await
+}
+
+async fn admit_admin_checked(req: &ServiceRequest) -> Result<(), Refusal> {
     let state = state_of(req)?;
     let token = bearer(req).ok_or(Refusal::Missing)?;
     let tokens = state.tokens.clone();

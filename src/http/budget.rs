@@ -38,6 +38,50 @@ impl Budget {
     }
 }
 
+/// Failed authentications per client address. Each failure takes from the address's
+/// bucket; when it is empty the address is refused (429, Retry-After) before any
+/// credential it presents is checked, until the bucket has room again.
+pub struct Failures {
+    budget: Budget,
+    /// Addresses refused now, until when; only those, so it stays small.
+    blocked: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+/// The most addresses remembered as refused at once.
+const MAX_BLOCKED: usize = 100_000;
+
+impl Failures {
+    /// None when `per_sec` is 0 (off).
+    pub fn new(per_sec: f64, burst: u32) -> Option<Failures> {
+        Some(Failures {
+            budget: Budget::new(per_sec, burst)?,
+            blocked: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// How long `addr` must still wait, while it is refused.
+    pub fn refused(&self, addr: &str) -> Option<Duration> {
+        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *blocked.get(addr)?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    /// Counts a failure from `addr`; when it empties the bucket, the address is refused
+    /// from now on for the wait returned.
+    pub fn failed(&self, addr: &str) -> Option<Duration> {
+        let wait = self.budget.take(addr).err()?;
+        let now = std::time::Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        if blocked.len() >= MAX_BLOCKED {
+            blocked.retain(|_, until| *until > now);
+        }
+        if blocked.len() < MAX_BLOCKED {
+            blocked.insert(addr.to_string(), now + wait);
+        }
+        Some(wait)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +94,16 @@ mod tests {
         assert!(wait <= Duration::from_secs(1));
         assert!(b.take("b").is_ok(), "each credential has its own bucket");
         assert!(Budget::new(0.0, 5).is_none(), "0 turns budgets off");
+    }
+
+    #[test]
+    fn an_address_past_its_failures_is_refused_until_its_bucket_refills() {
+        let f = Failures::new(0.5, 2).expect("on");
+        assert!(f.failed("10.0.0.1").is_none() && f.failed("10.0.0.1").is_none());
+        assert!(f.refused("10.0.0.1").is_none());
+        let wait = f.failed("10.0.0.1").expect("over");
+        assert!(wait > Duration::ZERO);
+        assert!(f.refused("10.0.0.1").is_some());
+        assert!(f.refused("10.0.0.2").is_none(), "each address has its own");
     }
 }

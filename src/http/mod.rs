@@ -43,6 +43,8 @@ pub struct AppState {
     pub issuers: Arc<crate::bridge::jwt::Issuers>,
     /// Each credential's request budget, when budgets are on.
     pub budget: Option<Arc<budget::Budget>>,
+    /// Failed authentications per client address, when that budget is on.
+    pub failures: Option<Arc<budget::Failures>>,
     /// What `/metrics` serves.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The token `/metrics` asks for, resolved.

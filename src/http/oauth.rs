@@ -27,6 +27,16 @@ fn error(e: &OAuthError) -> HttpResponse {
         .json(json!({"error": e.code(), "error_description": e.description()}))
 }
 
+/// 429 for an address past its budget of failed authentications.
+fn too_many_failures(wait: std::time::Duration) -> HttpResponse {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HttpResponse::TooManyRequests()
+        .insert_header((header::RETRY_AFTER, secs.max(1).to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({"error": "invalid_request",
+                     "error_description": "too many failed authentications from this address; try again later"}))
+}
+
 /// The form's parameters; one given twice is an error (RFC 6749 section 3.2).
 fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let mut out = HashMap::new();
@@ -137,12 +147,21 @@ pub async fn token(
                 .json(json!({"error": "invalid_request", "error_description": e.0.detail()}));
         }
     };
+    let addr = state.client_addr(&req);
+    if let Some(wait) = state.failures.as_ref().and_then(|f| f.refused(&addr)) {
+        return too_many_failures(wait);
+    }
     let (id, secret, scope) = match grant(&req, &body) {
         Ok(g) => g,
         Err(e) => return error(&e),
     };
     let tokens = state.tokens.clone();
     let issued = web::block(move || tokens.issue(&id, &secret, scope.as_deref())).await;
+    if let Ok(Err(OAuthError::InvalidClient(_))) = &issued {
+        if let Some(wait) = state.failures.as_ref().and_then(|f| f.failed(&addr)) {
+            return too_many_failures(wait);
+        }
+    }
     match issued {
         Ok(Ok(t)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

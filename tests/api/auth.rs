@@ -73,3 +73,45 @@ crate::tests! {
         assert!(out.status.success(), "a warning, not a problem: {text}");
     }
 }
+
+crate::each_database! {
+    async fn an_address_past_its_failed_authentications_waits_and_other_addresses_do_not(db) {
+        let app = crate::helpers::spawn_tweaked(db, |s| {
+            s.auth_failures_per_sec = 0.01;
+            s.auth_failures_burst = 3;
+            s.trusted_proxies = vec!["127.0.0.1".into()];
+        })
+        .await;
+        let from = |addr: &str, token: &str| {
+            app.client.get(format!("{}/Users", app.base)).bearer_auth(token).header("X-Forwarded-For", addr).send()
+        };
+        for _ in 0..3 {
+            assert_eq!(from("10.0.0.7", "wrong").await.expect("sent").status(), 401);
+        }
+        let over = from("10.0.0.7", "wrong").await.expect("sent");
+        assert_eq!(over.status(), 429);
+        assert!(over.headers().get("retry-after").is_some());
+        // Past the budget the address is refused before its credential is looked at.
+        assert_eq!(from("10.0.0.7", &app.token).await.expect("sent").status(), 429);
+        let res = app.client.post(format!("http://127.0.0.1:{}/oauth/token", app.port))
+            .header("X-Forwarded-For", "10.0.0.7")
+            .form(&[("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", "y")])
+            .send().await.expect("sent");
+        assert_eq!(res.status(), 429);
+        // Another address is not held back by it.
+        assert_eq!(from("10.0.0.8", &app.token).await.expect("sent").status(), 200);
+        // Wrong client secrets at the token endpoint count as failures too.
+        for _ in 0..3 {
+            let res = app.client.post(format!("http://127.0.0.1:{}/oauth/token", app.port))
+                .header("X-Forwarded-For", "10.0.0.9")
+                .form(&[("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", "y")])
+                .send().await.expect("sent");
+            assert_eq!(res.status(), 401);
+        }
+        let res = app.client.post(format!("http://127.0.0.1:{}/oauth/token", app.port))
+            .header("X-Forwarded-For", "10.0.0.9")
+            .form(&[("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", "y")])
+            .send().await.expect("sent");
+        assert_eq!(res.status(), 429);
+    }
+}
