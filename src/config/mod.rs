@@ -120,7 +120,7 @@ pub struct Settings {
     /// How many requests a credential may make at once beyond its rate
     /// (SCIM_BRIDGE_RATE_LIMIT_BURST).
     pub rate_limit_burst: u32,
-    /// Failed authentications (a wrong or missing token, a wrong client secret) a client
+    /// Failed authentications (a wrong token, a wrong client secret) a client
     /// address may make a second, past its burst; 0 turns the budget off
     /// (SCIM_BRIDGE_AUTH_FAILURES_PER_SEC).
     pub auth_failures_per_sec: f64,

@@ -180,8 +180,9 @@ pub async fn require_scim_token<B: MessageBody>(
 }
 
 /// Runs `check` under the client address's budget of failed authentications: an address
-/// past it is answered 429 before its credential is checked; a failure counts, and the
-/// one that empties the budget is answered 429 too.
+/// past it is answered 429 before the credential it presents is checked; a credential that
+/// fails counts, and the one that empties the budget is answered 429 too. A request that
+/// presents no credential costs nothing to refuse: it is answered 401, never counted.
 async fn within_failures(
     req: &ServiceRequest,
     check: impl std::future::Future<Output = Result<(), Refusal>>,
@@ -190,12 +191,15 @@ async fn within_failures(
     let Some(failures) = state.failures.clone() else {
         return check.await;
     };
+    if bearer(req).is_none() {
+        return check.await;
+    }
     let addr = state.client_addr(req.request());
     if let Some(wait) = failures.refused(&addr) {
         return Err(Refusal::TooManyFailures(wait));
     }
     let result = check.await;
-    if let Err(Refusal::Missing | Refusal::Invalid(_)) = &result {
+    if let Err(Refusal::Invalid(_)) = &result {
         if let Some(wait) = failures.failed(&addr) {
             log::warn!(
                 "{addr}: too many failed authentications; refused for {}s",

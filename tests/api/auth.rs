@@ -91,8 +91,11 @@ crate::each_database! {
         let over = from("10.0.0.7", "wrong").await.expect("sent");
         assert_eq!(over.status(), 429);
         assert!(over.headers().get("retry-after").is_some());
-        // Past the budget the address is refused before its credential is looked at.
+        // Past the budget the address is refused before its credential is looked at; one
+        // that presents none is answered 401, as it costs nothing.
         assert_eq!(from("10.0.0.7", &app.token).await.expect("sent").status(), 429);
+        let bare = app.client.get(format!("{}/Users", app.base)).header("X-Forwarded-For", "10.0.0.7").send().await.expect("sent");
+        assert_eq!(bare.status(), 401);
         let res = app.client.post(format!("http://127.0.0.1:{}/oauth/token", app.port))
             .header("X-Forwarded-For", "10.0.0.7")
             .form(&[("grant_type", "client_credentials"), ("client_id", "x"), ("client_secret", "y")])
