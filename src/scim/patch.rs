@@ -202,10 +202,50 @@ impl Patcher<'_> {
             data: data.clone(),
             ..Default::default()
         };
-        for op in ops {
-            self.apply_op(&mut out, op)?;
+        let mut i = 0;
+        while i < ops.len() {
+            // Consecutive adds to one multi-valued attribute are one add of all their
+            // values (the same result: each value once, in order): a list is scanned once
+            // for the run, not once per operation.
+            let run = self.add_run(&ops[i..]);
+            if run > 1 {
+                let values: Vec<Value> = ops[i..i + run]
+                    .iter()
+                    .flat_map(|o| as_list(o.value.clone().unwrap_or(Value::Null)))
+                    .collect();
+                let merged = PatchOp {
+                    kind: OpKind::Add,
+                    path: ops[i].path.clone(),
+                    value: Some(Value::Array(values)),
+                };
+                self.apply_op(&mut out, &merged)?;
+                i += run;
+                continue;
+            }
+            self.apply_op(&mut out, &ops[i])?;
+            i += 1;
         }
         Ok(out)
+    }
+
+    /// How many operations from the first are adds to the same plain multi-valued
+    /// attribute of the core schema (`emails`, not `emails[type eq "work"]`).
+    fn add_run(&self, ops: &[PatchOp]) -> usize {
+        let plain = |op: &PatchOp| -> Option<String> {
+            let p = op.path.as_deref()?.trim();
+            if op.kind != OpKind::Add || p.is_empty() || p.contains(['[', '.', ':']) {
+                return None;
+            }
+            let attr = self.reg.core_schema(self.rt).ok()?.attr(p)?;
+            (attr.multi_valued && attr.mutability != Mutability::ReadOnly)
+                .then(|| attr.name.to_ascii_lowercase())
+        };
+        let Some(first) = ops.first().and_then(plain) else {
+            return 0;
+        };
+        ops.iter()
+            .take_while(|op| plain(op).as_deref() == Some(first.as_str()))
+            .count()
     }
 
     fn apply_op(&self, out: &mut Patched, op: &PatchOp) -> ScimResult<()> {

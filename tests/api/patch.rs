@@ -297,3 +297,25 @@ crate::both_databases! {
         crate::helpers::assert_scim_error(app.put(&format!("/Users/{id}"), put).await, 400, Some("invalidValue")).await;
     }
 }
+
+crate::both_databases! {
+    async fn many_adds_to_one_list_in_one_patch_keep_each_value_once_in_order(app) {
+        let id = app.create_user("many-adds@example.com").await;
+        // Five hundred one-value adds (as a client batching a list would send them), a
+        // hundred repeating a value added before, and a filtered add among them.
+        let mut ops: Vec<Value> = (0..500)
+            .map(|i| json!({"op": "add", "path": "emails", "value": [{"value": format!("a{}@x.example", i % 400), "type": "other"}]}))
+            .collect();
+        ops.insert(250, json!({"op": "add", "path": "emails[type eq \"work\"].value", "value": "w@x.example"}));
+        ops.push(json!({"op": "add", "path": "emails", "value": {"value": "last@x.example", "type": "other"}}));
+        let doc = patch_ok(&app, &format!("/Users/{id}"), json!(ops)).await;
+        let values: Vec<&str> = doc["emails"].as_array().expect("emails").iter().map(|e| e["value"].as_str().expect("value")).collect();
+        assert_eq!(values.len(), 402, "the work address, 400 distinct, the last one");
+        assert_eq!(values[0], "w@x.example", "the filtered add changed the work address");
+        assert_eq!(values[1], "a0@x.example");
+        assert_eq!(values[400], "a399@x.example");
+        assert_eq!(values[401], "last@x.example");
+        let unique: std::collections::HashSet<&str> = values.iter().copied().collect();
+        assert_eq!(unique.len(), values.len());
+    }
+}
