@@ -59,7 +59,8 @@ impl ConnectorError {
 /// for them halfway through.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Known {
-    /// The job's resource as stored now (None once deleted).
+    /// The job's user as stored now, for a password or a user leaving scope (None once
+    /// deleted, and for other events, whose change carries the document).
     pub resource: Option<Value>,
     /// A user job: the displayNames of the user's groups.
     pub groups: Vec<String>,

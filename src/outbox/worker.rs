@@ -535,8 +535,16 @@ impl Dispatcher {
     /// groups; a group's members (those the change names, or all after a rename) with
     /// their mappings in the job's connector and their groups.
     fn known(&self, job: &JobRow, change: &Change) -> StoreResult<Known> {
+        // The stored document is read only for the events that use it (a password goes to
+        // the user as it stands; a user leaving scope may be gone): every other job carries
+        // its document already, and this runs for every vendor delivery.
+        let needs_document = matches!(job.event, Event::UserPasswordSet | Event::UserLeftScope);
         let mut known = Known {
-            resource: stored(&self.store, job.resource_type, &job.resource_id)?,
+            resource: if needs_document {
+                stored(&self.store, job.resource_type, &job.resource_id)?
+            } else {
+                None
+            },
             ..Known::default()
         };
         let groups_by_member = |ids: &[String]| -> StoreResult<HashMap<String, Vec<String>>> {
