@@ -291,6 +291,24 @@ impl Sql {
         f
     }
 
+    /// Compares an array element (alias `e`), or its sub-attribute, with a filter value.
+    fn element_compare(
+        &self,
+        sub: Option<&AttrDef>,
+        leaf: &AttrDef,
+        op: CompareOp,
+        value: &CompValue,
+    ) -> Result<Frag, ScimError> {
+        self.compare(
+            self.element(sub),
+            leaf.kind,
+            leaf.case_exact,
+            false,
+            op,
+            value,
+        )
+    }
+
     fn present(&self, x: Frag) -> Frag {
         let mut f = Frag::sql("COALESCE(");
         f.append(x).push_sql(", '') <> ''");
@@ -546,15 +564,7 @@ fn translate_in(
                     value,
                 ),
                 Target::Multi { keys, sub, leaf } => {
-                    let cond = sql.compare(
-                        sql.element(sub),
-                        leaf.kind,
-                        leaf.case_exact,
-                        false,
-                        *op,
-                        value,
-                    )?;
-                    Ok(sql.exists(&keys, cond))
+                    Ok(sql.exists(&keys, sql.element_compare(sub, leaf, *op, value)?))
                 }
                 Target::Membership { side, sub, leaf } => {
                     if let (Some("value"), CompareOp::Eq, CompValue::String(id)) =
@@ -562,14 +572,7 @@ fn translate_in(
                     {
                         return Ok(sql.has_member(side, id));
                     }
-                    let cond = sql.compare(
-                        sql.element(sub),
-                        leaf.kind,
-                        leaf.case_exact,
-                        false,
-                        *op,
-                        value,
-                    )?;
+                    let cond = sql.element_compare(sub, leaf, *op, value)?;
                     Ok(sql.exists_membership(side, cond))
                 }
             }
