@@ -29,25 +29,31 @@ async fn until(app: &TestApp, what: &str, mut check: impl AsyncFnMut() -> bool) 
     assert!(check().await, "once the outbox is drained, {what}");
 }
 
+/// A Pyramid emulator, and the settings of an app with one async connector `py` to it
+/// (and an admin token), on a database ready for them.
+async fn with_pyramid(db: Db) -> (String, scim_bridge::config::Settings, Arc<TestDb>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let creds = Credentials::new(Some("svc".into()), Some("svc-pass".into()));
+    let (server, port) = serve(Arc::new(PyramidEmulator::new(creds)), listener).expect("emulator");
+    tokio::spawn(server);
+    let pyramid = format!("http://127.0.0.1:{port}");
+    let first = spawn_app(db).await;
+    let mut settings = first.settings.clone();
+    let dbh = first.stop().await;
+    settings.admin_token = Some(Secret::new(ADMIN));
+    settings.outbox_base_delay_ms = 50;
+    settings.outbox_max_delay_ms = 200;
+    let c = ConnectorConfig::new("py", ConnectorKind::Pyramid, &format!("{pyramid}/API2"))
+        .with_credentials("svc", "svc-pass");
+    settings.connectors = vec![c];
+    (pyramid, settings, dbh)
+}
+
 crate::each_database! {
     async fn dry_run_records_every_call_sends_nothing_and_async_then_delivers_the_current_state(db) {
         let http = reqwest::Client::new();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let creds = Credentials::new(Some("svc".into()), Some("svc-pass".into()));
-        let (server, port) = serve(Arc::new(PyramidEmulator::new(creds)), listener).expect("emulator");
-        tokio::spawn(server);
-        let pyramid = format!("http://127.0.0.1:{port}");
-
-        let first = spawn_app(db).await;
-        let mut settings = first.settings.clone();
-        let dbh = first.stop().await;
-        settings.admin_token = Some(Secret::new(ADMIN));
-        settings.outbox_base_delay_ms = 50;
-        settings.outbox_max_delay_ms = 200;
-        let mut c = ConnectorConfig::new("py", ConnectorKind::Pyramid, &format!("{pyramid}/API2"))
-            .with_credentials("svc", "svc-pass");
-        c.mode = Mode::DryRun;
-        settings.connectors = vec![c];
+        let (pyramid, mut settings, dbh) = with_pyramid(db).await;
+        settings.connectors[0].mode = Mode::DryRun;
         let app = spawn_with(dbh, settings.clone()).await;
 
         let mut ids = Vec::new();
@@ -110,18 +116,7 @@ crate::each_database! {
 
     async fn a_user_deleted_while_its_connector_was_in_dry_run_is_deleted_in_the_target_once_it_is_live_again(db) {
         let http = reqwest::Client::new();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let creds = Credentials::new(Some("svc".into()), Some("svc-pass".into()));
-        let (server, port) = serve(Arc::new(PyramidEmulator::new(creds)), listener).expect("emulator");
-        tokio::spawn(server);
-        let pyramid = format!("http://127.0.0.1:{port}");
-        let first = spawn_app(db).await;
-        let mut settings = first.settings.clone();
-        let dbh = first.stop().await;
-        settings.admin_token = Some(Secret::new(ADMIN));
-        let c = ConnectorConfig::new("py", ConnectorKind::Pyramid, &format!("{pyramid}/API2"))
-            .with_credentials("svc", "svc-pass");
-        settings.connectors = vec![c];
+        let (pyramid, mut settings, dbh) = with_pyramid(db).await;
 
         // Live: three users reach Pyramid.
         let app = spawn_with(dbh, settings.clone()).await;
