@@ -438,7 +438,17 @@ impl JobStore for SqlStore {
             else {
                 return Ok(None);
             };
-            diesel::delete(outbox_jobs::table.find(id)).execute(conn)?;
+            // Only while it is still dead: a retry or another discard racing this one (on
+            // PostgreSQL both can read it dead) takes it once, never twice.
+            let taken = diesel::delete(
+                outbox_jobs::table
+                    .find(id)
+                    .filter(outbox_jobs::state.eq(DEAD)),
+            )
+            .execute(conn)?;
+            if taken == 0 {
+                return Ok(None);
+            }
             let others: Vec<String> = outbox_jobs::table
                 .filter(outbox_jobs::resource_id.eq(&job.resource_id))
                 .filter(outbox_jobs::connector.eq(&job.connector))

@@ -496,3 +496,35 @@ with_hook! {
         assert_eq!(job["failure"], "bridge", "{dead}");
     }
 }
+
+with_hook! {
+    async fn a_retry_and_a_discard_of_one_dead_job_racing_leave_exactly_one_of_them_done(h) {
+        let id = h.app.create_user("contested@example.com").await;
+        h.wait_events(1).await;
+        h.faults(json!({"fail_next": {"count": 1, "status": 400, "error": "refused once"}})).await;
+        let title = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "title", "value": "T"}]});
+        assert_eq!(h.app.send(Method::PATCH, &format!("/Users/{id}"), Some(title)).await.status(), 200);
+        let dead = h.wait_for("a dead job", |v| v["jobs"].as_array().is_some_and(|j| j.len() == 1), "/jobs?state=dead").await;
+        let job = dead["jobs"][0]["id"].as_i64().expect("id");
+        let h = std::sync::Arc::new(h);
+        let racers: Vec<_> = ["retry", "discard", "retry", "discard"].into_iter().map(|what| {
+            let h = h.clone();
+            tokio::spawn(async move { (what, h.admin_post(&format!("/jobs/{job}/{what}")).await.status().as_u16()) })
+        }).collect();
+        let mut won = Vec::new();
+        for r in racers {
+            let (what, status) = r.await.expect("joined");
+            assert!(status == 200 || status == 404, "{what}: {status}");
+            if status == 200 {
+                won.push(what);
+            }
+        }
+        assert_eq!(won.len(), 1, "exactly one took the dead job: {won:?}");
+        let h = std::sync::Arc::try_unwrap(h).ok().expect("sole owner");
+        h.app.drain().await;
+        assert_eq!(h.admin_get("/jobs?state=dead").await["jobs"], json!([]));
+        assert_eq!(h.admin_get("/jobs?state=pending").await["jobs"], json!([]));
+        let titles = h.events().await.iter().filter(|e| e["payload"]["resource"]["title"] == "T").count();
+        assert_eq!(titles, usize::from(won[0] == "retry"), "the change reached the target only if retried");
+    }
+}
