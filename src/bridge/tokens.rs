@@ -619,10 +619,16 @@ impl Tokens {
             .signing_keys()?
             .into_iter()
             .rfind(|k| k.retired.is_none());
-        let row = match live {
-            Some(k) => k,
-            None => self.add_key()?,
-        };
+        // A key this process cannot open (sealed with another outbox key, or with one no
+        // longer set) is passed over: a new one signs from now on, rather than every token
+        // request failing.
+        if let Some(row) = live {
+            match self.decode_key(&row) {
+                Ok(key) => return Ok((row.kid, key)),
+                Err(e) => log::warn!("{e}: signing with a new key"),
+            }
+        }
+        let row = self.add_key()?;
         let key = self.decode_key(&row)?;
         Ok((row.kid, key))
     }
@@ -683,7 +689,10 @@ impl Tokens {
         let rows = self.store.signing_keys()?;
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         for r in &rows {
-            keys.insert(r.kid.clone(), self.decode_key(r)?);
+            // One that cannot be opened here verifies nothing: its tokens are refused (401).
+            if let Ok(k) = self.decode_key(r) {
+                keys.insert(r.kid.clone(), k);
+            }
         }
         Ok(keys.get(kid).cloned())
     }

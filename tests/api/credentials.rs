@@ -302,8 +302,16 @@ on_both! {
         assert!(stored.iter().all(|k| !clear.iter().any(|c| k.contains(c.as_str()))), "the clear key is gone");
         // A restart with the same key reads them.
         let dbh = app.stop().await;
-        let app = spawn_with(dbh, settings).await;
+        let app = spawn_with(dbh, settings.clone()).await;
         assert_eq!(get_users(&app, &after).await.status(), 200);
+        // Started with another key, the bridge cannot open them: their tokens are refused
+        // (401, not a server error) and a new key signs new tokens.
+        let dbh = app.stop().await;
+        settings.outbox_key = Some(Secret::new(base64::engine::general_purpose::STANDARD.encode([3u8; 32])));
+        let app = spawn_with(dbh, settings).await;
+        assert_invalid_token(get_users(&app, &after).await, "a key sealed with another outbox key").await;
+        let fresh = access_token(&app, &id, &secret).await;
+        assert_eq!(get_users(&app, &fresh).await.status(), 200);
     }
 
     async fn parallel_token_requests_and_client_creates_on_a_fresh_database_all_hold(db) {
