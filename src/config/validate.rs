@@ -181,6 +181,9 @@ fn connector(
             ),
         );
     }
+    if c.kind == ConnectorKind::Http {
+        described(c, at, registry, say);
+    }
     if let Err(why) = crate::connectors::check_attributes(c.kind, &c.attributes) {
         say(at.at("attributes"), why);
     } else if let Some(reg) = registry {
@@ -230,6 +233,70 @@ fn connector(
         say(
             at.at("scope_groups"),
             "scope_groups applies to vendor connectors; a webhook receives every change".into(),
+        );
+    }
+}
+
+/// An `http` connector: its definition file, read and checked whole (each problem with
+/// the file's line), and what the connector's table must give for it.
+fn described(
+    c: &ConnectorConfig,
+    at: &KeyPath,
+    registry: Option<&Registry>,
+    say: &mut dyn FnMut(KeyPath, String),
+) {
+    use crate::connectors::declared::definition::Auth;
+    use crate::connectors::DefinitionError;
+    let def = match crate::connectors::definition(c) {
+        Ok(def) => def,
+        Err(DefinitionError::Problems(p)) => {
+            for problem in &p.list {
+                say(
+                    at.at("definition"),
+                    format!("{} line {}: {}", p.file, problem.line, problem.message),
+                );
+            }
+            return;
+        }
+        Err(e) => {
+            say(at.at("definition"), e.to_string());
+            return;
+        }
+    };
+    let file = c.definition.as_deref().unwrap_or_default();
+    if let Some(reg) = registry {
+        for (field, path) in &def.attributes {
+            if let Err(why) = known_attribute(reg, path) {
+                say(
+                    at.at("definition"),
+                    format!("{file}: attributes.{field}: {why}"),
+                );
+            }
+        }
+    }
+    let needs: &[&str] = match def.auth {
+        Auth::Basic | Auth::Oauth2 { .. } => &["username", "password"],
+        Auth::Bearer => &["secret"],
+        Auth::None | Auth::Signin { .. } => &[],
+    };
+    for key in needs {
+        let given = match *key {
+            "username" => c.username.is_some(),
+            "password" => c.password.is_some(),
+            _ => c.secret.is_some(),
+        };
+        if !given {
+            say(
+                at.at("kind"),
+                format!("'{}': {file} signs in with {key}, which is not set", c.name),
+            );
+        }
+    }
+    let o = &def.operations;
+    if !c.roles.is_empty() && o.roles.is_none() && o.add_role.is_none() {
+        say(
+            at.at("roles"),
+            format!("'{}': {file} has no roles or add_role operation, so these roles would never be given", c.name),
         );
     }
 }

@@ -2,6 +2,7 @@
 //! inside their module; the outbox sees only [`Connector`].
 
 pub mod attrs;
+pub mod declared;
 pub mod dryrun;
 pub mod entsso;
 pub mod ethosce;
@@ -237,7 +238,7 @@ pub fn defaults(kind: ConnectorKind) -> &'static [(&'static str, &'static str)] 
         ConnectorKind::EthosCe => ethosce::DEFAULTS,
         ConnectorKind::Itron => itron::DEFAULTS,
         ConnectorKind::EntSso => entsso::DEFAULTS,
-        ConnectorKind::Webhook => &[],
+        ConnectorKind::Webhook | ConnectorKind::Http => &[],
     }
 }
 
@@ -255,6 +256,8 @@ pub fn check_options(kind: ConnectorKind, table: &toml::Table) -> Result<(), Str
         ConnectorKind::EthosCe => options::<ethosce::Options>(table).map(|_| ()),
         ConnectorKind::Itron => options::<itron::Options>(table).map(|_| ()),
         ConnectorKind::EntSso => options::<entsso::Options>(table)?.check(),
+        // A described target's options are its templates' `options`.
+        ConnectorKind::Http => Ok(()),
         ConnectorKind::Webhook if table.is_empty() => Ok(()),
         ConnectorKind::Webhook => Err(format!("a {kind} connector takes no options")),
     }
@@ -331,13 +334,57 @@ pub fn build(c: &ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, Strin
         (Some(u), Some(p)) => Some((u.clone(), p.clone())),
         _ => None,
     };
-    let map = attrs::AttrMap::new(defaults(c.kind), &c.attributes)?;
     check_options(c.kind, &c.options)?;
+    if c.kind == ConnectorKind::Http {
+        let def = definition(c).map_err(|e| e.to_string())?;
+        let file_map: Vec<(&str, &str)> = def
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let map = attrs::AttrMap::new(&file_map, &c.attributes)?;
+        let creds = declared::Credentials {
+            username: c.username.clone(),
+            password,
+            secret: secret(&c.secret)?,
+        };
+        let options = serde_json::to_value(&c.options).map_err(|e| e.to_string())?;
+        let target = declared::Declared::new(def, &c.url, creds, options, timeout);
+        return Ok(adapt(target, map, c));
+    }
+    let map = attrs::AttrMap::new(defaults(c.kind), &c.attributes)?;
     let built = build_kind(c, timeout, auth, map, &secret)?;
     if c.mode == Mode::DryRun && matches!(c.kind, ConnectorKind::Webhook | ConnectorKind::EntSso) {
         return Ok(record_whole(c.kind, built));
     }
     Ok(built)
+}
+
+/// Why a connector's definition file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("an http connector names the file that describes its target: definition = \"PATH\"")]
+    Missing,
+    #[error("cannot read the connector definition {file}: {error}")]
+    Unreadable { file: String, error: std::io::Error },
+    #[error(transparent)]
+    Problems(#[from] declared::definition::Problems),
+}
+
+/// Reads and checks the definition an `http` connector names.
+pub fn definition(
+    c: &ConnectorConfig,
+) -> Result<declared::definition::Definition, DefinitionError> {
+    let file = c.definition.as_deref().ok_or(DefinitionError::Missing)?;
+    let text = std::fs::read_to_string(file).map_err(|error| DefinitionError::Unreadable {
+        file: file.to_string(),
+        error,
+    })?;
+    Ok(declared::definition::Definition::parse(
+        file,
+        &text,
+        &c.attributes,
+    )?)
 }
 
 type SecretOf<'a> = dyn Fn(&Option<Secret>) -> Result<Option<Secret>, String> + 'a;
@@ -391,6 +438,7 @@ fn build_kind(
                 c,
             )
         }
+        ConnectorKind::Http => return Err("an http connector is built from its definition".into()),
         ConnectorKind::EntSso => Arc::new(entsso::EntSso::new(
             &c.url,
             auth.clone(),

@@ -17,16 +17,19 @@ pub enum ConnectorKind {
     EthosCe,
     Itron,
     EntSso,
+    /// A target described in a file (`definition`): JSON over HTTP.
+    Http,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 6] = [
+    pub const ALL: [ConnectorKind; 7] = [
         ConnectorKind::Webhook,
         ConnectorKind::OpenIam,
         ConnectorKind::Pyramid,
         ConnectorKind::EthosCe,
         ConnectorKind::Itron,
         ConnectorKind::EntSso,
+        ConnectorKind::Http,
     ];
 
     /// The name a settings file gives it.
@@ -38,6 +41,7 @@ impl ConnectorKind {
             ConnectorKind::EthosCe => "ethosce",
             ConnectorKind::Itron => "itron",
             ConnectorKind::EntSso => "entsso",
+            ConnectorKind::Http => "http",
         }
     }
 
@@ -50,6 +54,7 @@ impl ConnectorKind {
             ConnectorKind::EthosCe => "EthosCE",
             ConnectorKind::Itron => "Itron",
             ConnectorKind::EntSso => "ENTSSO",
+            ConnectorKind::Http => "a described target",
         }
     }
 
@@ -96,7 +101,12 @@ pub struct ConnectorConfig {
     pub name: String,
     pub kind: ConnectorKind,
     pub url: String,
-    /// A shared secret (webhook HMAC): literal, `env:VAR` or `file:PATH`.
+    /// An `http` connector: the file that describes the target (README, "Writing a
+    /// connector"); a relative path is taken from the working directory.
+    #[serde(default)]
+    pub definition: Option<String>,
+    /// A shared secret (webhook HMAC, an `http` target's bearer token): literal,
+    /// `env:VAR` or `file:PATH`.
     #[serde(default)]
     pub secret: Option<Secret>,
     #[serde(default)]
@@ -153,6 +163,7 @@ impl ConnectorConfig {
             name: name.into(),
             kind,
             url: url.into(),
+            definition: None,
             secret: None,
             username: None,
             password: None,
@@ -187,6 +198,7 @@ impl fmt::Debug for ConnectorConfig {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("url", &redacted_url(&self.url))
+            .field("definition", &self.definition)
             .field("secret", &self.secret)
             .field("username", &self.username)
             .field("password", &self.password)

@@ -39,6 +39,14 @@ enum Vendor {
     EntSso,
 }
 
+/// Which connector carries the life: the built-in one, or the vendor's example
+/// definition (`examples/connectors/`) through `kind = "http"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    BuiltIn,
+    File,
+}
+
 /// What has just happened to the user, in the identity provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -80,10 +88,26 @@ fn role_of(vendor: Vendor) -> Option<&'static str> {
     }
 }
 
-async fn rig_for(db: Db, vendor: Vendor) -> Rig {
-    let role = |c: &mut scim_bridge::config::ConnectorConfig| {
+async fn rig_for(db: Db, vendor: Vendor, via: Via) -> Rig {
+    let role = move |c: &mut scim_bridge::config::ConnectorConfig| {
         if let Some(r) = role_of(vendor) {
             c.roles.insert(GROUP.into(), r.into());
+        }
+        if via == Via::File {
+            let file = match vendor {
+                Vendor::Itron => {
+                    // The file names the path; the connector's url is the portal.
+                    c.url = c.url.trim_end_matches(ITRON_PATH).to_string();
+                    "itron"
+                }
+                Vendor::Pyramid => "pyramid",
+                other => panic!("{other:?} has no example definition"),
+            };
+            c.kind = scim_bridge::config::ConnectorKind::Http;
+            c.definition = Some(format!(
+                "{}/examples/connectors/{file}.toml",
+                env!("CARGO_MANIFEST_DIR")
+            ));
         }
     };
     // Each vendor's emulator, and where its connector finds it.
@@ -162,9 +186,10 @@ fn okta_body(p: &Person, active: bool) -> Value {
     body
 }
 
-/// Runs one life, asking the vendor's witness after each step.
-async fn live(db: Db, idp: Idp, vendor: Vendor) {
-    let r = rig_for(db, vendor).await;
+/// Runs one life, asking the vendor's witness after each step; gives what the emulator
+/// holds at the end (with every request it received).
+async fn live(db: Db, idp: Idp, vendor: Vendor, via: Via) -> Value {
+    let r = rig_for(db, vendor, via).await;
     let mut p = Person {
         user_name: format!(
             "{}.kim@example.com",
@@ -309,6 +334,7 @@ async fn live(db: Db, idp: Idp, vendor: Vendor) {
         }
     }
     r.no_dead_jobs().await;
+    r.state().await
 }
 
 /// Asks the vendor's emulator what it holds now.
@@ -516,33 +542,91 @@ fn entsso(state: &Value, s: Step, p: &Person) {
 
 crate::each_database! {
     async fn the_whole_okta_life_of_a_user_holds_in_openiam(db) {
-        live(db, Idp::Okta, Vendor::OpenIam).await;
+        live(db, Idp::Okta, Vendor::OpenIam, Via::BuiltIn).await;
     }
     async fn the_whole_entra_life_of_a_user_holds_in_openiam(db) {
-        live(db, Idp::Entra, Vendor::OpenIam).await;
+        live(db, Idp::Entra, Vendor::OpenIam, Via::BuiltIn).await;
     }
     async fn the_whole_okta_life_of_a_user_holds_in_ethosce(db) {
-        live(db, Idp::Okta, Vendor::EthosCe).await;
+        live(db, Idp::Okta, Vendor::EthosCe, Via::BuiltIn).await;
     }
     async fn the_whole_entra_life_of_a_user_holds_in_ethosce(db) {
-        live(db, Idp::Entra, Vendor::EthosCe).await;
+        live(db, Idp::Entra, Vendor::EthosCe, Via::BuiltIn).await;
     }
     async fn the_whole_okta_life_of_a_user_holds_in_itron(db) {
-        live(db, Idp::Okta, Vendor::Itron).await;
+        live(db, Idp::Okta, Vendor::Itron, Via::BuiltIn).await;
     }
     async fn the_whole_entra_life_of_a_user_holds_in_itron(db) {
-        live(db, Idp::Entra, Vendor::Itron).await;
+        live(db, Idp::Entra, Vendor::Itron, Via::BuiltIn).await;
     }
     async fn the_whole_okta_life_of_a_user_holds_in_pyramid(db) {
-        live(db, Idp::Okta, Vendor::Pyramid).await;
+        live(db, Idp::Okta, Vendor::Pyramid, Via::BuiltIn).await;
     }
     async fn the_whole_entra_life_of_a_user_holds_in_pyramid(db) {
-        live(db, Idp::Entra, Vendor::Pyramid).await;
+        live(db, Idp::Entra, Vendor::Pyramid, Via::BuiltIn).await;
     }
     async fn the_whole_okta_life_of_a_user_holds_in_entsso(db) {
-        live(db, Idp::Okta, Vendor::EntSso).await;
+        live(db, Idp::Okta, Vendor::EntSso, Via::BuiltIn).await;
     }
     async fn the_whole_entra_life_of_a_user_holds_in_entsso(db) {
-        live(db, Idp::Entra, Vendor::EntSso).await;
+        live(db, Idp::Entra, Vendor::EntSso, Via::BuiltIn).await;
+    }
+}
+
+/// Generated ids (UUIDs: the SCIM ids a Pyramid user is created with) as one token, so
+/// two runs compare.
+fn normalised(v: &Value) -> Value {
+    match v {
+        Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => json!("<uuid>"),
+        Value::Array(a) => Value::Array(a.iter().map(normalised).collect()),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), normalised(x))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Runs the same life through the built-in connector and through its example
+/// definition, each against its own emulator: both must make the same requests and leave
+/// the target the same (and each passes every witness on the way).
+async fn the_file_does_what_the_built_in_does(db: Db, idp: Idp, vendor: Vendor) {
+    let built = live(db, idp, vendor, Via::BuiltIn).await;
+    let file = live(db, idp, vendor, Via::File).await;
+    let requests = |s: &Value| normalised(&s["requests"]);
+    assert!(
+        requests(&built).as_array().is_some_and(|r| r.len() > 5),
+        "the life made requests: {built}"
+    );
+    let (b, f) = (requests(&built), requests(&file));
+    let (bl, fl) = (
+        b.as_array().map(Vec::len).unwrap_or(0),
+        f.as_array().map(Vec::len).unwrap_or(0),
+    );
+    for i in 0..bl.max(fl) {
+        assert_eq!(
+            b.get(i),
+            f.get(i),
+            "request {i} differs (built-in first, the file second)"
+        );
+    }
+    assert_eq!(normalised(&built["users"]), normalised(&file["users"]));
+    assert_eq!(
+        built["calls"], file["calls"],
+        "the same calls, as many times"
+    );
+}
+
+crate::each_database! {
+    async fn the_itron_definition_makes_the_requests_the_built_in_connector_makes_in_an_okta_life(db) {
+        the_file_does_what_the_built_in_does(db, Idp::Okta, Vendor::Itron).await;
+    }
+    async fn the_itron_definition_makes_the_requests_the_built_in_connector_makes_in_an_entra_life(db) {
+        the_file_does_what_the_built_in_does(db, Idp::Entra, Vendor::Itron).await;
+    }
+    async fn the_pyramid_definition_makes_the_requests_the_built_in_connector_makes_in_an_okta_life(db) {
+        the_file_does_what_the_built_in_does(db, Idp::Okta, Vendor::Pyramid).await;
+    }
+    async fn the_pyramid_definition_makes_the_requests_the_built_in_connector_makes_in_an_entra_life(db) {
+        the_file_does_what_the_built_in_does(db, Idp::Entra, Vendor::Pyramid).await;
     }
 }
