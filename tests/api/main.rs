@@ -11,6 +11,7 @@ mod brake;
 mod bulk;
 mod crash;
 mod credentials;
+mod described;
 mod discovery;
 mod dry_run;
 mod errors;

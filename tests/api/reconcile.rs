@@ -15,7 +15,7 @@ use scim_bridge::emulator::pyramid::PyramidEmulator;
 use scim_bridge::emulator::webhook::WebhookEmulator;
 
 use crate::helpers::*;
-use crate::vendors::{creds, full_user, rig, Rig, ADMIN, SVC_PASS, SVC_USER};
+use crate::vendors::{creds, described, full_user, rig, Rig, ADMIN, SVC_PASS, SVC_USER};
 
 const OPENIAM_PATH: &str = "/openiam-idm-esb/idmsrvc/ProvisioningService";
 
@@ -121,27 +121,11 @@ crate::each_database! {
     }
 
     async fn pyramid_reconcile_finds_a_changed_email_a_disabled_user_and_a_deleted_one_and_repairs_them(db) {
-        let r = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |_| {}).await;
-        three(&r, ["pa@example.com", "pb@example.com", "pc@example.com"]).await;
-        assert_eq!(r.drift(json!({"user": "pa@example.com", "set": {"email": "other@example.com"}})).await.status(), 200);
-        assert_eq!(r.drift(json!({"user": "pb@example.com", "set": {"enabled": false}})).await.status(), 200);
-        assert_eq!(r.drift(json!({"user": "pc@example.com", "delete": true})).await.status(), 200);
-        assert_eq!(r.drift(json!({"user": "pa@example.com", "set": {"samlPrincipleName": "x"}})).await.status(), 400, "not a field of the user object");
+        pyramid_drift_found_and_repaired(db, false).await;
+    }
 
-        let found = r.reconcile("pyramid", false).await;
-        assert_eq!(counts(&found), (3, 0, 1, 2), "{found}");
-        assert_eq!(line(&found, "pa@example.com")["fields"], json!([{"field": "email", "target": "other@example.com", "bridge": "pa@example.com"}]));
-        assert_eq!(line(&found, "pb@example.com")["fields"], json!([{"field": "active", "target": false, "bridge": true}]));
-        assert_eq!(line(&found, "pc@example.com")["state"], "missing");
-        assert_eq!(found["unknownToBridge"], Value::Null, "API2 has no call that lists users");
-
-        r.reconcile("pyramid", true).await;
-        r.settle().await;
-        r.no_dead_jobs().await;
-        let after = r.reconcile("pyramid", false).await;
-        assert_eq!(counts(&after), (3, 3, 0, 0), "{after}");
-        let s = r.state().await;
-        assert!(s["users"].as_array().is_some_and(|u| u.iter().all(|u| u["enabled"] == true)), "{s}");
+    async fn pyramid_reconcile_through_the_example_definition_finds_and_repairs_the_same_drift(db) {
+        pyramid_drift_found_and_repaired(db, true).await;
     }
 
     async fn ethosce_reconcile_finds_profile_and_mail_drift_a_deleted_user_and_one_the_bridge_does_not_know(db) {
@@ -270,4 +254,76 @@ crate::tests! {
         let res = post(json!({"who": "a"})).await.expect("sent");
         assert_eq!(res.status(), 400);
     }
+}
+
+/// Pyramid's reconcile, through the built-in connector or the example definition.
+async fn pyramid_drift_found_and_repaired(db: Db, file: bool) {
+    let r = rig(
+        db,
+        Arc::new(PyramidEmulator::new(creds())),
+        "pyramid",
+        "/API2",
+        |c| {
+            if file {
+                described(c, "pyramid", "/API2");
+            }
+        },
+    )
+    .await;
+    three(&r, ["pa@example.com", "pb@example.com", "pc@example.com"]).await;
+    assert_eq!(
+        r.drift(json!({"user": "pa@example.com", "set": {"email": "other@example.com"}}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        r.drift(json!({"user": "pb@example.com", "set": {"enabled": false}}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        r.drift(json!({"user": "pc@example.com", "delete": true}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        r.drift(json!({"user": "pa@example.com", "set": {"samlPrincipleName": "x"}}))
+            .await
+            .status(),
+        400,
+        "not a field of the user object"
+    );
+
+    let found = r.reconcile("pyramid", false).await;
+    assert_eq!(counts(&found), (3, 0, 1, 2), "{found}");
+    assert_eq!(
+        line(&found, "pa@example.com")["fields"],
+        json!([{"field": "email", "target": "other@example.com", "bridge": "pa@example.com"}])
+    );
+    assert_eq!(
+        line(&found, "pb@example.com")["fields"],
+        json!([{"field": "active", "target": false, "bridge": true}])
+    );
+    assert_eq!(line(&found, "pc@example.com")["state"], "missing");
+    assert_eq!(
+        found["unknownToBridge"],
+        Value::Null,
+        "API2 has no call that lists users"
+    );
+
+    r.reconcile("pyramid", true).await;
+    r.settle().await;
+    r.no_dead_jobs().await;
+    let after = r.reconcile("pyramid", false).await;
+    assert_eq!(counts(&after), (3, 3, 0, 0), "{after}");
+    let s = r.state().await;
+    assert!(
+        s["users"]
+            .as_array()
+            .is_some_and(|u| u.iter().all(|u| u["enabled"] == true)),
+        "{s}"
+    );
 }

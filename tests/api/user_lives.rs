@@ -22,7 +22,7 @@ use scim_bridge::emulator::openiam::OpenIamEmulator;
 use scim_bridge::emulator::pyramid::PyramidEmulator;
 
 use crate::helpers::*;
-use crate::vendors::{creds, emulator_call, full_user, rig, Rig};
+use crate::vendors::{creds, described, emulator_call, full_user, rig, Rig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Idp {
@@ -94,20 +94,12 @@ async fn rig_for(db: Db, vendor: Vendor, via: Via) -> Rig {
             c.roles.insert(GROUP.into(), r.into());
         }
         if via == Via::File {
-            let file = match vendor {
-                Vendor::Itron => {
-                    // The file names the path; the connector's url is the portal.
-                    c.url = c.url.trim_end_matches(ITRON_PATH).to_string();
-                    "itron"
-                }
-                Vendor::Pyramid => "pyramid",
+            // The Itron file names the path; the connector's url is the portal.
+            match vendor {
+                Vendor::Itron => described(c, "itron", ""),
+                Vendor::Pyramid => described(c, "pyramid", "/API2"),
                 other => panic!("{other:?} has no example definition"),
-            };
-            c.kind = scim_bridge::config::ConnectorKind::Http;
-            c.definition = Some(format!(
-                "{}/examples/connectors/{file}.toml",
-                env!("CARGO_MANIFEST_DIR")
-            ));
+            }
         }
     };
     // Each vendor's emulator, and where its connector finds it.

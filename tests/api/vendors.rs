@@ -84,6 +84,19 @@ pub(crate) async fn rig<E: Emulator>(
     }
 }
 
+/// Makes a connector the `http` kind, described by its vendor's example definition
+/// (`examples/connectors/{vendor}.toml`), which names its own paths under `base`.
+pub(crate) fn described(c: &mut ConnectorConfig, vendor: &str, base: &str) {
+    c.kind = scim_bridge::config::ConnectorKind::Http;
+    c.definition = Some(format!(
+        "{}/examples/connectors/{vendor}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    if let Some(port) = c.url.split(':').nth(2).and_then(|p| p.split('/').next()) {
+        c.url = format!("http://127.0.0.1:{port}{base}");
+    }
+}
+
 pub(crate) fn creds() -> Credentials {
     Credentials::new(Some(SVC_USER.into()), Some(SVC_PASS.into()))
 }

@@ -299,7 +299,8 @@ empty = "{{ user.ids if active else [] }}""#,
         let t = Templates::new();
         let c = ctx(json!({"principal": "a b/c?d"}));
         assert_eq!(
-            t.render(Place::Path, "/users/{{ principal }}", &c).expect("ok"),
+            t.render(Place::Path, "/users/{{ principal }}", &c)
+                .expect("ok"),
             "/users/a%20b%2Fc%3Fd"
         );
     }

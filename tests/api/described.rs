@@ -1,0 +1,172 @@
+//! Targets described in a file (`kind = "http"`): check-config reads a definition whole
+//! and names each problem with the file's line; a described target signs in once for
+//! every worker and again when its token expires; `connector test` runs a short life
+//! against a target and prints each call.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use scim_bridge::config::Mode;
+use scim_bridge::emulator::pyramid::PyramidEmulator;
+
+use crate::vendors::{creds, described, full_user, rig};
+
+fn example(vendor: &str) -> String {
+    format!(
+        "{}/examples/connectors/{vendor}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Runs `check-config` over a settings file with one http connector naming `definition`.
+fn check_config(definition: &std::path::Path, extra: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[connector]]\nname = \"app\"\nkind = \"http\"\nurl = \"https://app.example.com\"\ndefinition = \"{}\"\nusername = \"svc\"\npassword = \"pw\"\n{extra}",
+            definition.display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The line (from 1) of the first line of `text` holding `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no line holds {needle}"))
+}
+
+crate::tests! {
+    fn check_config_names_every_problem_of_a_broken_definition_with_its_line_in_one_pass() {
+        let def = r#"[target]
+title = "Broken"
+principal = "login"
+
+[attributes]
+username = "userName"
+email = "emails.value"
+
+[calls.create]
+method = "POST"
+path = "/users/{{ user.username"
+body = { name = "{{ user.nickname }}", mail = "{{ user.email }}" }
+take = { id = "$.[id" }
+
+[calls.update]
+method = "PUT"
+path = "/users/{{ target_id }}"
+when = "principal =="
+body = { who = "{{ someone }}" }
+
+[operations]
+create = "create"
+update = ["update", "no_such_call"]
+deactivate = "update"
+"#;
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("broken.toml");
+        std::fs::write(&file, def).expect("definition");
+        let (ok, text) = check_config(&file, "");
+        assert!(!ok, "a broken definition fails check-config: {text}");
+        for (needle, says) in [
+            ("principal = \"login\"", "'login' is not a mapped field"),
+            ("path = \"/users/{{ user.username\"", "calls.create.path"),
+            ("body = { name", "'nickname' is not a mapped field"),
+            ("take = { id", "is not a JSONPath"),
+            ("when = \"principal ==\"", "calls.update.when"),
+            ("body = { who", "'someone' is not something a template here can use"),
+            ("update = [\"update\", \"no_such_call\"]", "there is no [calls.no_such_call]"),
+            ("[operations]", "operations.reactivate is required"),
+        ] {
+            let line = line_of(def, needle);
+            let want = format!("line {line}: ");
+            assert!(
+                text.lines().any(|l| l.contains(&want) && l.contains(says)),
+                "expected '{says}' at line {line} of the definition:\n{text}"
+            );
+        }
+    }
+
+    fn check_config_refuses_a_definition_that_is_not_toml_with_its_line() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[target]\ntitle = \"x\"\nprincipal = \n").expect("definition");
+        let (ok, text) = check_config(&file, "");
+        assert!(!ok && text.contains("bad.toml line 3"), "{text}");
+        let (ok, text) = check_config(&dir.path().join("absent.toml"), "");
+        assert!(!ok && text.contains("cannot read the connector definition"), "{text}");
+    }
+
+    fn check_config_accepts_the_example_definitions_and_refuses_roles_a_definition_cannot_give() {
+        for vendor in ["itron", "pyramid"] {
+            let (ok, text) = check_config(std::path::Path::new(&example(vendor)), "");
+            assert!(ok, "{vendor}: {text}");
+        }
+        let (ok, text) = check_config(
+            std::path::Path::new(&example("itron")),
+            "[connector.roles]\nAnalysts = \"analyst\"\n",
+        );
+        assert!(!ok && text.contains("has no roles or add_role operation"), "{text}");
+    }
+
+    fn a_mapping_override_that_removes_a_field_a_template_uses_is_reported() {
+        let (ok, text) = check_config(
+            std::path::Path::new(&example("pyramid")),
+            "[connector.attributes]\nemail = \"\"\nprincipalName = \"emails.value\"\n",
+        );
+        // The Pyramid file's read takes the email but no template names user.email: the
+        // override is fine. Taking the principal's field away is not.
+        assert!(ok, "{text}");
+        let (ok, text) = check_config(
+            std::path::Path::new(&example("itron")),
+            "[connector.attributes]\nusername = \"\"\n",
+        );
+        assert!(!ok && text.contains("'username' is not a mapped field"), "{text}");
+    }
+}
+
+crate::each_database! {
+    async fn workers_delivering_at_once_through_a_definition_share_one_sign_in_and_sign_in_again_when_it_expires(db) {
+        let r = rig(db, Arc::new(PyramidEmulator::new(creds())), "pyramid", "/API2", |c| {
+            described(c, "pyramid", "/API2");
+            c.mode = Mode::Sync;
+        })
+        .await;
+        let creates = (0..16).map(|i| r.app.post("/Users", full_user(&format!("u{i:02}@file.example"))));
+        let mut ids = Vec::new();
+        for res in futures_util::future::join_all(creates).await {
+            assert_eq!(res.status(), 201);
+            let body: serde_json::Value = res.json().await.expect("json");
+            ids.push(body["id"].as_str().expect("id").to_string());
+        }
+        let s = r.wait("sixteen users", |s| s["users"].as_array().is_some_and(|u| u.len() == 16)).await;
+        assert_eq!(s["calls"]["authenticateuser"], 1, "one token for every worker: {}", s["calls"]);
+        r.settle().await;
+        r.no_dead_jobs().await;
+
+        r.faults(json!({"fail_next": {"count": 1, "status": 401, "error": "token_expired"}})).await;
+        let id = &ids[3];
+        let res = r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "name.givenName", "value": "Renewed"}])).await;
+        assert_eq!(res.status(), 200);
+        let s = r.wait("the change", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["firstName"] == "Renewed"))).await;
+        assert_eq!(s["calls"]["authenticateuser"], 2, "signed in again once");
+        r.no_dead_jobs().await;
+    }
+}
