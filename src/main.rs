@@ -138,6 +138,43 @@ enum Command {
         #[command(subcommand)]
         action: ClientAction,
     },
+    /// Work on a connector definition (a target described in a file).
+    Connector {
+        #[command(subcommand)]
+        action: ConnectorAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorAction {
+    /// Run a short life of a made-up user (create, update, deactivate, reactivate, read
+    /// where defined, delete) through a definition against a target, printing each call,
+    /// its answer and what the definition made of it.
+    Test {
+        /// The definition file.
+        #[arg(long)]
+        definition: String,
+        /// The target's base URL (a connector's `url`).
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// Literal, env:VAR or file:PATH.
+        #[arg(long)]
+        password: Option<String>,
+        /// A bearer token or shared secret: literal, env:VAR or file:PATH.
+        #[arg(long)]
+        secret: Option<String>,
+        /// One of the connector's options, as key=value (repeatable).
+        #[arg(long = "option")]
+        options: Vec<String>,
+        /// The made-up user's userName (default: a new one each run).
+        #[arg(long)]
+        user_name: Option<String>,
+        /// Seconds a call may take.
+        #[arg(long, default_value_t = 10)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -361,6 +398,56 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 auto: true,
             }),
         ),
+        Command::Connector {
+            action:
+                ConnectorAction::Test {
+                    definition,
+                    url,
+                    username,
+                    password,
+                    secret,
+                    options,
+                    user_name,
+                    timeout_secs,
+                },
+        } => {
+            use scim_bridge::connectors::declared::{probe, Credentials as Given};
+            let open = |v: Option<String>| -> anyhow::Result<Option<scim_bridge::config::Secret>> {
+                v.map(|v| scim_bridge::secret::resolve_secret(&v))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            };
+            let creds = Given {
+                username,
+                password: open(password)?,
+                secret: open(secret)?,
+            };
+            let (target, map) = probe::target(
+                &definition,
+                &url,
+                creds,
+                &options,
+                std::time::Duration::from_secs(timeout_secs.max(1)),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user_name = user_name.unwrap_or_else(|| {
+                format!(
+                    "scim-bridge-test-{}@example.com",
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                )
+            });
+            println!("testing {definition} against {url} as {user_name}");
+            // Blocking calls, off the runtime the command may run in.
+            let report = std::thread::spawn(move || probe::run(&target, &map, &user_name))
+                .join()
+                .map_err(|_| anyhow::anyhow!("the test stopped unexpectedly"))?;
+            print!("{}", report.text());
+            if report.passed() {
+                Ok(())
+            } else {
+                anyhow::bail!("the definition does not yet work against {url}")
+            }
+        }
         Command::CheckConfig { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
@@ -998,7 +1085,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::CheckConfig { .. } | Command::Demo { .. } | Command::Emulate { .. }
+        Command::CheckConfig { .. }
+            | Command::Demo { .. }
+            | Command::Emulate { .. }
+            | Command::Connector { .. }
     ) {
         init_logging(LogFormat::Text);
     }

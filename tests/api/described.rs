@@ -10,6 +10,7 @@ use serde_json::json;
 
 use scim_bridge::config::Mode;
 use scim_bridge::emulator::pyramid::PyramidEmulator;
+use scim_bridge::emulator::Emulator;
 
 use crate::vendors::{creds, described, full_user, rig};
 
@@ -168,5 +169,85 @@ crate::each_database! {
         let s = r.wait("the change", |s| s["users"].as_array().is_some_and(|u| u.iter().any(|u| u["firstName"] == "Renewed"))).await;
         assert_eq!(s["calls"]["authenticateuser"], 2, "signed in again once");
         r.no_dead_jobs().await;
+    }
+}
+
+/// Runs `scim-bridge connector test` against `url`.
+fn connector_test(definition: &str, url: &str, credentials: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scim-bridge"))
+        .args([
+            "connector",
+            "test",
+            "--definition",
+            definition,
+            "--url",
+            url,
+        ])
+        .args(credentials)
+        .args(["--user-name", "probe@example.com"])
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// An emulator on a free port, served in this process; gives its base URL.
+fn emulator<E: scim_bridge::emulator::Emulator>(e: Arc<E>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, port) = scim_bridge::emulator::serve(e, listener).expect("emulator");
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+crate::tests! {
+    async fn connector_test_runs_a_whole_life_against_the_pyramid_emulator_and_shows_each_call() {
+        let emu = Arc::new(PyramidEmulator::new(creds()));
+        let base = emulator(emu.clone());
+        let def = example("pyramid");
+        let url = format!("{base}/API2");
+        let (ok, text) = tokio::task::spawn_blocking(move || {
+            connector_test(&def, &url, &["--username", crate::vendors::SVC_USER, "--password", crate::vendors::SVC_PASS])
+        })
+        .await
+        .expect("ran");
+        assert!(ok, "{text}");
+        for step in ["== lookup (before the create)", "== create", "== update (familyName)", "== deactivate", "== reactivate", "== read", "== delete", "every step passed"] {
+            assert!(text.contains(step), "{step}: {text}");
+        }
+        assert!(text.contains("access/createSamlUser") && text.contains("read as: success"), "{text}");
+        assert!(!text.contains(crate::vendors::SVC_PASS), "the password is never printed: {text}");
+        let state = emu.state();
+        assert_eq!(state["users"], json!([]), "the made-up user is deleted at the end: {state}");
+        assert_eq!(state["deleted"].as_array().map(Vec::len), Some(1), "{state}");
+    }
+
+    async fn connector_test_against_itron_leaves_the_user_without_accounts_and_a_wrong_password_fails_with_the_refusal_shown() {
+        let emu = Arc::new(scim_bridge::emulator::itron::ItronEmulator::new(creds()));
+        let base = emulator(emu.clone());
+        let def = example("itron");
+        let (d, b) = (def.clone(), base.clone());
+        let (ok, text) = tokio::task::spawn_blocking(move || {
+            connector_test(&d, &b, &["--username", crate::vendors::SVC_USER, "--password", crate::vendors::SVC_PASS])
+        })
+        .await
+        .expect("ran");
+        assert!(ok, "{text}");
+        // Itron's delete is the upsert with no accounts: the user stays, without access.
+        assert!(text.contains("== delete") && text.contains("\"accountIds\":[]"), "{text}");
+        let state = emu.state();
+        assert_eq!(state["users"][0]["accountIds"], json!([]), "access removed: {state}");
+        assert_eq!(state["users"][0]["lastName"], "User-Changed", "{state}");
+
+        let (ok, text) = tokio::task::spawn_blocking(move || {
+            connector_test(&def, &base, &["--username", crate::vendors::SVC_USER, "--password", "wrong"])
+        })
+        .await
+        .expect("ran");
+        assert!(!ok, "{text}");
+        assert!(text.contains("answer: 401") && text.contains("FAILED"), "{text}");
     }
 }

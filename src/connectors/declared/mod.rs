@@ -5,6 +5,7 @@
 //! bridge signs in.
 
 pub mod definition;
+pub mod probe;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -449,7 +450,14 @@ impl Declared {
             Ok(r) => r,
             Err(e) => {
                 let err = transport(e);
-                self.keep(name, call, &url, &body, None, "", Err(err.to_string()));
+                self.keep(
+                    (name, call, token),
+                    &url,
+                    &body,
+                    None,
+                    "",
+                    Err(err.to_string()),
+                );
                 return Err(err);
             }
         };
@@ -459,8 +467,7 @@ impl Declared {
         let text = read_limited(res, 1 << 20);
         let (verdict, message) = self.judge(name, call, status.as_u16(), &headers, &text, vars)?;
         self.keep(
-            name,
-            call,
+            (name, call, token),
             &url,
             &body,
             Some(status.as_u16()),
@@ -482,14 +489,22 @@ impl Declared {
             return Ok((outcome, Taken::new()));
         }
         let taken = self.take(name, call, &text)?;
+        if let (Some(w), Some(t)) = (&self.watch, taken.get("token")) {
+            // A sign-in's answer is shown without the token it gave.
+            let t = text_of(t);
+            if let Some(last) = w.lock().unwrap_or_else(|p| p.into_inner()).last_mut() {
+                if !t.is_empty() {
+                    last.answer = last.answer.replace(&t, "<token>");
+                }
+            }
+        }
         Ok((outcome, taken))
     }
 
     #[allow(clippy::too_many_arguments)]
     fn keep(
         &self,
-        name: &str,
-        call: &Call,
+        (name, call, token): (&str, &Call, Option<&Secret>),
         url: &str,
         body: &Option<Value>,
         status: Option<u16>,
@@ -507,13 +522,9 @@ impl Declared {
                     s = s.replace(secret.expose(), "********");
                 }
             }
-            if let Some(t) = self
-                .token
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-            {
-                s = s.replace(t.value.expose(), "<token>");
+            // The token this call carried (the lock is not taken: a sign-in holds it).
+            if let Some(t) = token.filter(|t| !t.expose().is_empty()) {
+                s = s.replace(t.expose(), "<token>");
             }
             s
         };
