@@ -181,7 +181,7 @@ fn connector(
             ),
         );
     }
-    if c.kind == ConnectorKind::Http {
+    if c.kind.is_described() {
         described(c, at, registry, say);
     }
     if let Err(why) = crate::connectors::check_attributes(c.kind, &c.attributes) {

@@ -238,7 +238,7 @@ pub fn defaults(kind: ConnectorKind) -> &'static [(&'static str, &'static str)] 
         ConnectorKind::EthosCe => ethosce::DEFAULTS,
         ConnectorKind::Itron => itron::DEFAULTS,
         ConnectorKind::EntSso => entsso::DEFAULTS,
-        ConnectorKind::Webhook | ConnectorKind::Http => &[],
+        ConnectorKind::Webhook | ConnectorKind::Http | ConnectorKind::Soap => &[],
     }
 }
 
@@ -257,7 +257,7 @@ pub fn check_options(kind: ConnectorKind, table: &toml::Table) -> Result<(), Str
         ConnectorKind::Itron => options::<itron::Options>(table).map(|_| ()),
         ConnectorKind::EntSso => options::<entsso::Options>(table)?.check(),
         // A described target's options are its templates' `options`.
-        ConnectorKind::Http => Ok(()),
+        ConnectorKind::Http | ConnectorKind::Soap => Ok(()),
         ConnectorKind::Webhook if table.is_empty() => Ok(()),
         ConnectorKind::Webhook => Err(format!("a {kind} connector takes no options")),
     }
@@ -335,7 +335,7 @@ pub fn build(c: &ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, Strin
         _ => None,
     };
     check_options(c.kind, &c.options)?;
-    if c.kind == ConnectorKind::Http {
+    if c.kind.is_described() {
         let def = definition(c).map_err(|e| e.to_string())?;
         let file_map: Vec<(&str, &str)> = def
             .attributes
@@ -363,8 +363,14 @@ pub fn build(c: &ConnectorConfig) -> Result<std::sync::Arc<dyn Connector>, Strin
 /// Why a connector's definition file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DefinitionError {
-    #[error("an http connector names the file that describes its target: definition = \"PATH\"")]
+    #[error(
+        "an http or soap connector names the file that describes its target: definition = \"PATH\""
+    )]
     Missing,
+    #[error("{file} describes a SOAP target ([soap]): the connector's kind is \"soap\"")]
+    SoapFile { file: String },
+    #[error("{file} has no [soap] section: a SOAP target's definition needs one (or the kind is \"http\")")]
+    NotSoap { file: String },
     #[error("cannot read the connector definition {file}: {error}")]
     Unreadable { file: String, error: std::io::Error },
     #[error(transparent)]
@@ -380,11 +386,12 @@ pub fn definition(
         file: file.to_string(),
         error,
     })?;
-    Ok(declared::definition::Definition::parse(
-        file,
-        &text,
-        &c.attributes,
-    )?)
+    let def = declared::definition::Definition::parse(file, &text, &c.attributes)?;
+    match (c.kind, def.soap.is_some()) {
+        (ConnectorKind::Http, true) => Err(DefinitionError::SoapFile { file: file.into() }),
+        (ConnectorKind::Soap, false) => Err(DefinitionError::NotSoap { file: file.into() }),
+        _ => Ok(def),
+    }
 }
 
 type SecretOf<'a> = dyn Fn(&Option<Secret>) -> Result<Option<Secret>, String> + 'a;
@@ -438,7 +445,9 @@ fn build_kind(
                 c,
             )
         }
-        ConnectorKind::Http => return Err("an http connector is built from its definition".into()),
+        ConnectorKind::Http | ConnectorKind::Soap => {
+            return Err("a described connector is built from its definition".into())
+        }
         ConnectorKind::EntSso => Arc::new(entsso::EntSso::new(
             &c.url,
             auth.clone(),

@@ -464,7 +464,7 @@ impl Target for OpenIam {
 
     /// OpenIAM's identity change sets the login's password to the one the request carries
     /// (NULL without one, which lets any password in): the rename carries a random one.
-    fn rename_note(&self) -> Option<&'static str> {
+    fn rename_note(&self) -> Option<&str> {
         Some("renamed: OpenIAM's identity change replaces the login's password, so the login was given a random one; the user needs a new password (the identity provider's next password push, or OpenIAM's reset)")
     }
 

@@ -19,10 +19,12 @@ pub enum ConnectorKind {
     EntSso,
     /// A target described in a file (`definition`): JSON over HTTP.
     Http,
+    /// A target described in a file with a `[soap]` section: SOAP 1.1 or 1.2 over HTTP.
+    Soap,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 7] = [
+    pub const ALL: [ConnectorKind; 8] = [
         ConnectorKind::Webhook,
         ConnectorKind::OpenIam,
         ConnectorKind::Pyramid,
@@ -30,6 +32,7 @@ impl ConnectorKind {
         ConnectorKind::Itron,
         ConnectorKind::EntSso,
         ConnectorKind::Http,
+        ConnectorKind::Soap,
     ];
 
     /// The name a settings file gives it.
@@ -42,6 +45,7 @@ impl ConnectorKind {
             ConnectorKind::Itron => "itron",
             ConnectorKind::EntSso => "entsso",
             ConnectorKind::Http => "http",
+            ConnectorKind::Soap => "soap",
         }
     }
 
@@ -54,8 +58,13 @@ impl ConnectorKind {
             ConnectorKind::EthosCe => "EthosCE",
             ConnectorKind::Itron => "Itron",
             ConnectorKind::EntSso => "ENTSSO",
-            ConnectorKind::Http => "a described target",
+            ConnectorKind::Http | ConnectorKind::Soap => "a described target",
         }
+    }
+
+    /// Whether the target is described in a file (`definition`), not built in.
+    pub fn is_described(self) -> bool {
+        matches!(self, ConnectorKind::Http | ConnectorKind::Soap)
     }
 
     /// Every kind's name, for an error that lists them.

@@ -84,7 +84,7 @@ pub trait Target: Send + Sync {
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError>;
     /// What a rename does in this target that an administrator should know (shown with
     /// the user's standing), if anything.
-    fn rename_note(&self) -> Option<&'static str> {
+    fn rename_note(&self) -> Option<&str> {
         None
     }
     /// Sends what changed; `changes` is never empty. `old_principal` is set on a rename.

@@ -23,12 +23,16 @@ fn example(vendor: &str) -> String {
 
 /// Runs `check-config` over a settings file with one http connector naming `definition`.
 fn check_config(definition: &std::path::Path, extra: &str) -> (bool, String) {
+    check_config_kind("http", definition, extra)
+}
+
+fn check_config_kind(kind: &str, definition: &std::path::Path, extra: &str) -> (bool, String) {
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("bridge.toml");
     std::fs::write(
         &config,
         format!(
-            "[[connector]]\nname = \"app\"\nkind = \"http\"\nurl = \"https://app.example.com\"\ndefinition = \"{}\"\nusername = \"svc\"\npassword = \"pw\"\n{extra}",
+            "[[connector]]\nname = \"app\"\nkind = \"{kind}\"\nurl = \"https://app.example.com\"\ndefinition = \"{}\"\nusername = \"svc\"\npassword = \"pw\"\n{extra}",
             definition.display()
         ),
     )
@@ -120,6 +124,13 @@ deactivate = "update"
             let (ok, text) = check_config(std::path::Path::new(&example(vendor)), "");
             assert!(ok, "{vendor}: {text}");
         }
+        let openiam = example("openiam");
+        let (ok, text) = check_config_kind("soap", std::path::Path::new(&openiam), "[connector.options]\nrequestor_id = \"3000\"\n");
+        assert!(ok, "openiam: {text}");
+        let (ok, text) = check_config(std::path::Path::new(&openiam), "");
+        assert!(!ok && text.contains("describes a SOAP target ([soap]): the connector's kind is \"soap\""), "{text}");
+        let (ok, text) = check_config_kind("soap", std::path::Path::new(&example("itron")), "");
+        assert!(!ok && text.contains("has no [soap] section"), "{text}");
         let (ok, text) = check_config(
             std::path::Path::new(&example("itron")),
             "[connector.roles]\nAnalysts = \"analyst\"\n",
@@ -249,5 +260,24 @@ crate::tests! {
         .expect("ran");
         assert!(!ok, "{text}");
         assert!(text.contains("answer: 401") && text.contains("FAILED"), "{text}");
+    }
+
+    async fn connector_test_runs_a_whole_life_against_the_openiam_emulator_over_soap() {
+        let emu = Arc::new(scim_bridge::emulator::openiam::OpenIamEmulator::new(creds()));
+        let base = emulator(emu.clone());
+        let url = format!("{base}/openiam-idm-esb/idmsrvc");
+        let (ok, text) = tokio::task::spawn_blocking(move || {
+            connector_test(&example("openiam"), &url, &["--username", crate::vendors::SVC_USER, "--password", crate::vendors::SVC_PASS, "--option", "requestor_id=3000"])
+        })
+        .await
+        .expect("ran");
+        assert!(ok, "{text}");
+        assert!(text.contains("<prov:addUser>") && text.contains("every step passed"), "{text}");
+        let state = emu.state();
+        let user = &state["users"][0];
+        assert_eq!(user["status"], "deleted", "OpenIAM's delete is soft: {state}");
+        assert_eq!(user["fields"]["lastName"], "User-Changed", "{state}");
+        assert!(!user["passwordSha256"].is_null(), "never a login without a password: {user}");
+        assert!(state["requests"].as_array().is_some_and(|r| r.iter().all(|r| r["problems"] == json!([]))), "every body as the WSDL has it: {state}");
     }
 }

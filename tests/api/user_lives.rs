@@ -98,6 +98,7 @@ async fn rig_for(db: Db, vendor: Vendor, via: Via) -> Rig {
             match vendor {
                 Vendor::Itron => described(c, "itron", ""),
                 Vendor::Pyramid => described(c, "pyramid", "/API2"),
+                Vendor::OpenIam => described(c, "openiam", "/openiam-idm-esb/idmsrvc"),
                 other => panic!("{other:?} has no example definition"),
             }
         }
@@ -570,12 +571,47 @@ crate::each_database! {
 fn normalised(v: &Value) -> Value {
     match v {
         Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => json!("<uuid>"),
+        // The random password a login is made or renamed with (OpenIAM).
+        Value::String(s) if s.starts_with("Sb-") && s.ends_with("-7q") => json!("<random>"),
+        // XML as its elements say it, whatever the prefixes and the space between them.
+        Value::String(s) if s.trim_start().starts_with('<') => {
+            match roxmltree::Document::parse(s) {
+                Ok(doc) => json!(canonical(doc.root_element())),
+                Err(_) => json!(s),
+            }
+        }
         Value::Array(a) => Value::Array(a.iter().map(normalised).collect()),
         Value::Object(o) => {
             Value::Object(o.iter().map(|(k, x)| (k.clone(), normalised(x))).collect())
         }
         other => other.clone(),
     }
+}
+
+/// An XML element as `{namespace}name(attributes)[children]`, text trimmed, whitespace
+/// between elements dropped, random passwords as one token.
+fn canonical(n: roxmltree::Node<'_, '_>) -> String {
+    let name = format!(
+        "{{{}}}{}",
+        n.tag_name().namespace().unwrap_or_default(),
+        n.tag_name().name()
+    );
+    let attrs: Vec<String> = n
+        .attributes()
+        .map(|a| format!("{}={}", a.name(), a.value()))
+        .collect();
+    let mut inner = String::new();
+    for c in n.children() {
+        if c.is_element() {
+            inner.push_str(&canonical(c));
+        } else if let Some(t) = c.text().map(str::trim).filter(|t| !t.is_empty()) {
+            match normalised(&json!(t)) {
+                Value::String(t) => inner.push_str(&t),
+                other => inner.push_str(&other.to_string()),
+            }
+        }
+    }
+    format!("{name}({})[{inner}]", attrs.join(","))
 }
 
 /// Runs the same life through the built-in connector and through its example
@@ -601,7 +637,18 @@ async fn the_file_does_what_the_built_in_does(db: Db, idp: Idp, vendor: Vendor) 
             "request {i} differs (built-in first, the file second)"
         );
     }
-    assert_eq!(normalised(&built["users"]), normalised(&file["users"]));
+    // A login's password digest differs where each made a random one (the witnesses
+    // checked the identity provider's own signs in); that one is set is compared.
+    let users = |s: &Value| {
+        let mut u = normalised(&s["users"]);
+        for user in u.as_array_mut().into_iter().flatten() {
+            if let Some(p) = user.get_mut("passwordSha256").filter(|p| !p.is_null()) {
+                *p = json!("<set>");
+            }
+        }
+        u
+    };
+    assert_eq!(users(&built), users(&file));
     assert_eq!(
         built["calls"], file["calls"],
         "the same calls, as many times"
@@ -620,5 +667,17 @@ crate::each_database! {
     }
     async fn the_pyramid_definition_makes_the_requests_the_built_in_connector_makes_in_an_entra_life(db) {
         the_file_does_what_the_built_in_does(db, Idp::Entra, Vendor::Pyramid).await;
+    }
+    async fn the_openiam_soap_definition_makes_the_requests_the_built_in_connector_makes_in_an_okta_life(db) {
+        the_file_does_what_the_built_in_does(db, Idp::Okta, Vendor::OpenIam).await;
+    }
+    async fn the_openiam_soap_definition_makes_the_requests_the_built_in_connector_makes_in_an_entra_life(db) {
+        the_file_does_what_the_built_in_does(db, Idp::Entra, Vendor::OpenIam).await;
+    }
+    async fn the_whole_okta_life_of_a_user_holds_in_openiam_through_its_soap_definition(db) {
+        live(db, Idp::Okta, Vendor::OpenIam, Via::File).await;
+    }
+    async fn the_whole_entra_life_of_a_user_holds_in_openiam_through_its_soap_definition(db) {
+        live(db, Idp::Entra, Vendor::OpenIam, Via::File).await;
     }
 }

@@ -87,7 +87,13 @@ pub(crate) async fn rig<E: Emulator>(
 /// Makes a connector the `http` kind, described by its vendor's example definition
 /// (`examples/connectors/{vendor}.toml`), which names its own paths under `base`.
 pub(crate) fn described(c: &mut ConnectorConfig, vendor: &str, base: &str) {
-    c.kind = scim_bridge::config::ConnectorKind::Http;
+    use scim_bridge::config::ConnectorKind;
+    // OpenIAM's is a SOAP target.
+    c.kind = if vendor == "openiam" {
+        ConnectorKind::Soap
+    } else {
+        ConnectorKind::Http
+    };
     c.definition = Some(format!(
         "{}/examples/connectors/{vendor}.toml",
         env!("CARGO_MANIFEST_DIR")

@@ -36,6 +36,32 @@ pub struct Definition {
     pub operations: Operations,
     #[serde(default)]
     pub read: ReadSection,
+    /// Present for a SOAP target (`kind = "soap"`): each call's body is then the XML
+    /// inside the envelope's Body, and takes are XPath.
+    #[serde(default)]
+    pub soap: Option<Soap>,
+}
+
+/// How a SOAP target's envelopes are made.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Soap {
+    #[serde(default)]
+    pub version: SoapVersion,
+    /// Prefix = namespace URI, declared on the envelope for the bodies to use.
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum SoapVersion {
+    /// `text/xml` with a `SOAPAction` header.
+    #[default]
+    #[serde(rename = "1.1")]
+    V11,
+    /// `application/soap+xml` with the action as a parameter.
+    #[serde(rename = "1.2")]
+    V12,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +78,15 @@ pub struct TargetSection {
     /// What a rename does in the target that an administrator should know.
     #[serde(default)]
     pub rename_note: Option<String>,
+    /// Whether a create is preceded by the lookup (default true, when there is one).
+    /// False for a target whose create answers conflict for a principal it holds: the
+    /// create then finds the user, runs `adopt`, and adopts it, and the call is saved.
+    #[serde(default = "yes")]
+    pub lookup_first: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How the bridge signs in to the target.
@@ -151,6 +186,9 @@ pub struct Call {
     /// Rules for this call's answers, tried before the file's `[[answers]]`.
     #[serde(default)]
     pub answers: Vec<Rule>,
+    /// A SOAP call's action (the SOAPAction header, or the action parameter in 1.2).
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// What an answer means.
@@ -215,6 +253,10 @@ pub struct Operations {
     pub reactivate: Option<Steps>,
     /// Without it a deleted user is deactivated.
     pub delete: Option<Steps>,
+    /// After a create answered conflict and the lookup found the user: what makes the
+    /// found user one to adopt (a soft-deleted user restored), before it is brought to
+    /// the bridge's state.
+    pub adopt: Option<Steps>,
     /// With `password`.
     pub password: Option<Steps>,
     /// Role changes in one go, with `add_roles` and `remove_roles`.
@@ -236,6 +278,7 @@ impl Operations {
             ("deactivate", &self.deactivate),
             ("reactivate", &self.reactivate),
             ("delete", &self.delete),
+            ("adopt", &self.adopt),
             ("password", &self.password),
             ("roles", &self.roles),
             ("add_role", &self.add_role),
@@ -314,11 +357,12 @@ pub const REQUEST_NAMES: &[&str] = &[
     "options",
     "credentials",
     "omit",
+    "random_password",
 ];
 
 /// The names an answer rule may use.
 pub const ANSWER_NAMES: &[&str] = &[
-    "status", "body", "text", "headers", "taken", "options", "omit",
+    "status", "body", "text", "headers", "taken", "options", "omit", "fault", "xpath",
 ];
 
 struct Checker<'a> {
@@ -518,6 +562,13 @@ impl Definition {
             c.template(&format!("request.headers.{h}"), v, REQUEST_NAMES);
         }
         if let Some(b) = &self.request.body {
+            if self.soap.is_some() {
+                c.say(
+                    c.span_of(&["request", "body"]).start,
+                    "request.body: a SOAP target's bodies are XML; put what each carries in it"
+                        .into(),
+                );
+            }
             c.body("request.body", &["request", "body"], b);
         }
         for (name, call) in &self.calls {
@@ -529,7 +580,28 @@ impl Definition {
             for (k, v) in call.query.iter().chain(&call.headers) {
                 c.template(&format!("{at}.{k}"), v, REQUEST_NAMES);
             }
-            if let Some(b) = &call.body {
+            let soap = self.soap.is_some();
+            if soap {
+                if let Some(b) = &call.body {
+                    let path = ["calls", name.as_str(), "body"];
+                    let at_body = c.span_of(&path).start;
+                    match b {
+                        toml::Value::String(xml) => {
+                            c.source(&format!("{at}.body"), xml, at_body, REQUEST_NAMES)
+                        }
+                        _ => c.say(
+                            at_body,
+                            format!("{at}.body: a SOAP call's body is the XML inside the envelope's Body, as a string"),
+                        ),
+                    }
+                }
+            } else if call.action.is_some() {
+                c.say(
+                    call.path.span().start,
+                    format!("{at}.action: only a SOAP call has an action (add a [soap] section)"),
+                );
+            }
+            if let (false, Some(b)) = (soap, &call.body) {
                 let path = ["calls", name.as_str(), "body"];
                 if !matches!(b, toml::Value::Table(_) | toml::Value::Array(_)) {
                     let at_body = c.span_of(&path).start;
@@ -544,7 +616,14 @@ impl Definition {
                 c.say(call.path.span().start, format!("{at}: a GET sends no body"));
             }
             for (k, p) in &call.take {
-                if let Err(e) = serde_json_path::JsonPath::parse(p.get_ref()) {
+                if soap {
+                    if let Err(e) = super::xpath::check(p.get_ref()) {
+                        c.say(
+                            p.span().start,
+                            format!("{at}.take.{k}: '{}' is not an XPath: {e}", p.get_ref()),
+                        );
+                    }
+                } else if let Err(e) = serde_json_path::JsonPath::parse(p.get_ref()) {
                     c.say(
                         p.span().start,
                         format!("{at}.take.{k}: '{}' is not a JSONPath: {e}", p.get_ref()),
@@ -611,6 +690,13 @@ impl Definition {
             c.say(
                 ops,
                 "operations: add_role and remove_role come together (a role given must be one that can be taken away)".into(),
+            );
+        }
+        if o.adopt.is_some() && o.lookup.is_none() {
+            c.say(
+                ops,
+                "operations.lookup is required with adopt: a user is found before it is adopted"
+                    .into(),
             );
         }
         if o.read.is_some() && o.lookup.is_none() {

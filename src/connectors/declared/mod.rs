@@ -7,6 +7,7 @@
 pub mod definition;
 pub mod probe;
 pub mod template;
+pub mod xpath;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -32,6 +33,7 @@ pub enum Operation {
     Deactivate,
     Reactivate,
     Delete,
+    Adopt,
     Password,
     Roles,
     AddRole,
@@ -48,6 +50,7 @@ impl Operation {
             Operation::Deactivate => "deactivate",
             Operation::Reactivate => "reactivate",
             Operation::Delete => "delete",
+            Operation::Adopt => "adopt",
             Operation::Password => "password",
             Operation::Roles => "roles",
             Operation::AddRole => "add_role",
@@ -183,6 +186,7 @@ impl Declared {
             Operation::Deactivate => o.deactivate.as_ref(),
             Operation::Reactivate => o.reactivate.as_ref(),
             Operation::Delete => o.delete.as_ref(),
+            Operation::Adopt => o.adopt.as_ref(),
             Operation::Password => o.password.as_ref(),
             Operation::Roles => o.roles.as_ref(),
             Operation::AddRole => o.add_role.as_ref(),
@@ -424,6 +428,16 @@ impl Declared {
             }
             Auth::None | Auth::Signin { .. } => {}
         }
+        if let Some(soap) = &self.def.soap {
+            let (envelope, rq) = self.envelope(name, call, soap, &ctx, req)?;
+            return self.answer(
+                (name, call, token),
+                rq,
+                &url,
+                Some(Value::String(envelope)),
+                vars,
+            );
+        }
         let mut body = match &call.body {
             Some(b) => t
                 .body(b, &ctx)
@@ -446,6 +460,66 @@ impl Declared {
                 .header("Content-Type", "application/json")
                 .body(b.to_string());
         }
+        self.answer((name, call, token), req, &url, body, vars)
+    }
+
+    /// A SOAP call's envelope, and the request carrying it.
+    fn envelope(
+        &self,
+        name: &str,
+        call: &Call,
+        soap: &definition::Soap,
+        ctx: &Ctx,
+        req: reqwest::blocking::RequestBuilder,
+    ) -> Result<(String, reqwest::blocking::RequestBuilder), ConnectorError> {
+        let inner = match &call.body {
+            Some(toml::Value::String(xml)) => self
+                .templates
+                .render(Place::Xml, xml, ctx)
+                .map_err(|e| Self::render_err(name, "body", e))?,
+            Some(_) => {
+                return Err(ConnectorError::Permanent(format!(
+                    "calls.{name}.body: a SOAP body is XML text"
+                )))
+            }
+            None => String::new(),
+        };
+        let declared: String = soap
+            .namespaces
+            .iter()
+            .map(|(p, u)| format!(" xmlns:{p}=\"{}\"", super::xml::esc(u)))
+            .collect();
+        let action = call.action.clone().unwrap_or_default();
+        let (ns, content_type) = match soap.version {
+            definition::SoapVersion::V11 => (
+                "http://schemas.xmlsoap.org/soap/envelope/",
+                "text/xml; charset=utf-8".to_string(),
+            ),
+            definition::SoapVersion::V12 => (
+                "http://www.w3.org/2003/05/soap-envelope",
+                format!("application/soap+xml; charset=utf-8; action=\"{action}\""),
+            ),
+        };
+        let envelope = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"{ns}\"{declared}><soapenv:Body>{inner}</soapenv:Body></soapenv:Envelope>"
+        );
+        let mut req = req.header("Content-Type", content_type);
+        if soap.version == definition::SoapVersion::V11 {
+            req = req.header("SOAPAction", format!("\"{action}\""));
+        }
+        Ok((envelope.clone(), req.body(envelope)))
+    }
+
+    /// Sends a request made and reads its answer.
+    fn answer(
+        &self,
+        (name, call, token): (&str, &Call, Option<&Secret>),
+        req: reqwest::blocking::RequestBuilder,
+        url: &str,
+        body: Option<Value>,
+        vars: &Map<String, Value>,
+    ) -> Result<(Result<(), Refusal>, Taken), ConnectorError> {
+        let url = url.to_string();
         let res = match req.send() {
             Ok(r) => r,
             Err(e) => {
@@ -562,10 +636,35 @@ impl Declared {
                 )
             })
             .collect();
-        let ctx = Ctx::from_serialize(json!({
+        let fault = self.def.soap.as_ref().and_then(|_| fault_of(text));
+        let answer = json!({
             "status": status, "body": body, "text": text, "headers": heads,
             "taken": vars.get("taken"), "options": self.options,
-        }));
+            "fault": fault,
+        });
+        let ctx = if self.def.soap.is_some() {
+            // `xpath("…")`: the string value of what an expression selects in the answer.
+            let xml: std::sync::Arc<str> = text.into();
+            // An answer that is not XML (a proxy's error page) selects nothing.
+            let xpath = Ctx::from_function(move |expr: String| {
+                Ctx::from(
+                    xpath::first_string(&xml, &expr)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
+                )
+            });
+            let mut map: BTreeMap<String, Ctx> = BTreeMap::new();
+            if let Value::Object(o) = answer {
+                for (k, v) in o {
+                    map.insert(k, Ctx::from_serialize(v));
+                }
+            }
+            map.insert("xpath".into(), xpath);
+            Ctx::from_iter(map)
+        } else {
+            Ctx::from_serialize(answer)
+        };
         let short: String = text.chars().take(300).collect();
         for rule in call.answers.iter().chain(&self.def.answers) {
             let hit = self
@@ -585,6 +684,23 @@ impl Declared {
                 return Ok((rule.is, format!("{name}: {message}")));
             }
         }
+        if let Some(f) = &fault {
+            // A fault blames the request (Client, Sender) or the server (anything else),
+            // by its code, never by its words.
+            let code = f["code"].as_str().unwrap_or_default();
+            let verdict = if matches!(code, "Client" | "Sender") {
+                Verdict::Refused
+            } else {
+                Verdict::Retry
+            };
+            return Ok((
+                verdict,
+                format!(
+                    "{name}: SOAP fault {code}: {}",
+                    f["string"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
         let verdict = match status {
             200..=299 => Verdict::Success,
             401 | 403 if self.def.auth.renews() => Verdict::Reauth,
@@ -600,6 +716,16 @@ impl Declared {
     fn take(&self, name: &str, call: &Call, text: &str) -> Result<Taken, ConnectorError> {
         let mut out = Taken::new();
         if call.take.is_empty() {
+            return Ok(out);
+        }
+        if self.def.soap.is_some() {
+            for (k, p) in &call.take {
+                let v = xpath::first_string(text, p.get_ref())
+                    .map_err(|e| ConnectorError::Permanent(format!("{name}.take.{k}: {e}")))?;
+                if let Some(v) = v {
+                    out.insert(k.clone(), Value::String(v));
+                }
+            }
             return Ok(out);
         }
         // An answer that is not JSON is one string: `$` takes it whole (a bare token).
@@ -643,6 +769,39 @@ impl Declared {
     }
 }
 
+/// A SOAP answer's Fault (1.1 faultcode/faultstring, 1.2 Code/Value and Reason/Text):
+/// `code` without its prefix, `string`, and `detail`'s text.
+fn fault_of(text: &str) -> Option<Value> {
+    let doc = roxmltree::Document::parse(text).ok()?;
+    let fault = doc
+        .descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == "Fault")?;
+    fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+        n.children()
+            .find(|c| c.is_element() && c.tag_name().name() == name)
+    }
+    let text_in = |n: Option<roxmltree::Node<'_, '_>>| {
+        n.map(|n| {
+            n.descendants()
+                .filter(|d| d.is_text())
+                .filter_map(|d| d.text())
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+    };
+    let code = child(fault, "faultcode")
+        .or_else(|| child(fault, "Code").and_then(|c| child(c, "Value")))
+        .and_then(|n| n.text())
+        .map(|c| c.trim().rsplit(':').next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let string =
+        text_in(child(fault, "faultstring").or_else(|| child(fault, "Reason"))).unwrap_or_default();
+    let detail =
+        text_in(child(fault, "detail").or_else(|| child(fault, "Detail"))).unwrap_or_default();
+    Some(json!({"code": code, "string": string, "detail": detail}))
+}
+
 /// Why a call did not succeed.
 enum Refusal {
     Reauth(String),
@@ -659,7 +818,11 @@ fn read_limited(res: reqwest::blocking::Response, limit: u64) -> String {
 
 impl Target for Declared {
     fn kind(&self) -> &'static str {
-        "http"
+        if self.def.soap.is_some() {
+            "soap"
+        } else {
+            "http"
+        }
     }
 
     fn principal_field(&self) -> &str {
@@ -675,7 +838,7 @@ impl Target for Declared {
     }
 
     fn lookup_before_create(&self) -> bool {
-        self.def.operations.lookup.is_some()
+        self.def.operations.lookup.is_some() && self.def.target.lookup_first
     }
 
     fn lookup(&self, principal: &str) -> Result<Option<String>, ConnectorError> {
@@ -753,20 +916,25 @@ impl Target for Declared {
             }),
             Err(ConnectorError::Conflict(why)) => {
                 // The target already holds the principal: adopted where it can be found.
-                match self.lookup(&user.principal)? {
-                    Some(target_id) => Ok(Created {
-                        target_id,
-                        adopted: true,
-                    }),
-                    None => Err(ConnectorError::Conflict(why)),
+                let Some(target_id) = self.lookup(&user.principal)? else {
+                    return Err(ConnectorError::Conflict(why));
+                };
+                if self.def.operations.adopt.is_some() {
+                    let mut vars = self.user_vars(user, user.active);
+                    vars.insert("target_id".into(), json!(target_id));
+                    self.run(Operation::Adopt, &mut vars)?;
                 }
+                Ok(Created {
+                    target_id,
+                    adopted: true,
+                })
             }
             Err(e) => Err(e),
         }
     }
 
-    fn rename_note(&self) -> Option<&'static str> {
-        None
+    fn rename_note(&self) -> Option<&str> {
+        self.def.target.rename_note.as_deref()
     }
 
     fn update(

@@ -40,8 +40,14 @@ impl Report {
             let _ = writeln!(out, "== {}", s.name);
             for c in &s.calls {
                 let _ = writeln!(out, "   {} {}  ({})", c.method, c.url, c.call);
-                if let Some(b) = &c.body {
-                    let _ = writeln!(out, "     sent: {b}");
+                match &c.body {
+                    Some(Value::String(xml)) => {
+                        let _ = writeln!(out, "     sent: {xml}");
+                    }
+                    Some(b) => {
+                        let _ = writeln!(out, "     sent: {b}");
+                    }
+                    None => {}
                 }
                 match c.status {
                     Some(st) => {

@@ -9,7 +9,8 @@
 //! and the rest): `primary` (the primary value of a multi-valued attribute, else its
 //! first), `fill_nulls(v)` (a table's nulls replaced by `v`) and `as_list` (a scalar as a
 //! list of one, a list as it is, nothing as an empty list); `omit` is undefined, so
-//! `"{{ x if c else omit }}"` leaves its key out.
+//! `"{{ x if c else omit }}"` leaves its key out; `random_password()` makes a strong
+//! password nobody keeps (for a target that must not hold a login without one).
 
 use std::collections::BTreeSet;
 
@@ -26,12 +27,15 @@ pub enum Place {
     Plain,
     /// Inside a URL path: each value percent-encoded.
     Path,
+    /// Inside XML (a SOAP body): each value escaped.
+    Xml,
 }
 
 /// The environments templates are evaluated in.
 pub struct Templates {
     plain: Environment<'static>,
     path: Environment<'static>,
+    xml: Environment<'static>,
 }
 
 impl Default for Templates {
@@ -45,12 +49,25 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(50);
+    // As Ansible has them: a block tag takes its line's newline and indentation with it.
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
     env.add_filter("primary", primary);
     env.add_filter("fill_nulls", fill_nulls);
     env.add_filter("as_list", as_list);
     // Ansible's name for "leave this key out".
     env.add_global("omit", Value::UNDEFINED);
+    env.add_function("random_password", random_password);
     env
+}
+
+/// A password for an account that must not be left without one (a target that keeps
+/// NULL for a login made without a password may let anyone in): random, never kept,
+/// with upper and lower case, digits and symbols, so the usual policies take it.
+fn random_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    let body = Alphanumeric.sample_string(&mut rand::thread_rng(), 28);
+    format!("Sb-{body}-7q")
 }
 
 /// The primary value of a multi-valued attribute, else its first; a single value as it is.
@@ -115,13 +132,34 @@ impl Templates {
             out.write_str(&encoded)
                 .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
         });
-        Templates { plain, path }
+        let mut xml = environment();
+        xml.set_formatter(|out, _state, value| {
+            if value.is_undefined() || value.is_none() {
+                return Ok(());
+            }
+            let text = value.to_string();
+            let mut escaped = String::with_capacity(text.len());
+            for ch in text.chars() {
+                match ch {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&apos;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped)
+                .map_err(|e| Error::new(ErrorKind::WriteFailure, e.to_string()))
+        });
+        Templates { plain, path, xml }
     }
 
     fn env(&self, place: Place) -> &Environment<'static> {
         match place {
             Place::Plain => &self.plain,
             Place::Path => &self.path,
+            Place::Xml => &self.xml,
         }
     }
 
@@ -302,6 +340,16 @@ empty = "{{ user.ids if active else [] }}""#,
             t.render(Place::Path, "/users/{{ principal }}", &c)
                 .expect("ok"),
             "/users/a%20b%2Fc%3Fd"
+        );
+    }
+
+    #[test]
+    fn a_value_placed_in_xml_is_escaped() {
+        let t = Templates::new();
+        let c = ctx(json!({"name": "<b>&'\""}));
+        assert_eq!(
+            t.render(Place::Xml, "<n>{{ name }}</n>", &c).expect("ok"),
+            "<n>&lt;b&gt;&amp;&apos;&quot;</n>"
         );
     }
 
