@@ -12,6 +12,7 @@ use scim_bridge::config::Mode;
 use scim_bridge::emulator::pyramid::PyramidEmulator;
 use scim_bridge::emulator::Emulator;
 
+use crate::helpers::{spawn_app, spawn_with, Db, TestApp};
 use crate::vendors::{creds, described, full_user, rig};
 
 fn example(vendor: &str) -> String {
@@ -279,5 +280,139 @@ crate::tests! {
         assert_eq!(user["fields"]["lastName"], "User-Changed", "{state}");
         assert!(!user["passwordSha256"].is_null(), "never a login without a password: {user}");
         assert!(state["requests"].as_array().is_some_and(|r| r.iter().all(|r| r["problems"] == json!([]))), "every body as the WSDL has it: {state}");
+    }
+}
+
+/// A second scim-bridge as the target, with an OAuth client; and this bridge delivering
+/// to it through the SCIM example definition.
+async fn two_bridges(db: Db) -> (TestApp, TestApp) {
+    let first = spawn_app(db).await;
+    let mut settings = first.settings.clone();
+    let dbh = first.stop().await;
+    settings.admin_token = Some(scim_bridge::config::Secret::new(crate::vendors::ADMIN));
+    let downstream = spawn_with(dbh, settings).await;
+    let res = downstream
+        .client
+        .post(format!(
+            "http://127.0.0.1:{}/admin/v1/credentials/clients",
+            downstream.port
+        ))
+        .bearer_auth(crate::vendors::ADMIN)
+        .json(&json!({"name": "upstream-bridge", "scope": "scim:read scim:write"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 201);
+    let client: serde_json::Value = res.json().await.expect("json");
+
+    let first = spawn_app(db).await;
+    let mut settings = first.settings.clone();
+    let dbh = first.stop().await;
+    settings.admin_token = Some(scim_bridge::config::Secret::new(crate::vendors::ADMIN));
+    let mut c = scim_bridge::config::ConnectorConfig::new(
+        "downstream",
+        scim_bridge::config::ConnectorKind::Http,
+        &downstream.base,
+    )
+    .with_credentials(
+        client["client_id"].as_str().expect("id"),
+        client["client_secret"].as_str().expect("secret"),
+    );
+    c.definition = Some(example("scim"));
+    c.reconcile_requests_per_sec = 1000.0;
+    c.reconcile_concurrency = 8;
+    settings.connectors = vec![c];
+    let upstream = spawn_with(dbh, settings).await;
+    (upstream, downstream)
+}
+
+/// The user the downstream bridge holds with this userName, if any.
+async fn held(downstream: &TestApp, user_name: &str) -> Option<serde_json::Value> {
+    let res = downstream
+        .get(&format!("/Users?filter=userName%20eq%20%22{user_name}%22"))
+        .await;
+    assert_eq!(res.status(), 200);
+    let list: serde_json::Value = res.json().await.expect("json");
+    list["Resources"]
+        .as_array()
+        .and_then(|r| r.first().cloned())
+}
+
+crate::each_database! {
+    async fn a_user_lives_the_same_in_a_second_bridge_reached_with_oauth_through_the_scim_definition(db) {
+        let (up, down) = two_bridges(db).await;
+        let res = up.post("/Users", crate::vendors::full_user("ann@two.example")).await;
+        assert_eq!(res.status(), 201);
+        let id = res.json::<serde_json::Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+        up.drain().await;
+        let there = held(&down, "ann@two.example").await.expect("created downstream");
+        assert_eq!(there["externalId"], id.as_str(), "{there}");
+        assert_eq!(there["name"]["givenName"], "Barbara");
+        assert_eq!(there["active"], true);
+
+        let path = format!("/Users/{id}");
+        let patch = |ops: serde_json::Value| up.send(reqwest::Method::PATCH, &path,
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})));
+        assert_eq!(patch(json!([{"op": "replace", "path": "userName", "value": "ann.lee@two.example"}])).await.status(), 200);
+        up.drain().await;
+        assert!(held(&down, "ann@two.example").await.is_none(), "the old userName is gone");
+        let there = held(&down, "ann.lee@two.example").await.expect("renamed");
+        assert_eq!(there["externalId"], id.as_str(), "the same user, renamed: {there}");
+
+        assert_eq!(patch(json!([{"op": "replace", "path": "active", "value": false}])).await.status(), 200);
+        up.drain().await;
+        assert_eq!(held(&down, "ann.lee@two.example").await.expect("there")["active"], false, "deprovisioned downstream");
+        assert_eq!(patch(json!([{"op": "replace", "path": "active", "value": true}])).await.status(), 200);
+        up.drain().await;
+        assert_eq!(held(&down, "ann.lee@two.example").await.expect("there")["active"], true);
+
+        assert_eq!(up.delete(&format!("/Users/{id}")).await.status(), 204);
+        up.drain().await;
+        assert!(held(&down, "ann.lee@two.example").await.is_none(), "deleted downstream");
+        let dead = up.client.get(format!("http://127.0.0.1:{}/admin/v1/jobs?state=dead", up.port))
+            .bearer_auth(crate::vendors::ADMIN).send().await.expect("sent").json::<serde_json::Value>().await.expect("json");
+        assert_eq!(dead["jobs"], json!([]), "{dead}");
+    }
+
+    async fn reconcile_through_the_scim_definition_pages_through_the_second_bridge_and_repairs_drift_made_there(db) {
+        let (up, down) = two_bridges(db).await;
+        for i in 0..130 {
+            assert_eq!(up.post("/Users", crate::vendors::full_user(&format!("r{i:03}@two.example"))).await.status(), 201);
+        }
+        up.drain().await;
+        // Behind the bridge's back: a name changed, a user disabled, one made by hand.
+        let r5 = held(&down, "r005@two.example").await.expect("r005");
+        let res = down.send(reqwest::Method::PATCH, &format!("/Users/{}", r5["id"].as_str().expect("id")),
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "name.familyName", "value": "Drifted"}, {"op": "replace", "path": "active", "value": false}]}))).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(down.post("/Users", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "handmade@two.example"})).await.status(), 201);
+
+        let reconcile = |repair: bool| {
+            let up = &up;
+            async move {
+                let res = up.client.post(format!("http://127.0.0.1:{}/admin/v1/connectors/downstream/reconcile?repair={repair}", up.port))
+                    .bearer_auth(crate::vendors::ADMIN).send().await.expect("sent");
+                assert_eq!(res.status(), 202);
+                let p = up.reconciled("downstream").await;
+                assert_eq!(p["state"], "finished", "{p}");
+                p["report"].clone()
+            }
+        };
+        let found = reconcile(false).await;
+        let r5_line = found["results"].as_array().expect("results").iter()
+            .find(|l| l["userName"] == "r005@two.example").expect("r005 line").clone();
+        assert_eq!(r5_line["state"], "different", "{r5_line}");
+        let fields: Vec<&str> = r5_line["fields"].as_array().expect("fields").iter().filter_map(|f| f["field"].as_str()).collect();
+        assert_eq!(fields, ["familyName", "active"], "{r5_line}");
+        assert_eq!(found["unknownToBridge"], json!(["handmade@two.example"]), "the list went past the first page of 100: {}", found["unknownToBridge"]);
+
+        reconcile(true).await;
+        up.drain().await;
+        let r5 = held(&down, "r005@two.example").await.expect("r005");
+        assert_eq!(r5["name"]["familyName"], "Jensen", "{r5}");
+        assert_eq!(r5["active"], true, "{r5}");
+        let after = reconcile(false).await;
+        assert!(after["results"].as_array().expect("results").iter().all(|l| l["state"] == "in_sync"), "{after}");
     }
 }

@@ -36,6 +36,8 @@ pub struct Definition {
     pub operations: Operations,
     #[serde(default)]
     pub read: ReadSection,
+    #[serde(default)]
+    pub list: ListSection,
     /// Present for a SOAP target (`kind = "soap"`): each call's body is then the XML
     /// inside the envelope's Body, and takes are XPath.
     #[serde(default)]
@@ -266,6 +268,9 @@ pub struct Operations {
     pub remove_role: Option<Steps>,
     /// Reads a user by `principal` for reconcile: takes `id` and the mapped fields.
     pub read: Option<Steps>,
+    /// Lists the target's users a page at a time, with `cursor` (none for the first
+    /// page): takes `principals` (every match) and whatever `[list] next` needs.
+    pub list: Option<Steps>,
 }
 
 impl Operations {
@@ -284,6 +289,7 @@ impl Operations {
             ("add_role", &self.add_role),
             ("remove_role", &self.remove_role),
             ("read", &self.read),
+            ("list", &self.list),
         ]
         .into_iter()
         .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
@@ -298,6 +304,32 @@ pub struct ReadSection {
     /// none where the answer does not tell). Default: `taken.active`, if taken.
     #[serde(default)]
     pub active: Option<Spanned>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListSection {
+    /// An expression over `taken` and `cursor`: the next page's cursor, or none (or
+    /// undefined) after the last page.
+    #[serde(default)]
+    pub next: Option<Spanned>,
+    /// Pages read at most, so a target that always answers a next page cannot hold
+    /// reconcile forever.
+    #[serde(default = "max_pages")]
+    pub max_pages: u32,
+}
+
+impl Default for ListSection {
+    fn default() -> ListSection {
+        ListSection {
+            next: None,
+            max_pages: max_pages(),
+        }
+    }
+}
+
+fn max_pages() -> u32 {
+    10_000
 }
 
 /// One problem in a definition file.
@@ -358,6 +390,7 @@ pub const REQUEST_NAMES: &[&str] = &[
     "credentials",
     "omit",
     "random_password",
+    "cursor",
 ];
 
 /// The names an answer rule may use.
@@ -639,6 +672,15 @@ impl Definition {
         }
         if let Some(a) = &self.read.active {
             c.expression("read.active", a, &["taken", "options"]);
+        }
+        if let Some(n) = &self.list.next {
+            c.expression("list.next", n, &["taken", "cursor", "options", "omit"]);
+        }
+        if self.operations.list.is_some() && self.list.next.is_none() {
+            c.say(
+                top("[operations]"),
+                "operations.list needs [list] next: how to ask for the page after this one (none after the last)".into(),
+            );
         }
         // Every call an operation names is there.
         for (op, steps) in self.operations.each() {

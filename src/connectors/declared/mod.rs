@@ -39,6 +39,7 @@ pub enum Operation {
     AddRole,
     RemoveRole,
     Read,
+    List,
 }
 
 impl Operation {
@@ -56,6 +57,7 @@ impl Operation {
             Operation::AddRole => "add_role",
             Operation::RemoveRole => "remove_role",
             Operation::Read => "read",
+            Operation::List => "list",
         }
     }
 }
@@ -192,6 +194,7 @@ impl Declared {
             Operation::AddRole => o.add_role.as_ref(),
             Operation::RemoveRole => o.remove_role.as_ref(),
             Operation::Read => o.read.as_ref(),
+            Operation::List => o.list.as_ref(),
         }
     }
 
@@ -285,11 +288,11 @@ impl Declared {
     /// OAuth 2.0 client credentials (RFC 6749 4.4), the client authenticated with HTTP
     /// Basic (2.3.1).
     fn oauth(&self, token_url: &str, scope: Option<&str>) -> Result<Token, ConnectorError> {
-        let url = if token_url.starts_with("http://") || token_url.starts_with("https://") {
-            token_url.to_string()
-        } else {
-            format!("{}/{}", self.base, token_url.trim_start_matches('/'))
-        };
+        // A reference resolved against the connector's url (RFC 3986): `/oauth/token` is
+        // on its host, `token` under its path.
+        let url = url::Url::parse(&format!("{}/", self.base))
+            .and_then(|b| b.join(token_url))
+            .map_err(|e| ConnectorError::Permanent(format!("auth.token_url: {e}")))?;
         let (Some(id), Some(secret)) = (&self.creds.username, &self.creds.password) else {
             return Err(ConnectorError::Permanent(
                 "OAuth client credentials need the connector's username (client id) and password (client secret)".into(),
@@ -302,7 +305,7 @@ impl Declared {
         let res = self
             .client
             .get()?
-            .post(&url)
+            .post(url)
             .basic_auth(id, Some(secret.expose()))
             .form(&form)
             .send()
@@ -720,9 +723,11 @@ impl Declared {
         }
         if self.def.soap.is_some() {
             for (k, p) in &call.take {
-                let v = xpath::first_string(text, p.get_ref())
-                    .map_err(|e| ConnectorError::Permanent(format!("{name}.take.{k}: {e}")))?;
-                if let Some(v) = v {
+                let fail = |e: String| ConnectorError::Permanent(format!("{name}.take.{k}: {e}"));
+                if k == "principals" {
+                    let all = xpath::all_strings(text, p.get_ref()).map_err(fail)?;
+                    out.insert(k.clone(), json!(all));
+                } else if let Some(v) = xpath::first_string(text, p.get_ref()).map_err(fail)? {
                     out.insert(k.clone(), Value::String(v));
                 }
             }
@@ -734,7 +739,11 @@ impl Declared {
         for (k, p) in &call.take {
             let path = serde_json_path::JsonPath::parse(p.get_ref())
                 .map_err(|e| ConnectorError::Permanent(format!("{name}.take.{k}: {e}")))?;
-            if let Some(v) = path.query(&body).first() {
+            // `principals` (a list's page) is every match; any other take the first.
+            if k == "principals" {
+                let all: Vec<Value> = path.query(&body).all().into_iter().cloned().collect();
+                out.insert(k.clone(), Value::Array(all));
+            } else if let Some(v) = path.query(&body).first() {
                 if !v.is_null() {
                     out.insert(k.clone(), v.clone());
                 }
@@ -903,6 +912,46 @@ impl Target for Declared {
             fields: read,
             active,
         }))
+    }
+
+    /// Every principal, page by page, where the definition can list.
+    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
+        if self.def.operations.list.is_none() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut cursor = Value::Null;
+        for _ in 0..self.def.list.max_pages {
+            let mut vars = self.vars("");
+            vars.insert("cursor".into(), cursor.clone());
+            let taken = self.run(Operation::List, &mut vars)?;
+            let page: Vec<String> = match taken.get("principals") {
+                Some(Value::Array(a)) => a.iter().map(text_of).collect(),
+                _ => vec![],
+            };
+            if page.is_empty() {
+                return Ok(Some(out));
+            }
+            out.extend(page);
+            let Some(next) = &self.def.list.next else {
+                return Ok(Some(out));
+            };
+            let ctx = Ctx::from_serialize(
+                json!({"taken": taken, "cursor": cursor, "options": self.options}),
+            );
+            let v = self
+                .templates
+                .eval(next.get_ref(), &ctx)
+                .map_err(|e| ConnectorError::Permanent(format!("list.next: {e}")))?;
+            if v.is_undefined() || v.is_none() || v.to_string().is_empty() {
+                return Ok(Some(out));
+            }
+            cursor = serde_json::to_value(&v).unwrap_or(Value::Null);
+        }
+        Err(ConnectorError::Permanent(format!(
+            "the list went past {} pages (list.max_pages)",
+            self.def.list.max_pages
+        )))
     }
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {

@@ -32,6 +32,26 @@ pub fn first_string(xml: &str, expr: &str) -> Result<Option<String>, String> {
     Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty()))
 }
 
+/// The string value of every item `expr` selects in `xml` (a list's page of logins).
+pub fn all_strings(xml: &str, expr: &str) -> Result<Vec<String>, String> {
+    let mut documents = Documents::new();
+    let doc = documents
+        .add_string_without_uri(xml)
+        .map_err(|e| format!("the answer is not XML: {e}"))?;
+    let queries = Queries::default();
+    let q = queries
+        .many(&format!("({expr}) ! string(.)"), |_, item| {
+            Ok(item.try_into_value::<String>()?)
+        })
+        .map_err(|e| e.to_string())?;
+    let all = q.execute(&mut documents, doc).map_err(|e| e.to_string())?;
+    Ok(all
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +70,8 @@ mod tests {
             Some("success".into())
         );
         assert_eq!(first_string(ANSWER, "//*:nothing").expect("runs"), None);
+        let list = "<a><login>x</login><login>y</login></a>";
+        assert_eq!(all_strings(list, "//login").expect("runs"), ["x", "y"]);
     }
 
     #[test]
