@@ -205,6 +205,11 @@ crate::each_database! {
 
 /// A Pyramid connector provisioning only members of `Scope`, braked at `limit`.
 async fn scoped_pyramid(db: Db, limit: u32) -> crate::vendors::Rig {
+    scoped_pyramid_via(db, limit, false).await
+}
+
+/// The same, through the built-in connector or Pyramid's example definition.
+async fn scoped_pyramid_via(db: Db, limit: u32, file: bool) -> crate::vendors::Rig {
     crate::vendors::rig(
         db,
         Arc::new(scim_bridge::emulator::pyramid::PyramidEmulator::new(
@@ -216,6 +221,9 @@ async fn scoped_pyramid(db: Db, limit: u32) -> crate::vendors::Rig {
             c.scope_groups = vec!["Scope".into()];
             c.deprovision_limit = Some(limit);
             c.deprovision_window_secs = 3600;
+            if file {
+                crate::vendors::described(c, "pyramid", "/API2");
+            }
         },
     )
     .await
@@ -263,37 +271,11 @@ async fn rig_admin(
 
 crate::each_database! {
     async fn one_patch_emptying_the_scope_group_deprovisions_only_up_to_the_limit_and_discard_keeps_the_rest(db) {
-        let r = scoped_pyramid(db, 3).await;
-        let (ids, group) = in_scope(&r, 10).await;
-        let res = r.app.send(reqwest::Method::PATCH, &format!("/Groups/{group}"), Some(json!({
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "remove", "path": "members"}]}))).await;
-        assert_eq!(res.status(), 204);
-        r.settle().await;
-        assert_eq!(enabled_in_pyramid(&r).await, 7, "three deactivated, seven held");
-        assert_eq!(r.admin("/connectors").await["connectors"][0]["held"], 7);
+        emptying_the_scope_group_is_braked(db, false).await;
+    }
 
-        let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/discard").await;
-        assert_eq!(res.json::<Value>().await.expect("json"), json!({"discarded": 7}));
-        r.settle().await;
-        assert_eq!(enabled_in_pyramid(&r).await, 7, "discarded: the target keeps them");
-        // Nothing later deprovisions them behind the administrator's back: not a change of
-        // their own, not a sync of everything.
-        for id in &ids {
-            let res = r.patch(&format!("/Users/{id}"), json!([{"op": "replace", "path": "title", "value": "Moved"}])).await;
-            assert_eq!(res.status(), 200);
-        }
-        let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/sync?all=true").await;
-        assert!(res.status().is_success());
-        r.settle().await;
-        r.no_dead_jobs().await;
-        assert_eq!(enabled_in_pyramid(&r).await, 7);
-        assert_eq!(r.admin("/connectors").await["connectors"][0]["held"], 0);
-        // A reconcile reports them as drift.
-        let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/reconcile?repair=false").await;
-        assert_eq!(res.status(), 202);
-        let report = r.app.reconciled("pyramid").await["report"].clone();
-        assert_eq!(report["different"], 7, "{report}");
+    async fn the_brake_and_scope_hold_the_same_through_pyramids_example_definition(db) {
+        emptying_the_scope_group_is_braked(db, true).await;
     }
 
     async fn deleting_the_scope_group_counts_each_member_against_the_brake_and_release_deactivates_the_rest(db) {
@@ -329,4 +311,72 @@ crate::each_database! {
         assert_eq!(enabled(&ids[1]), Some(json!(false)));
         assert_eq!(enabled(&ids[2]), Some(json!(false)));
     }
+}
+
+/// Ten members in scope; one PATCH empties the scope group with the brake at three.
+async fn emptying_the_scope_group_is_braked(db: Db, file: bool) {
+    let r = scoped_pyramid_via(db, 3, file).await;
+    let (ids, group) = in_scope(&r, 10).await;
+    let res = r
+        .app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/Groups/{group}"),
+            Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "members"}]})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    r.settle().await;
+    assert_eq!(
+        enabled_in_pyramid(&r).await,
+        7,
+        "three deactivated, seven held"
+    );
+    assert_eq!(r.admin("/connectors").await["connectors"][0]["held"], 7);
+
+    let res = rig_admin(&r, reqwest::Method::POST, "/connectors/pyramid/discard").await;
+    assert_eq!(
+        res.json::<Value>().await.expect("json"),
+        json!({"discarded": 7})
+    );
+    r.settle().await;
+    assert_eq!(
+        enabled_in_pyramid(&r).await,
+        7,
+        "discarded: the target keeps them"
+    );
+    // Nothing later deprovisions them behind the administrator's back: not a change of
+    // their own, not a sync of everything.
+    for id in &ids {
+        let res = r
+            .patch(
+                &format!("/Users/{id}"),
+                json!([{"op": "replace", "path": "title", "value": "Moved"}]),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let res = rig_admin(
+        &r,
+        reqwest::Method::POST,
+        "/connectors/pyramid/sync?all=true",
+    )
+    .await;
+    assert!(res.status().is_success());
+    r.settle().await;
+    r.no_dead_jobs().await;
+    assert_eq!(enabled_in_pyramid(&r).await, 7);
+    assert_eq!(r.admin("/connectors").await["connectors"][0]["held"], 0);
+    // A reconcile reports them as drift.
+    let res = rig_admin(
+        &r,
+        reqwest::Method::POST,
+        "/connectors/pyramid/reconcile?repair=false",
+    )
+    .await;
+    assert_eq!(res.status(), 202);
+    let report = r.app.reconciled("pyramid").await["report"].clone();
+    assert_eq!(report["different"], 7, "{report}");
 }
