@@ -139,6 +139,19 @@ deactivate = "update"
         assert!(!ok && text.contains("has no roles or add_role operation"), "{text}");
     }
 
+    fn the_worked_example_in_the_readme_passes_check_config() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+        let start = readme.find("# hr-portal.toml\n").expect("the worked example");
+        let end = start + readme[start..].find("```").expect("its end");
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("hr-portal.toml");
+        std::fs::write(&file, &readme[start..end]).expect("definition");
+        let (ok, text) = check_config(&file, "secret = \"env:HOME\"\n");
+        assert!(ok, "{text}");
+        let (ok, text) = check_config(&file, "");
+        assert!(!ok && text.contains("signs in with secret"), "{text}");
+    }
+
     fn a_mapping_override_that_removes_a_field_a_template_uses_is_reported() {
         let (ok, text) = check_config(
             std::path::Path::new(&example("pyramid")),
