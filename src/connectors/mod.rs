@@ -10,6 +10,7 @@ pub mod itron;
 pub mod openiam;
 pub mod pyramid;
 pub mod read;
+pub mod scim;
 pub mod spec;
 pub mod target;
 pub mod webhook;
@@ -238,6 +239,7 @@ pub fn defaults(kind: ConnectorKind) -> &'static [(&'static str, &'static str)] 
         ConnectorKind::EthosCe => ethosce::DEFAULTS,
         ConnectorKind::Itron => itron::DEFAULTS,
         ConnectorKind::EntSso => entsso::DEFAULTS,
+        ConnectorKind::Scim => scim::DEFAULTS,
         ConnectorKind::Webhook | ConnectorKind::Http | ConnectorKind::Soap => &[],
     }
 }
@@ -256,6 +258,7 @@ pub fn check_options(kind: ConnectorKind, table: &toml::Table) -> Result<(), Str
         ConnectorKind::EthosCe => options::<ethosce::Options>(table).map(|_| ()),
         ConnectorKind::Itron => options::<itron::Options>(table).map(|_| ()),
         ConnectorKind::EntSso => options::<entsso::Options>(table)?.check(),
+        ConnectorKind::Scim => options::<scim::Options>(table)?.check(),
         // A described target's options are its templates' `options`.
         ConnectorKind::Http | ConnectorKind::Soap => Ok(()),
         ConnectorKind::Webhook if table.is_empty() => Ok(()),
@@ -447,6 +450,47 @@ fn build_kind(
         }
         ConnectorKind::Http | ConnectorKind::Soap => {
             return Err("a described connector is built from its definition".into())
+        }
+        ConnectorKind::Scim => {
+            let target = Arc::new(scim::ScimTarget::new(
+                &c.url,
+                c.username.clone(),
+                auth.as_ref().map(|(_, p)| p.clone()),
+                secret(&c.secret)?,
+                options(&c.options)?,
+                timeout,
+            )?);
+            let (roles, scope) = (c.roles.clone(), c.scope_groups.clone());
+            let dry_run = c.mode == Mode::DryRun;
+            // In dry run the users' calls are recorded by the adapter's Recorder and the
+            // groups' by the connector; one DryRun collects both.
+            let users: Arc<dyn Connector> = if dry_run {
+                Arc::new(target::Adapter {
+                    target: dryrun::Recorder {
+                        inner: Arc::clone(&target),
+                    },
+                    map,
+                    roles,
+                    scope,
+                })
+            } else {
+                Arc::new(target::Adapter {
+                    target: Arc::clone(&target),
+                    map,
+                    roles,
+                    scope,
+                })
+            };
+            let built: Arc<dyn Connector> = Arc::new(scim::Scim {
+                users,
+                target,
+                dry_run,
+            });
+            if dry_run {
+                Arc::new(dryrun::DryRun { inner: built })
+            } else {
+                built
+            }
         }
         ConnectorKind::EntSso => Arc::new(entsso::EntSso::new(
             &c.url,

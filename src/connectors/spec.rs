@@ -21,10 +21,12 @@ pub enum ConnectorKind {
     Http,
     /// A target described in a file with a `[soap]` section: SOAP 1.1 or 1.2 over HTTP.
     Soap,
+    /// Another SCIM 2.0 service provider.
+    Scim,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 8] = [
+    pub const ALL: [ConnectorKind; 9] = [
         ConnectorKind::Webhook,
         ConnectorKind::OpenIam,
         ConnectorKind::Pyramid,
@@ -33,6 +35,7 @@ impl ConnectorKind {
         ConnectorKind::EntSso,
         ConnectorKind::Http,
         ConnectorKind::Soap,
+        ConnectorKind::Scim,
     ];
 
     /// The name a settings file gives it.
@@ -46,6 +49,7 @@ impl ConnectorKind {
             ConnectorKind::EntSso => "entsso",
             ConnectorKind::Http => "http",
             ConnectorKind::Soap => "soap",
+            ConnectorKind::Scim => "scim",
         }
     }
 
@@ -59,6 +63,7 @@ impl ConnectorKind {
             ConnectorKind::Itron => "Itron",
             ConnectorKind::EntSso => "ENTSSO",
             ConnectorKind::Http | ConnectorKind::Soap => "a described target",
+            ConnectorKind::Scim => "a SCIM service",
         }
     }
 

@@ -30,6 +30,7 @@ mod paths;
 mod query;
 mod races;
 mod reconcile;
+mod scim_target;
 mod secrets;
 mod snapshots;
 mod user_lives;

@@ -818,7 +818,7 @@ enum Refusal {
 }
 
 /// Reads at most `limit` bytes of an answer (the rest is dropped).
-fn read_limited(res: reqwest::blocking::Response, limit: u64) -> String {
+pub fn read_limited(res: reqwest::blocking::Response, limit: u64) -> String {
     use std::io::Read;
     let mut buf = Vec::new();
     let _ = res.take(limit).read_to_end(&mut buf);
