@@ -366,7 +366,9 @@ pub fn load(
             for (i, c) in list.iter().enumerate() {
                 let at = KeyPath::key("connector").index(i);
                 if let Some(url) = c.get("url").and_then(toml::Value::as_str) {
-                    if !matches!(url::Url::parse(url), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+                    let ldap = c.get("kind").and_then(toml::Value::as_str) == Some("ldap");
+                    if !ldap
+                        && !matches!(url::Url::parse(url), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
                     {
                         problems.push(source.problem(&at.at("url"), "an http(s) URL".to_string()));
                     }

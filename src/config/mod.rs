@@ -307,17 +307,17 @@ mod tests {
 
     #[test]
     fn check_config_reports_each_problem_on_its_line_without_secrets() {
-        let text = "listen = \"127.0.0.1:8080\"\n\n[[connector]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret = \"env:SCIM_BRIDGE_SURELY_UNSET_VAR\"\n\n[[connector]]\nname = \"a\"\nkind = \"ldap\"\nurl = \"not a url\"\n";
+        let text = "listen = \"127.0.0.1:8080\"\n\n[[connector]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret = \"env:SCIM_BRIDGE_SURELY_UNSET_VAR\"\n\n[[connector]]\nname = \"a\"\nkind = \"gopher\"\nurl = \"not a url\"\n";
         let problems = check_file(text);
         let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line()).collect();
         // The kind no connector has, and in the same pass the name used twice and the URL.
         assert_eq!(lines, vec![Some(10), Some(11), Some(12)], "{problems:?}");
         assert!(problems[1]
             .message
-            .contains("'ldap' is not one of the choices"));
+            .contains("'gopher' is not one of the choices"));
         assert!(problems[0].message.contains("already used by connector[0]"));
         assert!(problems[2].message.contains("an http(s) URL"));
-        let text = text.replace("ldap", "webhook");
+        let text = text.replace("gopher", "webhook");
         let problems = check_file(&text);
         let lines: Vec<Option<usize>> = problems.iter().map(|p| p.line()).collect();
         assert_eq!(lines, vec![Some(7), Some(10), Some(12)], "{problems:?}");

@@ -152,7 +152,16 @@ fn connector(
     say: &mut dyn FnMut(KeyPath, String),
 ) {
     let name = &c.name;
-    if !matches!(url::Url::parse(&c.url), Ok(u) if u.scheme() == "http" || u.scheme() == "https") {
+    if c.kind == ConnectorKind::Ldap {
+        if !matches!(url::Url::parse(&c.url), Ok(u) if u.scheme() == "ldap" || u.scheme() == "ldaps")
+        {
+            say(
+                at.at("url"),
+                "an ldap:// (with options.starttls) or ldaps:// URL".into(),
+            );
+        }
+    } else if !matches!(url::Url::parse(&c.url), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+    {
         say(at.at("url"), "an http(s) URL".into());
     }
     for (field, value) in [("secret", &c.secret), ("password", &c.password)] {

@@ -7,6 +7,7 @@ pub mod dryrun;
 pub mod entsso;
 pub mod ethosce;
 pub mod itron;
+pub mod ldap;
 pub mod openiam;
 pub mod pyramid;
 pub mod read;
@@ -240,6 +241,7 @@ pub fn defaults(kind: ConnectorKind) -> &'static [(&'static str, &'static str)] 
         ConnectorKind::Itron => itron::DEFAULTS,
         ConnectorKind::EntSso => entsso::DEFAULTS,
         ConnectorKind::Scim => scim::DEFAULTS,
+        ConnectorKind::Ldap => ldap::DEFAULTS,
         ConnectorKind::Webhook | ConnectorKind::Http | ConnectorKind::Soap => &[],
     }
 }
@@ -259,6 +261,7 @@ pub fn check_options(kind: ConnectorKind, table: &toml::Table) -> Result<(), Str
         ConnectorKind::Itron => options::<itron::Options>(table).map(|_| ()),
         ConnectorKind::EntSso => options::<entsso::Options>(table)?.check(),
         ConnectorKind::Scim => options::<scim::Options>(table)?.check(),
+        ConnectorKind::Ldap => options::<ldap::Options>(table)?.check(),
         // A described target's options are its templates' `options`.
         ConnectorKind::Http | ConnectorKind::Soap => Ok(()),
         ConnectorKind::Webhook if table.is_empty() => Ok(()),
@@ -450,6 +453,46 @@ fn build_kind(
         }
         ConnectorKind::Http | ConnectorKind::Soap => {
             return Err("a described connector is built from its definition".into())
+        }
+        ConnectorKind::Ldap => {
+            let target = Arc::new(ldap::LdapTarget::new(
+                &c.url,
+                c.username.clone(),
+                auth.as_ref()
+                    .map(|(_, p)| p.clone())
+                    .or(secret(&c.password)?),
+                options(&c.options)?,
+                timeout,
+            )?);
+            let (roles, scope) = (c.roles.clone(), c.scope_groups.clone());
+            let dry_run = c.mode == Mode::DryRun;
+            let users: Arc<dyn Connector> = if dry_run {
+                Arc::new(target::Adapter {
+                    target: dryrun::Recorder {
+                        inner: Arc::clone(&target),
+                    },
+                    map,
+                    roles,
+                    scope,
+                })
+            } else {
+                Arc::new(target::Adapter {
+                    target: Arc::clone(&target),
+                    map,
+                    roles,
+                    scope,
+                })
+            };
+            let built: Arc<dyn Connector> = Arc::new(ldap::Ldap {
+                users,
+                target,
+                dry_run,
+            });
+            if dry_run {
+                Arc::new(dryrun::DryRun { inner: built })
+            } else {
+                built
+            }
         }
         ConnectorKind::Scim => {
             let target = Arc::new(scim::ScimTarget::new(

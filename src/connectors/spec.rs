@@ -23,10 +23,12 @@ pub enum ConnectorKind {
     Soap,
     /// Another SCIM 2.0 service provider.
     Scim,
+    /// An LDAP directory.
+    Ldap,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 9] = [
+    pub const ALL: [ConnectorKind; 10] = [
         ConnectorKind::Webhook,
         ConnectorKind::OpenIam,
         ConnectorKind::Pyramid,
@@ -36,6 +38,7 @@ impl ConnectorKind {
         ConnectorKind::Http,
         ConnectorKind::Soap,
         ConnectorKind::Scim,
+        ConnectorKind::Ldap,
     ];
 
     /// The name a settings file gives it.
@@ -50,6 +53,7 @@ impl ConnectorKind {
             ConnectorKind::Http => "http",
             ConnectorKind::Soap => "soap",
             ConnectorKind::Scim => "scim",
+            ConnectorKind::Ldap => "ldap",
         }
     }
 
@@ -64,6 +68,7 @@ impl ConnectorKind {
             ConnectorKind::EntSso => "ENTSSO",
             ConnectorKind::Http | ConnectorKind::Soap => "a described target",
             ConnectorKind::Scim => "a SCIM service",
+            ConnectorKind::Ldap => "an LDAP directory",
         }
     }
 

@@ -464,6 +464,58 @@ pub enum Needs {
     Nothing,
     /// A PostgreSQL server: TEST_POSTGRES_URL.
     Postgres,
+    /// OpenLDAP's slapd (Debian's `slapd` package), which the tests start themselves.
+    Slapd,
+    /// Both.
+    SlapdPostgres,
+}
+
+impl Needs {
+    /// Whether the test must be reported ignored here: what it needs is missing, and this
+    /// is not CI (where a missing PostgreSQL or slapd fails the run instead).
+    pub fn missing(self, postgres: bool, slapd: bool) -> bool {
+        let ci = std::env::var_os("CI").is_some();
+        match self {
+            Needs::Nothing => false,
+            Needs::Postgres => !postgres,
+            Needs::Slapd => !slapd && !ci,
+            Needs::SlapdPostgres => !postgres || (!slapd && !ci),
+        }
+    }
+}
+
+/// The slapd the LDAP tests start: SLAPD_BIN, else Debian's.
+pub fn slapd_bin() -> std::path::PathBuf {
+    std::env::var_os("SLAPD_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| "/usr/sbin/slapd".into())
+}
+
+/// Like `each_database!`, for tests that also need slapd.
+#[macro_export]
+macro_rules! each_database_with_slapd {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                fn on_sqlite() {
+                    $crate::helpers::block_on(async {
+                        let $db = $crate::helpers::Db::Sqlite;
+                        $body
+                    })
+                }
+                fn on_postgres() {
+                    $crate::helpers::block_on(async {
+                        let $db = $crate::helpers::Db::Postgres;
+                        $body
+                    })
+                }
+                $crate::register!(on_sqlite, $crate::helpers::Needs::Slapd);
+                $crate::register!(on_postgres, $crate::helpers::Needs::SlapdPostgres);
+            }
+        )*
+    };
 }
 
 /// One test of this binary, as the macros above register it.

@@ -21,6 +21,7 @@ mod health;
 mod hostile;
 mod idp_compat;
 mod import_walk;
+mod ldap_target;
 mod lifecycle;
 mod membership_cost;
 mod operations;
@@ -40,6 +41,7 @@ mod vendors;
 fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let postgres = std::env::var_os("TEST_POSTGRES_URL").is_some();
+    let slapd = helpers::slapd_bin().exists();
     let mut trials: Vec<_> = inventory::iter::<helpers::Case>
         .into_iter()
         .map(|case| {
@@ -48,7 +50,7 @@ fn main() -> std::process::ExitCode {
                 run();
                 Ok(())
             })
-            .with_ignored_flag(case.needs == helpers::Needs::Postgres && !postgres)
+            .with_ignored_flag(case.needs.missing(postgres, slapd))
         })
         .collect();
     trials.sort_by(|a, b| a.name().cmp(b.name()));
