@@ -27,7 +27,7 @@ use super::attrs::{text, FieldChange, Op};
 use super::read::TargetUser;
 use super::target::{Created, Target, User};
 use super::{Connector, ConnectorError, Delivery, Outcome};
-use crate::model::{Event, MappingState, ResourceKind};
+use crate::model::{Event, MappingState};
 use crate::secret::Secret;
 
 /// Default mapping: LDAP attribute = SCIM path.
@@ -99,8 +99,13 @@ pub struct Options {
     pub base_dn: String,
     /// Where groups are (default: `base_dn`).
     pub groups_dn: Option<String>,
-    /// The attribute that names a user's entry (its principal).
+    /// The attribute that holds a user's principal (and names its entry).
     pub rdn_attribute: String,
+    /// A user's DN, where it is not `RDN=principal,base_dn`: `{principal}` and
+    /// `{FIELD}` (a mapped field) are replaced by the user's values, DN-escaped, such as
+    /// `"cn={cn},ou=staff,dc=example,dc=com"`. A change of a value it names moves the
+    /// entry (a modrdn), and its groups follow. It must lie under `base_dn`.
+    pub dn_template: Option<String>,
     pub object_classes: Vec<String>,
     pub group_class: GroupClass,
     pub deactivate: Deactivate,
@@ -123,6 +128,7 @@ impl Default for Options {
             base_dn: String::new(),
             groups_dn: None,
             rdn_attribute: "uid".into(),
+            dn_template: None,
             object_classes: vec!["inetOrgPerson".into()],
             group_class: GroupClass::GroupOfNames,
             deactivate: Deactivate::Lock,
@@ -203,6 +209,19 @@ fn done(what: &str, r: Result<ldap3::LdapResult, LdapError>) -> Result<(), Conne
     }
 }
 
+/// A DN's first RDN and the rest (its parent), split at the first comma not escaped.
+fn split_rdn(dn: &str) -> (&str, &str) {
+    let mut escaped = false;
+    for (i, ch) in dn.char_indices() {
+        match ch {
+            '\\' if !escaped => escaped = true,
+            ',' if !escaped => return (&dn[..i], &dn[i + 1..]),
+            _ => escaped = false,
+        }
+    }
+    (dn, "")
+}
+
 fn set(v: impl Into<String>) -> HashSet<String> {
     HashSet::from([v.into()])
 }
@@ -275,13 +294,21 @@ impl LdapTarget {
         self.opts.groups_dn.as_deref().unwrap_or(&self.opts.base_dn)
     }
 
-    fn user_dn(&self, principal: &str) -> String {
-        format!(
-            "{}={},{}",
-            self.opts.rdn_attribute,
-            dn_escape(principal),
-            self.opts.base_dn
-        )
+    /// The DN a user's entry should have.
+    fn user_dn(&self, user: &User<'_>) -> String {
+        let Some(t) = &self.opts.dn_template else {
+            return format!(
+                "{}={},{}",
+                self.opts.rdn_attribute,
+                dn_escape(user.principal.as_str()),
+                self.opts.base_dn
+            );
+        };
+        let mut out = t.replace("{principal}", &dn_escape(user.principal.as_str()));
+        for (k, v) in &user.fields {
+            out = out.replace(&format!("{{{k}}}"), &dn_escape(text(v)));
+        }
+        out
     }
 
     fn group_dn(&self, name: &str) -> String {
@@ -564,7 +591,7 @@ impl Target for Arc<LdapTarget> {
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {
         self.with(|c| {
-            let dn = self.user_dn(&user.principal);
+            let dn = self.user_dn(user);
             let r = c.add(&dn, self.attrs_of(user));
             match done("add", r) {
                 Ok(()) => {}
@@ -602,11 +629,26 @@ impl Target for Arc<LdapTarget> {
         old_principal: Option<&str>,
     ) -> Result<(), ConnectorError> {
         self.with(|c| {
+            let _ = old_principal;
             let mut dn = self.dn_of_user(c, target_id)?;
-            if old_principal.is_some() {
-                // A rename: the entry's RDN, then every group that named the old DN.
-                let rdn = format!("{}={}", self.opts.rdn_attribute, dn_escape(&user.principal));
-                done("modrdn", c.modifydn(&dn, &rdn, true, None))?;
+            let (_, parent) = split_rdn(&dn);
+            let mut want = self.user_dn(user);
+            // A user moved out (deactivate = "move") stays out until reactivated.
+            let out = self.opts.deactivate == Deactivate::Move
+                && self
+                    .opts
+                    .disabled_dn
+                    .as_deref()
+                    .is_some_and(|d| parent.eq_ignore_ascii_case(d));
+            if out {
+                want = format!("{},{parent}", split_rdn(&want).0);
+            }
+            if !want.eq_ignore_ascii_case(&dn) {
+                // A rename (or a change of a value the DN names): a modrdn, then every
+                // group that named the old DN.
+                let (rdn, new_parent) = split_rdn(&want);
+                let sup = (!new_parent.eq_ignore_ascii_case(parent)).then_some(new_parent);
+                done("modrdn", c.modifydn(&dn, rdn, true, sup))?;
                 let old = dn.clone();
                 dn = self.dn_of_user(c, target_id)?;
                 for g in self.groups_of(c, &old)? {
@@ -614,9 +656,16 @@ impl Target for Arc<LdapTarget> {
                     self.remove_member(c, &g, &old)?;
                 }
             }
+            // The RDN's attribute was set by the modrdn.
+            let rdn_attr = split_rdn(&dn)
+                .0
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let mods: Vec<Mod<String>> = changes
                 .iter()
-                .filter(|ch| ch.field != self.opts.rdn_attribute)
+                .filter(|ch| !ch.field.eq_ignore_ascii_case(&rdn_attr))
                 .map(|ch| match (ch.op, ch.new.as_ref().map(text)) {
                     (Op::Delete, _) | (_, None) => Mod::Replace(ch.field.clone(), HashSet::new()),
                     (_, Some(v)) if v.is_empty() => Mod::Replace(ch.field.clone(), HashSet::new()),
@@ -863,38 +912,16 @@ impl Ldap {
     }
 }
 
-impl Connector for Ldap {
+impl super::target::MirrorsGroups for Ldap {
     fn kind(&self) -> &'static str {
         "ldap"
     }
 
-    fn supports(&self, event: Event) -> bool {
-        event.kind() == ResourceKind::Group || self.users.supports(event)
+    fn users(&self) -> &dyn Connector {
+        self.users.as_ref()
     }
 
-    fn reads(&self, _event: Event) -> bool {
-        true
-    }
-
-    fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
-        if d.resource_type == ResourceKind::Group {
-            return self.group(d);
-        }
-        self.users.deliver(d)
-    }
-
-    fn unreadable(&self) -> Option<String> {
-        self.users.unreadable()
-    }
-
-    fn inspect(
-        &self,
-        s: &super::read::Subject<'_>,
-    ) -> Result<super::read::Inspection, ConnectorError> {
-        self.users.inspect(s)
-    }
-
-    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
-        self.users.principals()
+    fn group(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        Ldap::group(self, d)
     }
 }

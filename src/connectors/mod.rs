@@ -308,6 +308,46 @@ fn adapt<T: target::Target + 'static>(
     })
 }
 
+/// A target whose users go through the Adapter (over a Recorder in dry run) and whose
+/// groups its connector mirrors; in dry run one DryRun collects the calls of both.
+fn mirrored<T, M>(
+    target: &std::sync::Arc<T>,
+    map: attrs::AttrMap,
+    c: &ConnectorConfig,
+    make: impl FnOnce(std::sync::Arc<dyn Connector>, bool) -> M,
+) -> std::sync::Arc<dyn Connector>
+where
+    std::sync::Arc<T>: target::Target + 'static,
+    M: target::MirrorsGroups + 'static,
+{
+    use std::sync::Arc;
+    let (roles, scope) = (c.roles.clone(), c.scope_groups.clone());
+    let dry_run = c.mode == Mode::DryRun;
+    let users: Arc<dyn Connector> = if dry_run {
+        Arc::new(target::Adapter {
+            target: dryrun::Recorder {
+                inner: Arc::clone(target),
+            },
+            map,
+            roles,
+            scope,
+        })
+    } else {
+        Arc::new(target::Adapter {
+            target: Arc::clone(target),
+            map,
+            roles,
+            scope,
+        })
+    };
+    let built: Arc<dyn Connector> = Arc::new(target::Mirrored(make(users, dry_run)));
+    if dry_run {
+        Arc::new(dryrun::DryRun { inner: built })
+    } else {
+        built
+    }
+}
+
 /// A connector that is not a vendor target, in dry run: the request it would send.
 fn record_whole(
     kind: ConnectorKind,
@@ -464,35 +504,11 @@ fn build_kind(
                 options(&c.options)?,
                 timeout,
             )?);
-            let (roles, scope) = (c.roles.clone(), c.scope_groups.clone());
-            let dry_run = c.mode == Mode::DryRun;
-            let users: Arc<dyn Connector> = if dry_run {
-                Arc::new(target::Adapter {
-                    target: dryrun::Recorder {
-                        inner: Arc::clone(&target),
-                    },
-                    map,
-                    roles,
-                    scope,
-                })
-            } else {
-                Arc::new(target::Adapter {
-                    target: Arc::clone(&target),
-                    map,
-                    roles,
-                    scope,
-                })
-            };
-            let built: Arc<dyn Connector> = Arc::new(ldap::Ldap {
+            mirrored(&target, map, c, |users, dry_run| ldap::Ldap {
                 users,
-                target,
+                target: Arc::clone(&target),
                 dry_run,
-            });
-            if dry_run {
-                Arc::new(dryrun::DryRun { inner: built })
-            } else {
-                built
-            }
+            })
         }
         ConnectorKind::Scim => {
             let target = Arc::new(scim::ScimTarget::new(
@@ -503,37 +519,11 @@ fn build_kind(
                 options(&c.options)?,
                 timeout,
             )?);
-            let (roles, scope) = (c.roles.clone(), c.scope_groups.clone());
-            let dry_run = c.mode == Mode::DryRun;
-            // In dry run the users' calls are recorded by the adapter's Recorder and the
-            // groups' by the connector; one DryRun collects both.
-            let users: Arc<dyn Connector> = if dry_run {
-                Arc::new(target::Adapter {
-                    target: dryrun::Recorder {
-                        inner: Arc::clone(&target),
-                    },
-                    map,
-                    roles,
-                    scope,
-                })
-            } else {
-                Arc::new(target::Adapter {
-                    target: Arc::clone(&target),
-                    map,
-                    roles,
-                    scope,
-                })
-            };
-            let built: Arc<dyn Connector> = Arc::new(scim::Scim {
+            mirrored(&target, map, c, |users, dry_run| scim::Scim {
                 users,
-                target,
+                target: Arc::clone(&target),
                 dry_run,
-            });
-            if dry_run {
-                Arc::new(dryrun::DryRun { inner: built })
-            } else {
-                built
-            }
+            })
         }
         ConnectorKind::EntSso => Arc::new(entsso::EntSso::new(
             &c.url,

@@ -577,6 +577,17 @@ impl Target for Arc<ScimTarget> {
     }
 
     fn create(&self, user: &User<'_>) -> Result<Created, ConnectorError> {
+        // The userName was looked up first; the bridge's id as externalId finds a user
+        // renamed in the target, which is adopted rather than made twice.
+        if let Some(id) = self
+            .find("Users", "externalId", user.scim_id)?
+            .and_then(|u| u["id"].as_str().map(str::to_string))
+        {
+            return Ok(Created {
+                target_id: id,
+                adopted: true,
+            });
+        }
         let doc = ScimTarget::user_document(user, user.active);
         match self.call(reqwest::Method::POST, "/Users", Some(&doc), None) {
             Ok(a) => {
@@ -834,39 +845,17 @@ impl Scim {
     }
 }
 
-impl Connector for Scim {
+impl super::target::MirrorsGroups for Scim {
     fn kind(&self) -> &'static str {
         "scim"
     }
 
-    fn supports(&self, event: Event) -> bool {
-        event.kind() == crate::model::ResourceKind::Group || self.users.supports(event)
+    fn users(&self) -> &dyn Connector {
+        self.users.as_ref()
     }
 
-    fn reads(&self, _event: Event) -> bool {
-        true
-    }
-
-    fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
-        if d.resource_type == crate::model::ResourceKind::Group {
-            return self.group(d);
-        }
-        self.users.deliver(d)
-    }
-
-    fn unreadable(&self) -> Option<String> {
-        self.users.unreadable()
-    }
-
-    fn inspect(
-        &self,
-        s: &super::read::Subject<'_>,
-    ) -> Result<super::read::Inspection, ConnectorError> {
-        self.users.inspect(s)
-    }
-
-    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
-        self.users.principals()
+    fn group(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        Scim::group(self, d)
     }
 }
 

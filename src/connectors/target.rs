@@ -651,3 +651,49 @@ impl<T: Target> Connector for Adapter<T> {
         }
     }
 }
+
+/// A target whose users go through the [`Adapter`] and whose groups the connector
+/// mirrors as groups of its own (a SCIM service, a directory).
+pub trait MirrorsGroups: Send + Sync {
+    fn kind(&self) -> &'static str;
+    /// The users' connector: the Adapter over the target (over a Recorder in dry run).
+    fn users(&self) -> &dyn Connector;
+    /// Delivers a group job: the group created, renamed, its members changed, deleted.
+    fn group(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError>;
+}
+
+/// The [`Connector`] of a [`MirrorsGroups`] target.
+pub struct Mirrored<M: MirrorsGroups>(pub M);
+
+impl<M: MirrorsGroups> Connector for Mirrored<M> {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
+    fn supports(&self, event: Event) -> bool {
+        event.kind() == ResourceKind::Group || self.0.users().supports(event)
+    }
+
+    fn reads(&self, _event: Event) -> bool {
+        true
+    }
+
+    fn deliver(&self, d: &Delivery<'_>) -> Result<Outcome, ConnectorError> {
+        if d.resource_type == ResourceKind::Group {
+            return self.0.group(d);
+        }
+        self.0.users().deliver(d)
+    }
+
+    fn unreadable(&self) -> Option<String> {
+        self.0.users().unreadable()
+    }
+
+    fn inspect(&self, s: &Subject<'_>) -> Result<Inspection, ConnectorError> {
+        self.0.users().inspect(s)
+    }
+
+    fn principals(&self) -> Result<Option<Vec<String>>, ConnectorError> {
+        self.0.users().principals()
+    }
+}

@@ -395,7 +395,15 @@ pub async fn spawn_tweaked_with_workers(kind: Db, tweak: impl FnOnce(&mut Settin
 /// PostgreSQL variant is reported ignored when TEST_POSTGRES_URL is unset.
 #[macro_export]
 macro_rules! each_database {
-    ($(async fn $name:ident($db:ident) $body:block)*) => {
+    ($($tests:tt)*) => {
+        $crate::each_database_needing! { [Nothing, Postgres] $($tests)* }
+    };
+}
+
+/// The same, with what each variant needs named (`[Nothing, Postgres]`).
+#[macro_export]
+macro_rules! each_database_needing {
+    ([$on_sqlite:ident, $on_postgres:ident] $(async fn $name:ident($db:ident) $body:block)*) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
@@ -412,8 +420,8 @@ macro_rules! each_database {
                         $body
                     })
                 }
-                $crate::register!(on_sqlite, $crate::helpers::Needs::Nothing);
-                $crate::register!(on_postgres, $crate::helpers::Needs::Postgres);
+                $crate::register!(on_sqlite, $crate::helpers::Needs::$on_sqlite);
+                $crate::register!(on_postgres, $crate::helpers::Needs::$on_postgres);
             }
         )*
     };
@@ -494,27 +502,8 @@ pub fn slapd_bin() -> std::path::PathBuf {
 /// Like `each_database!`, for tests that also need slapd.
 #[macro_export]
 macro_rules! each_database_with_slapd {
-    ($(async fn $name:ident($db:ident) $body:block)*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-                fn on_sqlite() {
-                    $crate::helpers::block_on(async {
-                        let $db = $crate::helpers::Db::Sqlite;
-                        $body
-                    })
-                }
-                fn on_postgres() {
-                    $crate::helpers::block_on(async {
-                        let $db = $crate::helpers::Db::Postgres;
-                        $body
-                    })
-                }
-                $crate::register!(on_sqlite, $crate::helpers::Needs::Slapd);
-                $crate::register!(on_postgres, $crate::helpers::Needs::SlapdPostgres);
-            }
-        )*
+    ($($tests:tt)*) => {
+        $crate::each_database_needing! { [Slapd, SlapdPostgres] $($tests)* }
     };
 }
 

@@ -7,7 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ldap3::{LdapConn, Scope, SearchEntry};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use scim_bridge::config::{ConnectorConfig, ConnectorKind, Secret};
@@ -251,31 +250,11 @@ async fn bridge_with(db: Db, slapd: &Slapd, tweak: impl FnOnce(&mut ConnectorCon
 }
 
 async fn patch(up: &TestApp, path: &str, ops: Value) {
-    let res = up
-        .send(
-            Method::PATCH,
-            path,
-            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})),
-        )
-        .await;
-    assert!(res.status().is_success(), "{path}: {}", res.status());
+    crate::vendors::patch_ok(up, path, ops).await;
 }
 
 async fn no_dead_jobs(up: &TestApp) {
-    let dead: Value = up
-        .client
-        .get(format!(
-            "http://127.0.0.1:{}/admin/v1/jobs?state=dead",
-            up.port
-        ))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(dead["jobs"], json!([]), "{dead}");
+    crate::vendors::assert_no_dead_jobs(up).await;
 }
 
 fn members(g: &SearchEntry) -> Vec<String> {
@@ -475,5 +454,28 @@ crate::each_database_with_slapd! {
         assert_eq!(up.post("/Users", full_user("untrusted")).await.status(), 201);
         up.deliver_due().await;
         assert!(slapd.find("(uid=untrusted)").is_empty(), "an untrusted directory gets nothing");
+    }
+
+    async fn a_dn_template_names_entries_and_a_change_of_a_value_it_names_moves_them_with_their_groups(db) {
+        let slapd = Slapd::start();
+        let up = bridge_with(db, &slapd, |c| {
+            c.options.insert("dn_template".into(), format!("mail={{mail}},{PEOPLE}").into());
+        }).await;
+        let mut body = full_user("tm");
+        body["emails"] = json!([{"value": "tm@old.example", "primary": true}]);
+        body["password"] = json!("Tm-Passw0rd-1");
+        let id: String = up.post("/Users", body).await.json::<Value>().await.expect("json")["id"].as_str().expect("id").into();
+        up.create_group("Team", &[&id]).await;
+        up.drain().await;
+        let e = slapd.find("(uid=tm)").pop().expect("tm");
+        assert_eq!(e.dn.to_lowercase(), format!("mail=tm@old.example,{PEOPLE}"));
+        patch(&up, &format!("/Users/{id}"), json!([{"op": "replace", "path": "emails", "value": [{"value": "tm@new.example", "primary": true}]}])).await;
+        up.drain().await;
+        let e = slapd.find("(uid=tm)").pop().expect("tm");
+        assert_eq!(e.dn.to_lowercase(), format!("mail=tm@new.example,{PEOPLE}"), "moved with its email");
+        assert!(slapd.binds(&e.dn, "Tm-Passw0rd-1"), "the same entry");
+        let g = slapd.find("(cn=Team)").pop().expect("group");
+        assert_eq!(members(&g), [format!("mail=tm@new.example,{PEOPLE}")], "the group follows: {g:?}");
+        no_dead_jobs(&up).await;
     }
 }

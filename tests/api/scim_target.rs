@@ -6,7 +6,6 @@
 
 use std::process::{Child, Command, Stdio};
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use scim_bridge::config::{ConnectorConfig, ConnectorKind, Secret};
@@ -219,31 +218,11 @@ async fn upstream(db: Db, mut c: ConnectorConfig) -> TestApp {
 }
 
 async fn patch(up: &TestApp, path: &str, ops: Value) {
-    let res = up
-        .send(
-            Method::PATCH,
-            path,
-            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})),
-        )
-        .await;
-    assert!(res.status().is_success(), "{path}: {}", res.status());
+    crate::vendors::patch_ok(up, path, ops).await;
 }
 
 async fn no_dead_jobs(up: &TestApp) {
-    let dead: Value = up
-        .client
-        .get(format!(
-            "http://127.0.0.1:{}/admin/v1/jobs?state=dead",
-            up.port
-        ))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(dead["jobs"], json!([]), "{dead}");
+    crate::vendors::assert_no_dead_jobs(up).await;
 }
 
 /// A user's and a group's life, read back from the downstream after each step.

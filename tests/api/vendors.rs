@@ -1582,3 +1582,33 @@ crate::tests! {
         );
     }
 }
+
+/// A SCIM PATCH through the bridge, which must succeed.
+pub(crate) async fn patch_ok(app: &TestApp, path: &str, ops: Value) {
+    let res = app
+        .send(
+            Method::PATCH,
+            path,
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})),
+        )
+        .await;
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+}
+
+/// No job of the app is dead (asked of the admin API).
+pub(crate) async fn assert_no_dead_jobs(app: &TestApp) {
+    let dead: Value = app
+        .client
+        .get(format!(
+            "http://127.0.0.1:{}/admin/v1/jobs?state=dead",
+            app.port
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(dead["jobs"], json!([]), "{dead}");
+}
