@@ -25,9 +25,9 @@ use serde_json::{json, Value};
 
 use super::attrs::{text, FieldChange, Op};
 use super::read::TargetUser;
-use super::target::{Created, Target, User};
+use super::target::{member_delta, member_target_ids, Created, Target, User};
 use super::{Connector, ConnectorError, Delivery, Outcome};
-use crate::model::{Event, MappingState};
+use crate::model::Event;
 use crate::secret::Secret;
 
 /// Default mapping: LDAP attribute = SCIM path.
@@ -783,7 +783,8 @@ pub struct Ldap {
 }
 
 impl Ldap {
-    /// Members' DNs; a member still queued makes the group job wait.
+    /// Members' DNs (by their entryUUIDs); a member still queued makes the group job
+    /// wait when `wait`.
     fn member_dns(
         &self,
         c: &mut LdapConn,
@@ -792,22 +793,11 @@ impl Ldap {
         wait: bool,
     ) -> Result<Vec<String>, ConnectorError> {
         let mut out = Vec::new();
-        for m in members {
-            let Some(mapping) = d.known.member_mappings.get(m) else {
-                continue;
-            };
-            match (&mapping.target_id, mapping.state) {
-                (Some(t), _) => match self.target.dn_of_user(c, t) {
-                    Ok(dn) => out.push(dn),
-                    Err(ConnectorError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                },
-                (None, MappingState::Pending | MappingState::Failed) if wait => {
-                    return Err(ConnectorError::retry(format!(
-                        "member {m} is not in the directory yet"
-                    )))
-                }
-                _ => {}
+        for t in member_target_ids(d, members, wait)? {
+            match self.target.dn_of_user(c, &t) {
+                Ok(dn) => out.push(dn),
+                Err(ConnectorError::NotFound(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -887,16 +877,7 @@ impl Ldap {
                     });
                 }
             };
-            let (add, remove): (Vec<String>, Vec<String>) = match d.event {
-                Event::GroupMembersAdded => (ch.members.members().to_vec(), vec![]),
-                Event::GroupMembersRemoved | Event::GroupMembersRemovedAll => {
-                    (vec![], ch.members.members().to_vec())
-                }
-                Event::GroupMembersReplaced => {
-                    (ch.members.added().to_vec(), ch.members.removed().to_vec())
-                }
-                _ => (vec![], vec![]),
-            };
+            let (add, remove) = member_delta(d);
             for m in self.member_dns(c, d, &add, true)? {
                 t.add_member(c, &dn, &m)?;
             }

@@ -23,9 +23,9 @@ use serde_json::{json, Map, Value};
 
 use super::attrs::{FieldChange, Op};
 use super::read::TargetUser;
-use super::target::{Created, Target, User};
+use super::target::{member_delta, member_target_ids, Created, Target, User};
 use super::{retry_after, transport, BlockingClient, Connector, ConnectorError, Delivery, Outcome};
-use crate::model::{Event, MappingState};
+use crate::model::Event;
 use crate::secret::Secret;
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -691,31 +691,6 @@ pub struct Scim {
 }
 
 impl Scim {
-    /// The target ids of members, or why the job must wait: a member whose own create
-    /// is still queued makes the group job wait; one never provisioned is left out.
-    fn member_ids(
-        &self,
-        d: &Delivery<'_>,
-        members: &[String],
-    ) -> Result<Vec<String>, ConnectorError> {
-        let mut out = Vec::new();
-        for m in members {
-            let Some(mapping) = d.known.member_mappings.get(m) else {
-                continue;
-            };
-            match (&mapping.target_id, mapping.state) {
-                (Some(t), _) => out.push(t.clone()),
-                (None, MappingState::Pending | MappingState::Failed) => {
-                    return Err(ConnectorError::retry(format!(
-                        "member {m} is not in the target yet"
-                    )))
-                }
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
-
     fn record(&self, call: Value) -> Result<Outcome, ConnectorError> {
         super::dryrun::record_call(call);
         Ok(Outcome::default())
@@ -761,7 +736,7 @@ impl Scim {
             Some(id) => id,
             None => {
                 // Created here (or found by name, and adopted) with the members it names.
-                let ids = self.member_ids(d, c.members.members())?;
+                let ids = member_target_ids(d, c.members.members(), true)?;
                 if self.dry_run {
                     return self.record(
                         json!({"call": "POST /Groups", "displayName": name, "members": ids}),
@@ -786,23 +761,10 @@ impl Scim {
                 });
             }
         };
-        let (add, remove): (Vec<String>, Vec<String>) = match d.event {
-            Event::GroupMembersAdded => (c.members.members().to_vec(), vec![]),
-            Event::GroupMembersRemoved | Event::GroupMembersRemovedAll => {
-                (vec![], c.members.members().to_vec())
-            }
-            Event::GroupMembersReplaced => {
-                (c.members.added().to_vec(), c.members.removed().to_vec())
-            }
-            _ => (vec![], vec![]),
-        };
-        let add = self.member_ids(d, &add)?;
+        let (add, remove) = member_delta(d);
+        let add = member_target_ids(d, &add, true)?;
         // A member leaving that the target never had is nothing to remove there.
-        let remove: Vec<String> = remove
-            .iter()
-            .filter_map(|m| d.known.member_mappings.get(m))
-            .filter_map(|m| m.target_id.clone())
-            .collect();
+        let remove = member_target_ids(d, &remove, false)?;
         let mut ops = Vec::new();
         if matches!(
             d.event,

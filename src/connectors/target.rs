@@ -511,13 +511,11 @@ impl<T: Target> Adapter<T> {
             .cloned();
         let scoped = |n: &Option<String>| n.as_ref().is_some_and(|n| self.scope.contains(n));
         let (added, removed): (Vec<String>, Vec<String>) = match d.event {
-            Event::GroupMembersAdded => (c.members.members().to_vec(), vec![]),
-            Event::GroupMembersRemoved | Event::GroupMembersRemovedAll | Event::GroupDeleted => {
-                (vec![], c.members.members().to_vec())
-            }
-            Event::GroupMembersReplaced => {
-                (c.members.added().to_vec(), c.members.removed().to_vec())
-            }
+            Event::GroupMembersAdded
+            | Event::GroupMembersRemoved
+            | Event::GroupMembersRemovedAll
+            | Event::GroupDeleted
+            | Event::GroupMembersReplaced => member_delta(d),
             Event::GroupRenamed => {
                 let members = &d.known.members;
                 let n = match (&role_before, &role_now) {
@@ -650,6 +648,45 @@ impl<T: Target> Connector for Adapter<T> {
             | Event::GroupMembersReplaced => self.group(d),
         }
     }
+}
+
+/// The members a group job adds and removes (none for a rename or an update).
+pub fn member_delta(d: &Delivery<'_>) -> (Vec<String>, Vec<String>) {
+    let m = &d.change.members;
+    match d.event {
+        Event::GroupMembersAdded => (m.members().to_vec(), vec![]),
+        Event::GroupMembersRemoved | Event::GroupMembersRemovedAll | Event::GroupDeleted => {
+            (vec![], m.members().to_vec())
+        }
+        Event::GroupMembersReplaced => (m.added().to_vec(), m.removed().to_vec()),
+        _ => (vec![], vec![]),
+    }
+}
+
+/// The target ids of these members as the mapping holds them. With `wait`, a member
+/// whose own create is still queued makes the job wait (it is retried); a member never
+/// provisioned (out of scope, skipped) is left out.
+pub fn member_target_ids(
+    d: &Delivery<'_>,
+    members: &[String],
+    wait: bool,
+) -> Result<Vec<String>, ConnectorError> {
+    let mut out = Vec::new();
+    for m in members {
+        let Some(mapping) = d.known.member_mappings.get(m) else {
+            continue;
+        };
+        match (&mapping.target_id, mapping.state) {
+            (Some(t), _) => out.push(t.clone()),
+            (None, MappingState::Pending | MappingState::Failed) if wait => {
+                return Err(ConnectorError::retry(format!(
+                    "member {m} is not in the target yet"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// A target whose users go through the [`Adapter`] and whose groups the connector
