@@ -371,7 +371,7 @@ impl Declared {
         Err(ConnectorError::retry(format!("{name}: no answer")))
     }
 
-    fn render_err(name: &str, what: &str, e: String) -> ConnectorError {
+    fn render_err(name: &str, what: &str, e: template::TemplateError) -> ConnectorError {
         ConnectorError::Permanent(format!("calls.{name}.{what}: {e}"))
     }
 

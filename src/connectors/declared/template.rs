@@ -20,6 +20,17 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 /// The steps one evaluation may take.
 const FUEL: u64 = 100_000;
 
+/// Why a template or an expression gave no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// It took more steps than [`FUEL`]: a loop over too much, or one without end.
+    #[error("the template ran out of fuel: it took more than {FUEL} steps")]
+    OutOfFuel,
+    /// It does not parse, or failed on the values it was given.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// Where a rendered value goes, which decides how it is escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
@@ -164,14 +175,14 @@ impl Templates {
     }
 
     /// Renders a template to text.
-    pub fn render(&self, place: Place, source: &str, ctx: &Value) -> Result<String, String> {
+    pub fn render(&self, place: Place, source: &str, ctx: &Value) -> Result<String, TemplateError> {
         self.env(place)
             .render_str(source, ctx)
             .map_err(|e| describe(&e))
     }
 
     /// Evaluates an expression.
-    pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, String> {
+    pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, TemplateError> {
         self.plain
             .compile_expression(expr)
             .and_then(|e| e.eval(ctx))
@@ -179,21 +190,25 @@ impl Templates {
     }
 
     /// Whether an expression is true.
-    pub fn test(&self, expr: &str, ctx: &Value) -> Result<bool, String> {
+    pub fn test(&self, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
         self.eval(expr, ctx).map(|v| v.is_true())
     }
 
     /// A template string's value: a string that is one `{{ … }}` gives its value as it is
     /// (None where it is undefined); any other is rendered to text.
-    pub fn value(&self, source: &str, ctx: &Value) -> Result<Option<serde_json::Value>, String> {
+    pub fn value(
+        &self,
+        source: &str,
+        ctx: &Value,
+    ) -> Result<Option<serde_json::Value>, TemplateError> {
         if let Some(expr) = whole_expression(source) {
             let v = self.eval(expr, ctx)?;
             if v.is_undefined() {
                 return Ok(None);
             }
-            return serde_json::to_value(&v)
-                .map(Some)
-                .map_err(|e| format!("the value cannot be sent as JSON: {e}"));
+            return serde_json::to_value(&v).map(Some).map_err(|e| {
+                TemplateError::Invalid(format!("the value cannot be sent as JSON: {e}"))
+            });
         }
         self.render(Place::Plain, source, ctx)
             .map(|s| Some(serde_json::Value::String(s)))
@@ -201,7 +216,11 @@ impl Templates {
 
     /// A JSON body from a table whose strings are templates; keys whose value is undefined
     /// are left out.
-    pub fn body(&self, v: &toml::Value, ctx: &Value) -> Result<Option<serde_json::Value>, String> {
+    pub fn body(
+        &self,
+        v: &toml::Value,
+        ctx: &Value,
+    ) -> Result<Option<serde_json::Value>, TemplateError> {
         use serde_json::Value as J;
         Ok(match v {
             toml::Value::String(s) => self.value(s, ctx)?,
@@ -227,9 +246,9 @@ impl Templates {
                         Some(J::Object(m)) => out.extend(m),
                         Some(J::Null) | None => {}
                         Some(other) => {
-                            return Err(format!(
+                            return Err(TemplateError::Invalid(format!(
                                 "\"...\" spreads a table into the object; this gave {other}"
-                            ))
+                            )))
                         }
                     }
                 }
@@ -260,15 +279,18 @@ fn whole_expression(source: &str) -> Option<&str> {
 }
 
 /// An error in words, with its line inside the template when it has more than one.
-fn describe(e: &Error) -> String {
+fn describe(e: &Error) -> TemplateError {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return TemplateError::OutOfFuel;
+    }
     let what = e
         .detail()
         .map(str::to_string)
         .unwrap_or_else(|| e.kind().to_string());
-    match e.line() {
+    TemplateError::Invalid(match e.line() {
         Some(l) if l > 1 => format!("{what} (line {l} of the template)"),
         _ => what,
-    }
+    })
 }
 
 /// The variables a template uses (with their attributes: `user.email`), or why it does
@@ -278,14 +300,18 @@ pub fn used_names(source: &str) -> Result<BTreeSet<String>, String> {
         return expression_names(expr);
     }
     let env = environment();
-    let t = env.template_from_str(source).map_err(|e| describe(&e))?;
+    let t = env
+        .template_from_str(source)
+        .map_err(|e| describe(&e).to_string())?;
     Ok(t.undeclared_variables(true).into_iter().collect())
 }
 
 /// The variables an expression uses, or why it does not parse.
 pub fn expression_names(expr: &str) -> Result<BTreeSet<String>, String> {
     let env = environment();
-    let e = env.compile_expression(expr).map_err(|e| describe(&e))?;
+    let e = env
+        .compile_expression(expr)
+        .map_err(|e| describe(&e).to_string())?;
     Ok(e.undeclared_variables(true).into_iter().collect())
 }
 
@@ -363,7 +389,7 @@ empty = "{{ user.ids if active else [] }}""#,
                 &Value::UNDEFINED,
             )
             .expect_err("fails");
-        assert!(err.contains("fuel"), "{err}");
+        assert_eq!(err, TemplateError::OutOfFuel);
     }
 
     #[test]
